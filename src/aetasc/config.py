@@ -1,0 +1,302 @@
+"""Load and validate `params.yaml`.
+
+One schema for every value of the pipeline. A bad value fails at load time with a
+`ParamsError` that names the key (e.g. `worlds.synthetic.figures.fig4.ks.3`) and the
+allowed range, so no stage starts on a configuration that would fail hours later.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal, Union
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+STRATEGIES = ("random", "correlated", "uncorrelated", "abundant")
+# AudioSet's released label set; the paper's world cannot ask for more classes.
+AUDIOSET_CLASSES = 527
+
+Strategy = Literal["random", "correlated", "uncorrelated", "abundant"]
+Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
+PositiveInt = Annotated[int, Field(gt=0)]
+PositiveFloat = Annotated[float, Field(gt=0.0)]
+Seed = Annotated[int, Field(ge=0)]
+
+
+class ParamsError(ValueError):
+    """params.yaml holds a value outside what the pipeline accepts."""
+
+
+class Strict(BaseModel):
+    # Unknown keys are errors: a typo must not silently fall back to a default.
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class BatchParams(Strict):
+    asc: PositiveInt
+    aet: PositiveInt
+
+
+class OptimizerParams(Strict):
+    lr: PositiveFloat
+    weight_decay: Annotated[float, Field(ge=0.0)]
+    warmup_fraction: Annotated[float, Field(ge=0.0, lt=1.0)]
+
+
+class AugmentParams(Strict):
+    specaugment: bool
+    freq_mask_fraction: Fraction
+    time_mask_fraction: Fraction
+    masks: Annotated[int, Field(ge=1, le=8)]
+    mixup: bool
+    mixup_alpha: PositiveFloat
+    dropout: Annotated[float, Field(ge=0.0, lt=1.0)]
+
+
+class FeatureParams(Strict):
+    sample_rate: Annotated[int, Field(ge=8000, le=192000)]
+    clip_seconds: PositiveFloat
+    n_fft: Annotated[int, Field(ge=16)]
+    win_length: Annotated[int, Field(ge=16)]
+    hop_length: PositiveInt
+    n_mels: Annotated[int, Field(ge=8, le=512)]
+    fmin: Annotated[float, Field(ge=0.0)]
+    fmax: PositiveFloat
+    log_offset: PositiveFloat
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "FeatureParams":
+        if self.win_length > self.n_fft:
+            raise ValueError(f"win_length ({self.win_length}) must not exceed n_fft ({self.n_fft})")
+        if self.fmax > self.sample_rate / 2:
+            raise ValueError(f"fmax ({self.fmax}) must not exceed the Nyquist frequency "
+                             f"sample_rate / 2 = {self.sample_rate / 2}")
+        if self.fmin >= self.fmax:
+            raise ValueError(f"fmin ({self.fmin}) must be below fmax ({self.fmax})")
+        return self
+
+    @property
+    def clip_samples(self) -> int:
+        return int(round(self.clip_seconds * self.sample_rate))
+
+    @property
+    def frames(self) -> int:
+        # torch.stft with center=True gives 1 + floor(samples / hop) frames.
+        return 1 + self.clip_samples // self.hop_length
+
+
+class ModelParams(Strict):
+    width: Annotated[int, Field(ge=4, le=256)]
+
+
+class RankingParams(Strict):
+    tagger_checkpoint: str | None
+    tagger_epochs: PositiveInt
+    validation_fraction: Annotated[float, Field(gt=0.0, lt=1.0)]
+
+
+class EventSet(Strict):
+    """The AET data of an experiment: k classes chosen by a strategy, T hours of clips."""
+    strategy: Strategy
+    k: PositiveInt
+    hours: PositiveFloat
+
+
+class Fig2Params(Strict):
+    strategy: Strategy
+    k: PositiveInt
+    hours: PositiveFloat
+    alphas: Annotated[list[Fraction], Field(min_length=1)]
+
+
+class Fig3aParams(Strict):
+    strategies: Annotated[list[Strategy], Field(min_length=1)]
+    k: PositiveInt
+    hours: PositiveFloat
+
+
+class Fig3bParams(Strict):
+    strategy: Strategy
+    k: PositiveInt
+    hours: Annotated[list[PositiveFloat], Field(min_length=2)]
+
+
+class Fig4Params(Strict):
+    strategy: Strategy
+    hours: PositiveFloat
+    ks: Annotated[list[PositiveInt], Field(min_length=2)]
+
+
+class Fig5Params(Strict):
+    strategy: Strategy
+    k: PositiveInt
+    hours: PositiveFloat
+
+
+class RegularizerParams(Strict):
+    strategy: Strategy
+    k: PositiveInt
+    hours: PositiveFloat
+    dropout: Annotated[float, Field(gt=0.0, lt=1.0)]
+
+
+class FigureParams(Strict):
+    fig2: Fig2Params
+    fig3a: Fig3aParams
+    fig3b: Fig3bParams
+    fig4: Fig4Params
+    fig5: Fig5Params
+    regularizers: RegularizerParams
+
+    def ks(self) -> list[tuple[str, int]]:
+        """Every (key, k) the figures ask for, to check against the number of classes."""
+        out = [("fig2.k", self.fig2.k), ("fig3a.k", self.fig3a.k), ("fig3b.k", self.fig3b.k),
+               ("fig5.k", self.fig5.k), ("regularizers.k", self.regularizers.k)]
+        out += [(f"fig4.ks.{i}", k) for i, k in enumerate(self.fig4.ks)]
+        return out
+
+
+class GeneratorParams(Strict):
+    """Size and difficulty of the synthetic acoustic world (aetasc.data.synthetic)."""
+    seed: Seed
+    sample_rate: Annotated[int, Field(ge=8000, le=48000)]
+    clip_seconds: Annotated[float, Field(ge=0.5, le=30.0)]
+    scenes: Annotated[int, Field(ge=2, le=50)]
+    cities: Annotated[int, Field(ge=2, le=50)]
+    locations_per_city: PositiveInt
+    segments_per_location: PositiveInt
+    evaluate_cities: PositiveInt
+    events: Annotated[int, Field(ge=4, le=1000)]
+    scene_events: Annotated[int, Field(ge=2)]
+    events_per_scene: PositiveInt
+    scene_similarity: Annotated[float, Field(ge=0.0, lt=1.0)]
+    balanced_clips_per_class: PositiveInt
+    eval_clips_per_class: PositiveInt
+    unbalanced_clips: PositiveInt
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "GeneratorParams":
+        if self.evaluate_cities >= self.cities:
+            raise ValueError(f"evaluate_cities ({self.evaluate_cities}) must leave at least one "
+                             f"training city (cities = {self.cities})")
+        if self.scene_events > self.events - 2:
+            raise ValueError(f"scene_events ({self.scene_events}) must leave at least two events "
+                             f"that never occur in scenes (events = {self.events})")
+        if self.events_per_scene > self.scene_events:
+            raise ValueError(f"events_per_scene ({self.events_per_scene}) must not exceed "
+                             f"scene_events ({self.scene_events})")
+        return self
+
+
+class PaperSources(Strict):
+    """Where the paper's world finds its data (aetasc.data.tut2018, aetasc.data.audioset)."""
+    tut2018_dir: str | None
+    audioset_clips_dir: str | None
+    audioset_hdf5: str | None
+    ytdlp: bool
+
+
+class WorldCommon(Strict):
+    seeds: Annotated[list[Seed], Field(min_length=1)]
+    epochs: PositiveInt
+    model: ModelParams
+    features: FeatureParams
+    ranking: RankingParams
+    figures: FigureParams
+
+    @model_validator(mode="after")
+    def _unique_seeds(self):
+        if len(set(self.seeds)) != len(self.seeds):
+            raise ValueError(f"seeds must be distinct, got {self.seeds}")
+        return self
+
+
+class SyntheticWorld(WorldCommon):
+    generator: GeneratorParams
+
+    @property
+    def n_event_classes(self) -> int:
+        return self.generator.events
+
+
+class PaperWorld(WorldCommon):
+    sources: PaperSources
+
+    @property
+    def n_event_classes(self) -> int:
+        return AUDIOSET_CLASSES
+
+
+class Worlds(Strict):
+    synthetic: SyntheticWorld
+    paper: PaperWorld
+
+
+class Params(Strict):
+    world: Literal["synthetic", "paper"]
+    alpha: Union[float, str]
+    batch: BatchParams
+    optimizer: OptimizerParams
+    augment: AugmentParams
+    worlds: Worlds
+
+    @field_validator("alpha", mode="before")
+    @classmethod
+    def _alpha_in_range(cls, value):
+        if value == "auto":
+            return value
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
+            raise ValueError("must be a number in [0, 1] or 'auto'")
+        return float(value)
+
+    @model_validator(mode="after")
+    def _k_within_classes(self) -> "Params":
+        for name in ("synthetic", "paper"):
+            world = getattr(self.worlds, name)
+            n = world.n_event_classes
+            for key, k in world.figures.ks():
+                if k > n:
+                    raise ValueError(f"worlds.{name}.figures.{key} = {k} exceeds the number of "
+                                     f"event classes ({n}); allowed: 1..{n}")
+        return self
+
+    @property
+    def active(self) -> SyntheticWorld | PaperWorld:
+        """The world selected by `world`."""
+        return getattr(self.worlds, self.world)
+
+
+def _format_errors(err: ValidationError, source: str) -> str:
+    lines = [f"{source}: {err.error_count()} invalid value(s)"]
+    for e in err.errors():
+        key = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        msg = e["msg"].removeprefix("Value error, ")
+        if e["type"] == "extra_forbidden":
+            msg = "unknown key (misspelled?)"
+        elif e["type"] == "missing":
+            msg = "required key is missing"
+        elif not isinstance(e.get("input"), dict):
+            msg += f" (got {e.get('input')!r})"
+        lines.append(f"  {key}: {msg}")
+    return "\n".join(lines)
+
+
+def parse_params(raw: dict, source: str = "params") -> Params:
+    """Validate a params mapping; raise ParamsError naming every bad key."""
+    if not isinstance(raw, dict):
+        raise ParamsError(f"{source}: expected a mapping at the top level, got {type(raw).__name__}")
+    try:
+        return Params.model_validate(raw)
+    except ValidationError as err:
+        raise ParamsError(_format_errors(err, source)) from None
+
+
+def load_params(path: str | Path = "params.yaml") -> Params:
+    path = Path(path)
+    if not path.is_file():
+        raise ParamsError(f"{path}: no such file (run from the repository root)")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        raise ParamsError(f"{path}: not valid YAML: {err}") from None
+    return parse_params(raw, str(path))

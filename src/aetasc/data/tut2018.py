@@ -1,0 +1,113 @@
+"""The layout of TUT Urban Acoustic Scenes 2018 (development set, DCASE 2018 Task 1A).
+
+    <root>/audio/<scene>-<city>-<location>-<segment>-<device>.wav
+    <root>/meta.csv                          tab-separated, header:
+                                             filename scene_label identifier source_label
+    <root>/evaluation_setup/fold1_train.txt  no header: audio/<file>.wav <TAB> <scene>
+    <root>/evaluation_setup/fold1_evaluate.txt
+
+The split keeps recording locations (`identifier`, e.g. `barcelona-0`) apart. The same
+reader serves the real release and the synthetic world.
+"""
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+
+META_HEADER = ("filename", "scene_label", "identifier", "source_label")
+FOLDS = {"train": "evaluation_setup/fold1_train.txt",
+         "evaluate": "evaluation_setup/fold1_evaluate.txt"}
+
+
+class LayoutError(ValueError):
+    """A data set folder does not hold what its layout promises."""
+
+
+@dataclass(frozen=True)
+class SceneClip:
+    filename: str      # relative to the data set root, e.g. "audio/airport-barcelona-0-0-a.wav"
+    scene: str
+    identifier: str    # recording location
+    source: str        # recording device
+    split: str         # "train" or "evaluate"
+
+    @property
+    def clip_id(self) -> str:
+        return Path(self.filename).stem
+
+
+@dataclass(frozen=True)
+class SceneDataset:
+    root: Path
+    clips: tuple[SceneClip, ...]
+
+    @property
+    def scenes(self) -> list[str]:
+        return sorted({c.scene for c in self.clips})
+
+    def split(self, name: str) -> list[SceneClip]:
+        return [c for c in self.clips if c.split == name]
+
+
+def _read_rows(path: Path, expected_fields: int) -> list[list[str]]:
+    if not path.is_file():
+        raise LayoutError(f"{path}: missing (is this a TUT Urban Acoustic Scenes 2018 folder?)")
+    rows = []
+    with path.open(newline="") as f:
+        for lineno, row in enumerate(csv.reader(f, delimiter="\t"), start=1):
+            if not row or not "".join(row).strip():
+                continue
+            if len(row) != expected_fields:
+                raise LayoutError(f"{path}:{lineno}: expected {expected_fields} tab-separated "
+                                  f"fields, got {len(row)}: {row!r}")
+            rows.append([field.strip() for field in row])
+    return rows
+
+
+def read_tut2018(root: str | Path) -> SceneDataset:
+    """Read meta.csv and fold 1; every clip named in a fold must be in meta.csv."""
+    root = Path(root)
+    meta_rows = _read_rows(root / "meta.csv", len(META_HEADER))
+    if not meta_rows or tuple(meta_rows[0]) != META_HEADER:
+        raise LayoutError(f"{root / 'meta.csv'}: header must be {' '.join(META_HEADER)}")
+    meta = {}
+    for filename, scene, identifier, source in meta_rows[1:]:
+        meta[filename] = (scene, identifier, source)
+    clips = []
+    for split, rel in FOLDS.items():
+        for lineno, (filename, scene) in enumerate(_read_rows(root / rel, 2), start=1):
+            if filename not in meta:
+                raise LayoutError(f"{root / rel}:{lineno}: {filename} has no row in meta.csv")
+            meta_scene, identifier, source = meta[filename]
+            if meta_scene != scene:
+                raise LayoutError(f"{root / rel}:{lineno}: {filename} is '{scene}' here but "
+                                  f"'{meta_scene}' in meta.csv")
+            clips.append(SceneClip(filename, scene, identifier, source, split))
+    _check_locations_disjoint(root, clips)
+    return SceneDataset(root, tuple(clips))
+
+
+def _check_locations_disjoint(root: Path, clips: list[SceneClip]) -> None:
+    train = {c.identifier for c in clips if c.split == "train"}
+    shared = sorted(train & {c.identifier for c in clips if c.split == "evaluate"})
+    if shared:
+        raise LayoutError(f"{root}: recording locations in both train and evaluate folds: "
+                          f"{', '.join(shared[:5])}")
+
+
+def write_tut2018(root: str | Path, clips: list[SceneClip]) -> None:
+    """Write meta.csv and the fold files for clips whose audio is already under root."""
+    root = Path(root)
+    (root / "evaluation_setup").mkdir(parents=True, exist_ok=True)
+    with (root / "meta.csv").open("w", newline="") as f:
+        w = csv.writer(f, delimiter="\t", lineterminator="\n")
+        w.writerow(META_HEADER)
+        for c in clips:
+            w.writerow((c.filename, c.scene, c.identifier, c.source))
+    for split, rel in FOLDS.items():
+        with (root / rel).open("w", newline="") as f:
+            w = csv.writer(f, delimiter="\t", lineterminator="\n")
+            for c in clips:
+                if c.split == split:
+                    w.writerow((c.filename, c.scene))

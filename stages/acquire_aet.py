@@ -1,0 +1,27 @@
+"""DVC stage acquire_aet: the event pool in the AudioSet layout.
+
+synthetic world: generate it; paper world: download the segment lists and gather the clips.
+"""
+import argparse
+
+from aetasc.config import load_params
+from aetasc.data import synthetic
+from aetasc.io import atomic_dir
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--params", default="params.yaml")
+    ap.add_argument("--out", default="data/aet")
+    args = ap.parse_args()
+    params = load_params(args.params)
+    if params.world == "synthetic":
+        with atomic_dir(args.out) as tmp:
+            synthetic.generate_aet(params.active.generator, tmp)
+    else:
+        from aetasc.data.paper import acquire_audioset
+        acquire_audioset(params.active.sources, args.out)
+
+
+if __name__ == "__main__":
+    main()

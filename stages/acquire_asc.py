@@ -1,0 +1,27 @@
+"""DVC stage acquire_asc: the scene data set in the TUT Urban Acoustic Scenes 2018 layout.
+
+synthetic world: generate it; paper world: download or import the real release.
+"""
+import argparse
+
+from aetasc.config import load_params
+from aetasc.data import synthetic
+from aetasc.io import atomic_dir
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--params", default="params.yaml")
+    ap.add_argument("--out", default="data/asc")
+    args = ap.parse_args()
+    params = load_params(args.params)
+    if params.world == "synthetic":
+        with atomic_dir(args.out) as tmp:
+            synthetic.generate_asc(params.active.generator, tmp)
+    else:
+        from aetasc.data.paper import acquire_tut2018
+        acquire_tut2018(params.active.sources, args.out)
+
+
+if __name__ == "__main__":
+    main()
