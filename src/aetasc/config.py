@@ -170,6 +170,8 @@ class GeneratorParams(Strict):
     scene_events: Annotated[int, Field(ge=2)]
     events_per_scene: PositiveInt
     scene_similarity: Annotated[float, Field(ge=0.0, lt=1.0)]
+    location_variation_db: Annotated[float, Field(ge=0.0, le=40.0)]
+    city_variation_db: Annotated[float, Field(ge=0.0, le=40.0)]
     balanced_clips_per_class: PositiveInt
     eval_clips_per_class: PositiveInt
     unbalanced_clips: PositiveInt
@@ -189,11 +191,19 @@ class GeneratorParams(Strict):
 
 
 class PaperSources(Strict):
-    """Where the paper's world finds its data (aetasc.data.tut2018, aetasc.data.audioset)."""
-    tut2018_dir: str | None
+    """Where the paper's world finds its data (aetasc.data.paper acquires it)."""
+    download_dir: str                  # downloads kept between runs: resumed, never fetched twice
+    download_attempts: PositiveInt
+    download_backoff_seconds: Annotated[float, Field(ge=0.0)]   # first retry delay; doubles
+    tut2018_url: str                   # base URL of the zips (http(s):// or file://)
+    tut2018_files: str | None          # TSV filename/bytes/md5; null = the packaged list
+    tut2018_dir: str | None            # local zips or extracted data set, instead of tut2018_url
+    audioset_csv_url: str              # base URL of the segment CSVs and class_labels_indices.csv
+    audioset_ontology_url: str
     audioset_clips_dir: str | None
     audioset_hdf5: str | None
     ytdlp: bool
+    ytdlp_interval_seconds: Annotated[float, Field(ge=0.0)]   # between two clip fetches
 
 
 class WorldCommon(Strict):

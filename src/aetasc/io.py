@@ -14,7 +14,10 @@ def atomic_dir(target: str | Path):
     """Yield a fresh sibling folder; it replaces `target` only if the block succeeds."""
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
+    for stale in target.parent.glob(f".{target.name}.*.partial"):   # left by a killed run
+        shutil.rmtree(stale, ignore_errors=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent))
+    tmp.chmod(0o755)   # mkdtemp makes it private; the result is an ordinary folder
     try:
         yield tmp
     except BaseException:

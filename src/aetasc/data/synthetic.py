@@ -156,7 +156,7 @@ def build_world(p: GeneratorParams) -> World:
             chosen[-1] = 1
         rates = {int(e): float(rng.uniform(0.3, 1.2)) for e in chosen}
         scenes.append(SceneSpec(_scene_name(s), envelope, float(rng.uniform(0.1, 2.0)), rates))
-    city_eq = np.stack([_smooth_envelope(rng, f, bumps=3, depth_db=5.0, tilt=0.0)
+    city_eq = np.stack([_smooth_envelope(rng, f, bumps=3, depth_db=p.city_variation_db, tilt=0.0)
                         for _ in range(p.cities)])
     return World(p, tuple(events), tuple(scenes), city_eq)
 
@@ -269,7 +269,7 @@ def render_scene_clip(world: World, scene: int, city: int, location: int, segmen
     n = int(round(p.clip_seconds * p.sample_rate))
     loc_rng = _rng(p.seed, "location", scene, city, location)
     f = _freqs(p)
-    location_env = _smooth_envelope(loc_rng, f, bumps=2, depth_db=6.0, tilt=0.0)
+    location_env = _smooth_envelope(loc_rng, f, bumps=3, depth_db=p.location_variation_db, tilt=0.0)
     rng = _rng(p.seed, "scene_clip", scene, city, location, segment)
     spec = world.scenes[scene]
     x = _shaped_noise(spec.envelope + location_env, n, rng)

@@ -1,0 +1,129 @@
+"""Decode an audio file into one fixed-length mono clip, or say exactly why not.
+
+Decoding uses soundfile (libsndfile): WAV, FLAC and the other formats it reads, at any bit
+depth; integer samples come back scaled to [-1, 1). Resampling uses soxr at its default
+"HQ" quality: a linear-phase filter with alias rejection far below 16-bit noise, in C, on
+numpy arrays, so decoding worker processes never touch torch or its thread pools.
+
+Every way a file can be unusable raises `AudioError` with one of `REASONS`, so a caller can
+list bad clips instead of stopping or, worse, training on silence.
+"""
+from __future__ import annotations
+
+import math
+import struct
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import soxr
+
+UNREADABLE = "unreadable"   # missing, not audio, or a header libsndfile cannot parse
+EMPTY = "empty"             # 0 bytes or 0 frames
+TRUNCATED = "truncated"     # fewer frames on disk than the header promises, or decoding fails midway
+SILENT = "silent"           # peak below SILENT_PEAK
+NON_FINITE = "non_finite"   # NaN or Inf samples (float files)
+REASONS = (UNREADABLE, EMPTY, TRUNCATED, SILENT, NON_FINITE)
+
+# -100 dBFS: below one 16-bit step (-90.3 dBFS), so only digital silence, or content a
+# 16-bit file could not hold at all, counts as silent.
+SILENT_PEAK = 1e-5
+# Samples kept past the clip's end before resampling, so the resampler's edge does not
+# fall inside the clip.
+_RESAMPLE_MARGIN_S = 0.05
+
+
+class AudioError(Exception):
+    """A file that cannot become a clip; `reason` is one of REASONS."""
+
+    def __init__(self, path: str | Path, reason: str, detail: str = ""):
+        super().__init__(str(path), reason, detail)
+        self.path, self.reason, self.detail = str(path), reason, detail
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.reason}" + (f" ({self.detail})" if self.detail else "")
+
+
+def read_audio(path: str | Path) -> tuple[np.ndarray, int]:
+    """All frames of a file as float32 (frames, channels), and its sample rate."""
+    path = Path(path)
+    if not path.is_file():
+        raise AudioError(path, UNREADABLE, "no such file" if not path.exists() else "not a file")
+    if path.stat().st_size == 0:
+        raise AudioError(path, EMPTY, "file is 0 bytes")
+    try:
+        f = sf.SoundFile(path)
+    except sf.SoundFileError as err:
+        raise AudioError(path, UNREADABLE, str(err)) from None
+    with f:
+        promised, sr = f.frames, f.samplerate
+        if promised == 0:
+            raise AudioError(path, EMPTY, "header announces 0 frames")
+        try:
+            data = f.read(promised, dtype="float32", always_2d=True)
+        except sf.SoundFileError as err:
+            raise AudioError(path, TRUNCATED, f"decoding failed: {err}") from None
+    if len(data) < promised:
+        raise AudioError(path, TRUNCATED, f"header promises {promised} frames, read {len(data)}")
+    _check_wav_data_size(path)
+    if not np.isfinite(data).all():
+        raise AudioError(path, NON_FINITE, f"{np.count_nonzero(~np.isfinite(data))} NaN/Inf samples")
+    return data, sr
+
+
+def _check_wav_data_size(path: Path) -> None:
+    """Raise TRUNCATED if a RIFF/RF64 'data' chunk claims more bytes than the file holds.
+
+    libsndfile quietly shortens such a file to what is there, so a WAV cut off mid-copy
+    would otherwise pass for a short clip.
+    """
+    missing = wav_data_shortfall(path)
+    if missing:
+        raise AudioError(path, TRUNCATED, f"WAV data chunk is {missing} bytes shorter than its header says")
+
+
+def wav_data_shortfall(path: str | Path) -> int:
+    """Bytes a WAV's data chunk lacks against its declared size; 0 if complete or not a WAV."""
+    size = Path(path).stat().st_size
+    with open(path, "rb") as f:
+        head = f.read(12)
+        if len(head) < 12 or head[:4] not in (b"RIFF", b"RF64", b"BW64") or head[8:12] != b"WAVE":
+            return 0
+        ds64_data_size = None
+        while True:
+            chunk = f.read(8)
+            if len(chunk) < 8:
+                return 0
+            cid, csize = chunk[:4], struct.unpack("<I", chunk[4:])[0]
+            if cid == b"ds64":
+                ds64_data_size = struct.unpack("<Q", f.read(16)[8:16])[0]
+                f.seek(csize - 16 + (csize & 1), 1)
+            elif cid == b"data":
+                if csize == 0xFFFFFFFF:
+                    csize = ds64_data_size
+                # A size of 0 (or unknown) is how streaming writers leave it: nothing to check.
+                if not csize:
+                    return 0
+                return max(0, csize - (size - f.tell()))
+            else:
+                f.seek(csize + (csize & 1), 1)
+
+
+def load_clip(path: str | Path, sample_rate: int, clip_samples: int) -> np.ndarray:
+    """A float32 mono clip of exactly clip_samples at sample_rate.
+
+    Channels are averaged; the file is resampled if needed; a shorter clip is zero-padded at
+    the end and a longer one keeps its beginning. Raises AudioError (see REASONS).
+    """
+    data, sr = read_audio(path)
+    mono = data.mean(axis=1)
+    if sr != sample_rate:
+        keep = math.ceil(clip_samples * sr / sample_rate) + int(_RESAMPLE_MARGIN_S * sr)
+        mono = soxr.resample(mono[:keep], sr, sample_rate).astype(np.float32, copy=False)
+    clip = np.zeros(clip_samples, dtype=np.float32)
+    n = min(clip_samples, len(mono))
+    clip[:n] = mono[:n]
+    peak = float(np.max(np.abs(clip)))
+    if peak < SILENT_PEAK:
+        raise AudioError(path, SILENT, f"peak {peak:.2e} below {SILENT_PEAK:.0e}")
+    return clip

@@ -1,0 +1,273 @@
+"""HTTP downloads that survive flaky links, and archive extraction that cannot escape.
+
+A download goes to `<name>.part`, resumes it with an HTTP Range request after a cut
+connection, retries connection errors, 5xx and 429 with exponential back-off, and is
+renamed to `<name>` only once its md5 matches: a file under its final name is complete.
+Only the standard library is used (urllib), so http(s):// and file:// URLs both work.
+"""
+from __future__ import annotations
+
+import hashlib
+import http.client
+import os
+import re
+import shutil
+import sys
+import time
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath, PureWindowsPath
+from urllib.error import HTTPError, URLError
+from urllib.request import Request, urlopen
+
+from tqdm import tqdm
+
+CHUNK = 1 << 20
+USER_AGENT = "aetasc/0.1 (python-urllib)"
+
+
+class DownloadError(RuntimeError):
+    """A file could not be fetched: the message names the URL and the last error."""
+
+
+class ChecksumError(DownloadError):
+    """A file kept arriving with the wrong md5."""
+
+
+class ArchiveError(ValueError):
+    """An archive is unreadable or holds members that would land outside the target."""
+
+
+@dataclass(frozen=True)
+class Retry:
+    """How hard to try one file: `attempts` tries, waiting `backoff` * 2**n seconds between."""
+    attempts: int = 5
+    backoff: float = 2.0
+    max_delay: float = 120.0
+    timeout: float = 60.0       # seconds without data before a connection counts as dead
+
+    def delay(self, failures: int, retry_after: float | None = None) -> float:
+        wait = min(self.max_delay, self.backoff * 2 ** (failures - 1))
+        # A server's Retry-After (429, 503) is honoured, within the same ceiling.
+        return max(wait, min(retry_after or 0.0, self.max_delay))
+
+
+class _Transient(Exception):
+    """A failure worth retrying (connection lost, 5xx, 429)."""
+
+    def __init__(self, reason: str, retry_after: float | None = None):
+        super().__init__(reason)
+        self.retry_after = retry_after
+
+
+# ------------------------------------------------------------------------------ digests
+
+def file_digest(path: str | Path, algorithm: str = "md5") -> str:
+    h = hashlib.new(algorithm)
+    with Path(path).open("rb") as f:
+        while block := f.read(CHUNK):
+            h.update(block)
+    return h.hexdigest()
+
+
+def is_verified(path: str | Path, md5: str, size: int | None = None) -> bool:
+    """True if the file exists with the expected size (checked first: cheap) and md5."""
+    path = Path(path)
+    if not path.is_file() or (size is not None and path.stat().st_size != size):
+        return False
+    return file_digest(path, "md5") == md5
+
+
+# ----------------------------------------------------------------------------- download
+
+def download(url: str, dest: str | Path, *, md5: str | None = None, size: int | None = None,
+             retry: Retry = Retry(), progress: bool = True) -> Path:
+    """Fetch `url` to `dest`; return `dest`.
+
+    An existing `dest` is kept if it verifies (without an md5, its final name is the proof:
+    only complete transfers get it). A wrong md5 deletes the file and downloads once more
+    from scratch; a second mismatch raises ChecksumError and leaves no file under `dest`.
+    """
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    if dest.is_file():
+        if md5 is None or is_verified(dest, md5, size):
+            return dest
+        print(f"{dest}: does not match its md5 {md5}; downloading it again", file=sys.stderr)
+        dest.unlink()
+    part = dest.with_name(dest.name + ".part")
+    for from_scratch in (False, True):
+        if from_scratch:
+            part.unlink(missing_ok=True)
+        _fetch(url, part, size, retry, progress)
+        actual = file_digest(part, "md5") if md5 else None
+        if actual == md5:
+            os.replace(part, dest)
+            return dest
+        part.unlink()
+        if from_scratch:
+            raise ChecksumError(f"{dest.name}: md5 mismatch after two downloads from {url}: "
+                                f"expected {md5}, got {actual}. The file was deleted; if it "
+                                f"persists, the source changed or the md5 list is wrong.")
+        print(f"{dest.name}: md5 {actual} != expected {md5}; downloading again from scratch",
+              file=sys.stderr)
+
+
+def _fetch(url: str, part: Path, size: int | None, retry: Retry, progress: bool) -> None:
+    """Fill `part` with the whole resource, resuming what it already holds."""
+    failures = 0
+    while True:
+        offset = part.stat().st_size if part.exists() else 0
+        if size is not None and offset >= size:
+            if offset == size:
+                return
+            part.unlink()       # longer than the file can be: start over
+            offset = 0
+        try:
+            _transfer(url, part, offset, retry.timeout, progress)
+            return
+        except _Transient as err:
+            # An attempt that brought bytes resets the count: a long file on a link that
+            # drops every few minutes still completes, a dead link gives up quickly.
+            now = part.stat().st_size if part.exists() else 0
+            failures = 1 if now > offset else failures + 1
+            if failures >= retry.attempts:
+                raise DownloadError(f"{url}: gave up after {retry.attempts} attempts: {err}") from None
+            wait = retry.delay(failures, err.retry_after)
+            print(f"{url}: {err}; retry {failures}/{retry.attempts - 1} in {wait:.1f} s",
+                  file=sys.stderr)
+            time.sleep(wait)
+
+
+def _open(url: str, offset: int, timeout: float):
+    headers = {"User-Agent": USER_AGENT}
+    if offset:
+        headers["Range"] = f"bytes={offset}-"
+    try:
+        return urlopen(Request(url, headers=headers), timeout=timeout)
+    except HTTPError as err:
+        err.close()
+        if err.code == 429 or err.code >= 500:
+            raise _Transient(f"HTTP {err.code} {err.reason}", _retry_after(err.headers)) from None
+        if err.code == 416 and offset:
+            return err      # the caller decides: complete already, or start over
+        raise DownloadError(f"{url}: HTTP {err.code} {err.reason}") from None
+    except (URLError, OSError, http.client.HTTPException) as err:
+        raise _Transient(f"{type(err).__name__}: {getattr(err, 'reason', err)}") from None
+
+
+def _transfer(url: str, part: Path, offset: int, timeout: float, progress: bool) -> None:
+    resp = _open(url, offset, timeout)
+    if isinstance(resp, HTTPError):     # 416: the range starts at or past the end
+        total = _content_range(resp.headers.get("Content-Range", ""))[2]
+        if total == offset:
+            return
+        part.unlink()
+        raise _Transient(f"HTTP 416 for bytes {offset}- (resource is {total} bytes); restarting")
+    with resp:
+        status = getattr(resp, "status", None)
+        if status == 206:
+            start, _, total = _content_range(resp.headers.get("Content-Range", ""))
+            if start != offset:
+                part.unlink()
+                raise _Transient(f"asked for bytes {offset}-, got a range from {start}; restarting")
+            mode = "ab"
+        else:                           # 200 (or file://): the server sends it all again
+            offset, mode = 0, "wb"
+            total = _int_or_none(resp.headers.get("Content-Length"))
+        expected = _int_or_none(resp.headers.get("Content-Length"))
+        received = 0
+        with part.open(mode) as f, tqdm(total=total, initial=offset, unit="B", unit_scale=True,
+                                         unit_divisor=1024, desc=part.name.removesuffix(".part"),
+                                         disable=not progress) as bar:
+            try:
+                while block := resp.read(CHUNK):
+                    f.write(block)
+                    received += len(block)
+                    bar.update(len(block))
+            except (OSError, http.client.HTTPException) as err:
+                raise _Transient(f"connection lost after {offset + received} bytes: "
+                                 f"{type(err).__name__}: {err}") from None
+    # http.client returns b"" when a connection with a Content-Length closes early.
+    if expected is not None and received < expected:
+        raise _Transient(f"connection closed after {offset + received} of "
+                         f"{offset + expected} bytes")
+
+
+def _content_range(value: str) -> tuple[int | None, int | None, int | None]:
+    """`bytes 100-199/1000` -> (100, 199, 1000); `bytes */1000` -> (None, None, 1000)."""
+    m = re.fullmatch(r"\s*bytes\s+(?:(\d+)-(\d+)|\*)/(\d+|\*)\s*", value)
+    if not m:
+        return None, None, None
+    return tuple(_int_or_none(g) for g in m.groups())
+
+
+def _int_or_none(value: str | None) -> int | None:
+    return int(value) if value is not None and value.isdigit() else None
+
+
+def _retry_after(headers) -> float | None:
+    value = (headers or {}).get("Retry-After", "")
+    return float(value) if value.strip().isdigit() else None
+
+
+# ------------------------------------------------------------------------------ archives
+
+def _member_target(root: Path, name: str, archive: Path) -> Path:
+    posix = PurePosixPath(name.replace("\\", "/"))
+    if posix.is_absolute() or PureWindowsPath(name).drive or ".." in posix.parts:
+        raise ArchiveError(f"{archive}: member {name!r} has an absolute path or '..'; "
+                           f"refusing the whole archive, nothing was extracted")
+    target = (root / posix).resolve()
+    if not target.is_relative_to(root):
+        raise ArchiveError(f"{archive}: member {name!r} would land outside {root}; "
+                           f"refusing the whole archive, nothing was extracted")
+    return target
+
+
+def safe_extract(archive: str | Path, target: str | Path, progress: bool = True) -> int:
+    """Extract a zip into `target` after checking every member; return the member count.
+
+    Any member with an absolute path, '..' or a path that resolves outside `target`
+    (through a symlink already there, say) refuses the archive before anything is written.
+    """
+    archive, target = Path(archive), Path(target)
+    target.mkdir(parents=True, exist_ok=True)
+    root = target.resolve()
+    try:
+        with zipfile.ZipFile(archive) as zf:
+            members = zf.infolist()
+            for info in members:
+                _member_target(root, info.filename, archive)
+            with tqdm(total=sum(i.file_size for i in members), unit="B", unit_scale=True,
+                      unit_divisor=1024, desc=f"extract {archive.name}", disable=not progress,
+                      leave=False) as bar:
+                for info in members:
+                    zf.extract(info, root)
+                    bar.update(info.file_size)
+    except zipfile.BadZipFile as err:
+        raise ArchiveError(f"{archive}: not a readable zip archive ({err})") from None
+    return len(members)
+
+
+# --------------------------------------------------------------------------------- links
+
+def link_file(src: Path, dst: Path) -> str:
+    """Hard-link `src` to `dst` (no extra space; DVC can cache it in place); across
+    filesystems, where hard links cannot go, a symlink. Returns "hardlink" or "symlink"."""
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.link(src, dst)
+        return "hardlink"
+    except OSError:
+        os.symlink(Path(src).resolve(), dst)
+        return "symlink"
+
+
+def check_free_space(folder: Path, needed: int, what: str) -> None:
+    """Fail before a long transfer that cannot fit, rather than hours into it."""
+    folder.mkdir(parents=True, exist_ok=True)
+    free = shutil.disk_usage(folder).free
+    if free < needed:
+        raise DownloadError(f"{folder}: {what} needs {needed / 1e9:.1f} GB, only "
+                            f"{free / 1e9:.1f} GB free")

@@ -1,0 +1,391 @@
+"""One training run of the multi-task network: every figure is a grid of these.
+
+    L = alpha * L_AET + (1 - alpha) * L_ASC        (Eq. 1 of the paper)
+
+alpha = 0 is the ASC baseline and alpha = 1 the AET baseline, through the same code: a
+task whose weight is zero contributes no clips to the mini-batch (so the baselines see
+only their own data, batch statistics included). An epoch is a pass over the ASC training
+set (batch.asc clips per step); AET clips are drawn so that every clip is seen before any
+repeats. The model of the last epoch is the result: no early stopping, so the evaluation
+split never picks a model.
+
+A run survives being killed: a checkpoint after every epoch holds everything the next
+epoch depends on, and all randomness is drawn from streams seeded by (seed, epoch), so a
+resumed run ends with the same numbers as an uninterrupted one (on the CPU).
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import math
+import os
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from .augment import SpecAugment, mixup
+from .config import AugmentParams, BatchParams, OptimizerParams
+from .io import write_json
+from .metrics import class_accuracies, lwlrap, macro_accuracy
+from .model import MultiTaskNet
+
+CHECKPOINT = "checkpoint.pt"
+RESULT = "result.json"
+CURVES = "curves.csv"
+
+
+class NonFiniteLossError(RuntimeError):
+    """The loss became NaN or infinite; the last good checkpoint is kept."""
+
+
+@dataclass(frozen=True)
+class Task:
+    """The clips of one task for one run: features (N, mel bins, frames), targets.
+
+    ASC targets are scene indices (N,), int64; AET targets are multi-hot (N, k), float32.
+    """
+    x: torch.Tensor
+    y: torch.Tensor
+
+    def __post_init__(self):
+        if len(self.x) != len(self.y):
+            raise ValueError(f"Task: {len(self.x)} feature rows but {len(self.y)} targets")
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+
+@dataclass(frozen=True)
+class RunData:
+    scenes: tuple[str, ...]
+    events: tuple[str, ...]        # mids of the k event classes, in target-column order
+    asc_train: Task | None         # None only for a pure event tagger (the ranking's)
+    asc_eval: Task | None
+    aet_train: Task | None = None  # None only for runs that never use AET (alpha = 0)
+    aet_val: Task | None = None
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    alpha: float
+    seed: int
+    epochs: int
+    width: int
+    batch: BatchParams
+    optimizer: OptimizerParams
+    augment: AugmentParams
+    init_encoder: str | None = None   # checkpoint whose encoder starts this run (fine-tuning)
+
+    def fingerprint(self) -> str:
+        """Identifies the run's settings; a checkpoint of other settings is never resumed."""
+        blob = json.dumps(asdict(self), sort_keys=True, default=str)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def derive_seed(*keys) -> int:
+    return int.from_bytes(hashlib.sha256(repr(keys).encode()).digest()[:8], "little") >> 1
+
+
+class CyclicSampler:
+    """Indices in random order, every index once before any repeats; reshuffled per cycle.
+
+    Its whole state is (cycle, position), which the checkpoint stores.
+    """
+
+    def __init__(self, n: int, seed: int, cycle: int = 0, position: int = 0):
+        self.n, self.seed, self.cycle, self.position = n, seed, cycle, position
+        self._perm = self._permutation()
+
+    def _permutation(self) -> torch.Tensor:
+        g = torch.Generator().manual_seed(derive_seed(self.seed, "aet", self.cycle))
+        return torch.randperm(self.n, generator=g)
+
+    def take(self, k: int) -> torch.Tensor:
+        out = []
+        while k > 0:
+            chunk = self._perm[self.position:self.position + k]
+            out.append(chunk)
+            k -= len(chunk)
+            self.position += len(chunk)
+            if self.position == self.n:
+                self.cycle, self.position = self.cycle + 1, 0
+                self._perm = self._permutation()
+        return torch.cat(out)
+
+
+def _device(device: str | torch.device | None) -> torch.device:
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def _place(t: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """Hold a run's data on the GPU when it fits in half the free memory, else pinned."""
+    if device.type != "cuda":
+        return t
+    free, _ = torch.cuda.mem_get_info(device)
+    return t.to(device) if t.nbytes < free // 2 else t.pin_memory()
+
+
+def _schedule(spec: RunSpec, total_steps: int):
+    warmup = max(1, int(spec.optimizer.warmup_fraction * total_steps))
+
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        return 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, total_steps - warmup)))
+    return factor
+
+
+def _save_atomic(obj, path: Path) -> None:
+    tmp = path.with_name(path.name + ".partial")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def load_checkpoint(path: str | Path) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no checkpoint")
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+class Trainer:
+    def __init__(self, spec: RunSpec, data: RunData, device: torch.device):
+        self.spec, self.data, self.device = spec, data, device
+        self.use_asc, self.use_aet = spec.alpha < 1.0, spec.alpha > 0.0
+        if self.use_aet and data.aet_train is None:
+            raise ValueError(f"alpha = {spec.alpha} needs AET training data")
+        if self.use_asc and data.asc_train is None:
+            raise ValueError(f"alpha = {spec.alpha} needs ASC training data")
+        self.n_asc = spec.batch.asc if self.use_asc else 0
+        self.n_aet = spec.batch.aet if self.use_aet else 0
+        # An epoch is a pass over the ASC training set, also for the AET baseline; a pure
+        # event tagger (no ASC data at all) passes over its own training set.
+        epoch_set, per_step = ((data.asc_train, spec.batch.asc) if data.asc_train is not None
+                               else (data.aet_train, spec.batch.aet))
+        self.steps_per_epoch = len(epoch_set) // per_step
+        if self.steps_per_epoch == 0:
+            raise ValueError(f"the training set ({len(epoch_set)} clips) is smaller than one "
+                             f"mini-batch ({per_step})")
+        torch.manual_seed(derive_seed(spec.seed, "init"))
+        self.model = MultiTaskNet(len(data.scenes), len(data.events), spec.width, spec.augment.dropout)
+        if spec.init_encoder:
+            self._load_encoder(spec.init_encoder)
+        else:
+            self.model.encoder.set_input_stats(*_input_stats(data))
+        self.channels_last = device.type == "cuda"
+        self.model.to(device, memory_format=torch.channels_last if self.channels_last else torch.contiguous_format)
+        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=spec.optimizer.lr,
+                                           weight_decay=spec.optimizer.weight_decay)
+        total = spec.epochs * self.steps_per_epoch
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, _schedule(spec, total))
+        n_mels, frames = epoch_set.x.shape[1:]
+        self.specaugment = SpecAugment(spec.augment, n_mels, frames).to(device) \
+            if spec.augment.specaugment else None
+        if self.use_asc:
+            self.asc_x, self.asc_y = _place(data.asc_train.x, device), _place(data.asc_train.y, device)
+        if self.use_aet:
+            self.aet_x, self.aet_y = _place(data.aet_train.x, device), _place(data.aet_train.y, device)
+        self.sampler = CyclicSampler(len(data.aet_train), spec.seed) if self.use_aet else None
+        self.asc_eval_x = _place(data.asc_eval.x, device) if data.asc_eval is not None else None
+        self.aet_val_x = _place(data.aet_val.x, device) if data.aet_val is not None else None
+        self.history: list[dict] = []
+        self.epoch = 0
+
+    def _load_encoder(self, path: str) -> None:
+        state = load_checkpoint(path)["model"]
+        encoder = {k.removeprefix("encoder."): v for k, v in state.items() if k.startswith("encoder.")}
+        try:
+            self.model.encoder.load_state_dict(encoder)
+        except RuntimeError as err:
+            raise ValueError(f"{path}: its encoder does not match this run's "
+                             f"(width {self.spec.width}): {err}") from None
+
+    # -- checkpoints
+    def state(self) -> dict:
+        return {"fingerprint": self.spec.fingerprint(), "epoch": self.epoch,
+                "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "scheduler": self.scheduler.state_dict(),
+                "sampler": [self.sampler.cycle, self.sampler.position] if self.sampler else [0, 0],
+                "history": self.history}
+
+    def restore(self, ckpt: dict) -> None:
+        self.model.load_state_dict(ckpt["model"])
+        self.optimizer.load_state_dict(ckpt["optimizer"])
+        self.scheduler.load_state_dict(ckpt["scheduler"])
+        if self.sampler is not None:
+            self.sampler = CyclicSampler(self.sampler.n, self.spec.seed, *ckpt["sampler"])
+        self.history, self.epoch = list(ckpt["history"]), int(ckpt["epoch"])
+
+    # -- training
+    def _batch(self, asc_idx: torch.Tensor | None):
+        xs, parts = [], {}
+        aug = self.spec.augment
+        if self.n_asc:
+            x = self.asc_x[asc_idx.to(self.asc_x.device)].to(self.device, non_blocking=True).float()
+            y = F.one_hot(self.asc_y[asc_idx.to(self.asc_y.device)].to(self.device),
+                          len(self.data.scenes)).float()
+            if aug.mixup:
+                x, y = mixup(x, y, aug.mixup_alpha)
+            xs.append(x)
+            parts["asc"] = y
+        if self.n_aet:
+            idx = self.sampler.take(self.n_aet)
+            x = self.aet_x[idx.to(self.aet_x.device)].to(self.device, non_blocking=True).float()
+            y = self.aet_y[idx.to(self.aet_y.device)].to(self.device, non_blocking=True).float()
+            if aug.mixup:
+                x, y = mixup(x, y, aug.mixup_alpha)
+            xs.append(x)
+            parts["aet"] = y
+        x = torch.cat(xs).unsqueeze(1)
+        if self.specaugment is not None:
+            x = self.specaugment(x)
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        return x, parts
+
+    def train_epoch(self, bar=None) -> dict:
+        spec = self.spec
+        torch.manual_seed(derive_seed(spec.seed, "epoch", self.epoch))
+        g = torch.Generator().manual_seed(derive_seed(spec.seed, "asc", self.epoch))
+        order = torch.randperm(len(self.data.asc_train), generator=g) if self.use_asc else None
+        self.model.train()
+        sums = torch.zeros(2, device=self.device)
+        start = time.perf_counter()
+        for step in range(self.steps_per_epoch):
+            x, targets = self._batch(None if order is None else
+                                     order[step * spec.batch.asc:(step + 1) * spec.batch.asc])
+            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.device.type == "cuda"):
+                asc_logits, aet_logits = self.model(x, self.n_asc)
+            loss_asc = F.cross_entropy(asc_logits.float(), targets["asc"]) if self.n_asc else sums.new_zeros(())
+            loss_aet = F.binary_cross_entropy_with_logits(aet_logits.float(), targets["aet"]) \
+                if self.n_aet else sums.new_zeros(())
+            loss = spec.alpha * loss_aet + (1 - spec.alpha) * loss_asc
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.optimizer.step()
+            self.scheduler.step()
+            sums += torch.stack([loss_asc.detach(), loss_aet.detach()])
+            if bar is not None:
+                bar.update(1)
+        if self.device.type == "cuda":
+            torch.cuda.synchronize()
+        seconds = time.perf_counter() - start
+        # One host sync per epoch: a non-finite loss anywhere in the epoch shows in the sum.
+        loss_asc, loss_aet = (sums / self.steps_per_epoch).tolist()
+        if not (math.isfinite(loss_asc) and math.isfinite(loss_aet)):
+            raise NonFiniteLossError(f"non-finite loss in epoch {self.epoch + 1} "
+                                     f"(L_ASC = {loss_asc}, L_AET = {loss_aet})")
+        clips = self.steps_per_epoch * (self.n_asc + self.n_aet)
+        return {"loss_asc": loss_asc if self.n_asc else None,
+                "loss_aet": loss_aet if self.n_aet else None,
+                "lr": self.scheduler.get_last_lr()[0], "seconds": seconds,
+                "clips_per_second": clips / seconds}
+
+    # -- evaluation
+    @torch.no_grad()
+    def _logits(self, x_all: torch.Tensor, head: torch.nn.Module, batch: int = 256) -> torch.Tensor:
+        self.model.eval()
+        out = []
+        for i in range(0, len(x_all), batch):
+            x = x_all[i:i + batch].to(self.device).float().unsqueeze(1)
+            if self.channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.device.type == "cuda"):
+                out.append(head(self.model.encoder(x)).float().cpu())
+        return torch.cat(out)
+
+    def evaluate(self) -> dict:
+        d, out = self.data, {}
+        if d.asc_eval is not None:
+            pred = self._logits(self.asc_eval_x, self.model.asc_head).argmax(1).numpy()
+            truth = d.asc_eval.y.cpu().numpy()
+            per_class = class_accuracies(truth, pred, len(d.scenes))
+            out["asc_accuracy"] = macro_accuracy(truth, pred, len(d.scenes))
+            out["asc_class_accuracy"] = {s: (None if np.isnan(a) else float(a))
+                                         for s, a in zip(d.scenes, per_class)}
+        if d.aet_val is not None:
+            scores = self._logits(self.aet_val_x, self.model.aet_head).numpy()
+            out["lwlrap"] = lwlrap(d.aet_val.y.cpu().numpy() > 0.5, scores)
+        return out
+
+
+def _input_stats(data: RunData) -> tuple[float, float]:
+    """Mean and std of the training features (a sample of rows keeps this cheap)."""
+    rows = [t.x[:2048] for t in (data.asc_train, data.aet_train) if t is not None]
+    x = torch.cat([r.float().flatten() for r in rows])
+    return float(x.mean()), float(x.std())
+
+
+def _write_curves(path: Path, history: list[dict]) -> None:
+    fields = ["epoch", "loss_asc", "loss_aet", "asc_accuracy", "lwlrap", "lr"]
+    tmp = path.with_name(path.name + ".partial")
+    with tmp.open("w", newline="") as f:
+        w = csv.writer(f, lineterminator="\n")
+        w.writerow(fields)
+        for h in history:
+            w.writerow(["" if h.get(k) is None else round(h[k], 6) for k in fields])
+    os.replace(tmp, path)
+
+
+def read_result(run_dir: str | Path, spec: RunSpec) -> dict | None:
+    """The result of a finished run with these settings, or None."""
+    path = Path(run_dir) / RESULT
+    if path.is_file():
+        result = json.loads(path.read_text())
+        if result.get("fingerprint") == spec.fingerprint():
+            return result
+    return None
+
+
+def train_run(spec: RunSpec, data: RunData, run_dir: str | Path, device=None,
+              progress: bool = True) -> dict:
+    """Train (or resume, or return the finished result of) one run; return its metrics.
+
+    run_dir receives checkpoint.pt after every epoch, curves.csv (per-epoch losses and
+    evaluation metrics, for monitoring only) and, when the run is complete, result.json.
+    """
+    run_dir = Path(run_dir)
+    finished = read_result(run_dir, spec)
+    if finished is not None:
+        return finished
+    run_dir.mkdir(parents=True, exist_ok=True)
+    device = _device(device)
+    trainer = Trainer(spec, data, device)
+    ckpt_path = run_dir / CHECKPOINT
+    if ckpt_path.is_file():
+        ckpt = load_checkpoint(ckpt_path)
+        if ckpt.get("fingerprint") == spec.fingerprint():
+            trainer.restore(ckpt)
+    total = spec.epochs * trainer.steps_per_epoch
+    bar = tqdm(total=total, initial=trainer.epoch * trainer.steps_per_epoch, unit="step",
+               desc=run_dir.name, leave=False, disable=not progress)
+    with bar:
+        while trainer.epoch < spec.epochs:
+            stats = trainer.train_epoch(bar)
+            trainer.epoch += 1
+            trainer.history.append({"epoch": trainer.epoch, **stats, **_curve_metrics(trainer.evaluate())})
+            _save_atomic(trainer.state(), ckpt_path)
+            _write_curves(run_dir / CURVES, trainer.history)
+            bar.set_postfix({k: round(v, 3) for k, v in stats.items()
+                             if k.startswith("loss") and v is not None})
+    result = {"fingerprint": spec.fingerprint(), "alpha": spec.alpha, "seed": spec.seed,
+              "epochs": spec.epochs, **trainer.evaluate(),
+              # converged losses L*: mean training loss of the last epoch (augmented batches)
+              "loss_asc": trainer.history[-1]["loss_asc"], "loss_aet": trainer.history[-1]["loss_aet"],
+              "train_seconds": sum(h["seconds"] for h in trainer.history),
+              "clips_per_second": float(np.mean([h["clips_per_second"] for h in trainer.history])),
+              "device": str(device)}
+    write_json(run_dir / RESULT, result)
+    return result
+
+
+def _curve_metrics(ev: dict) -> dict:
+    return {k: v for k, v in ev.items() if k in ("asc_accuracy", "lwlrap")}

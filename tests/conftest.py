@@ -1,0 +1,80 @@
+"""Shared fixtures: a shrunk configuration so the whole suite runs in minutes on 2 cores."""
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from aetasc.config import parse_params
+
+REPO = Path(__file__).resolve().parents[1]
+
+# A world of a few dozen one-second clips at 8 kHz, a narrow net and two epochs.
+TINY_GENERATOR = {
+    "sample_rate": 8000, "clip_seconds": 1.0, "scenes": 3, "cities": 3,
+    "locations_per_city": 1, "segments_per_location": 6, "evaluate_cities": 1,
+    "events": 8, "scene_events": 4, "events_per_scene": 2,
+    "balanced_clips_per_class": 6, "eval_clips_per_class": 4, "unbalanced_clips": 80,
+}
+TINY_FEATURES = {"sample_rate": 8000, "clip_seconds": 1.0, "n_fft": 256, "win_length": 256,
+                 "hop_length": 256, "n_mels": 32, "fmin": 50.0, "fmax": 4000.0}
+
+
+def tiny_raw_params() -> dict:
+    """params.yaml with the synthetic world shrunk to test size."""
+    raw = yaml.safe_load((REPO / "params.yaml").read_text())
+    raw = copy.deepcopy(raw)
+    raw["batch"] = {"asc": 8, "aet": 16}
+    world = raw["worlds"]["synthetic"]
+    world["seeds"] = [0, 1]
+    world["epochs"] = 2
+    world["model"]["width"] = 4
+    world["generator"].update(TINY_GENERATOR)
+    world["features"].update(TINY_FEATURES)
+    world["ranking"]["tagger_epochs"] = 2
+    figures = world["figures"]
+    figures["fig2"].update(k=3, hours=0.005, alphas=[0.0, 0.5, 1.0])
+    figures["fig3a"].update(k=3, hours=0.005)
+    figures["fig3b"].update(k=3, hours=[0.0025, 0.005])
+    figures["fig4"].update(hours=0.005, ks=[2, 3])
+    figures["fig5"].update(k=3, hours=0.005)
+    figures["regularizers"].update(k=3, hours=0.005)
+    return raw
+
+
+@pytest.fixture
+def raw_params() -> dict:
+    return tiny_raw_params()
+
+
+@pytest.fixture
+def tiny_params():
+    return parse_params(tiny_raw_params())
+
+
+@pytest.fixture
+def write_params(tmp_path):
+    """Write a params mapping to a file and return its path."""
+    def write(raw: dict, name: str = "params.yaml") -> Path:
+        path = tmp_path / name
+        path.write_text(yaml.safe_dump(raw, sort_keys=False))
+        return path
+    return write
+
+
+@pytest.fixture(autouse=True)
+def _few_threads():
+    # Tests run side by side with other work on small machines; two threads are plenty.
+    torch.set_num_threads(2)
+
+
+def pytest_collection_modifyitems(config, items):
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA device")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)

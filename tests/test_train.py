@@ -1,0 +1,212 @@
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import torch
+import torchvision
+
+from aetasc.augment import SpecAugment, mixup
+from aetasc.config import AugmentParams, BatchParams, OptimizerParams
+from aetasc.model import MultiTaskNet, ResNet18Encoder
+from aetasc.train import (CHECKPOINT, RESULT, CyclicSampler, NonFiniteLossError, RunData, RunSpec,
+                          Task, Trainer, load_checkpoint, train_run)
+
+TESTS = Path(__file__).resolve().parent
+
+
+def make_data(n_train=48, n_eval=24, n_aet=64, mels=16, frames=20, scenes=3, events=4) -> RunData:
+    """A learnable toy problem: each scene and event lights up its own band of mel bins."""
+    g = torch.Generator().manual_seed(123)
+
+    def clips(n, bands):
+        x = torch.randn(n, mels, frames, generator=g)
+        for i, active in enumerate(bands):
+            for b in active:
+                x[i, 3 * b:3 * b + 3] += 2.0
+        return x.half()
+
+    ys = torch.randint(0, scenes, (n_train + n_eval,), generator=g)
+    xs = clips(n_train + n_eval, [[int(y)] for y in ys])
+    ye = (torch.rand(2 * n_aet, events, generator=g) < 0.4).float()
+    ye[ye.sum(1) == 0, 0] = 1.0
+    xe = clips(2 * n_aet, [torch.nonzero(r).flatten().tolist() for r in ye])
+    return RunData(tuple(f"s{i}" for i in range(scenes)), tuple(f"/m/e{i}" for i in range(events)),
+                   Task(xs[:n_train], ys[:n_train]), Task(xs[n_train:], ys[n_train:]),
+                   Task(xe[:n_aet], ye[:n_aet]), Task(xe[n_aet:], ye[n_aet:]))
+
+
+def make_spec(alpha=0.5, epochs=3, **augment) -> RunSpec:
+    aug = dict(specaugment=True, freq_mask_fraction=0.1, time_mask_fraction=0.1, masks=1,
+               mixup=True, mixup_alpha=0.3, dropout=0.1)
+    aug.update(augment)
+    return RunSpec(alpha=alpha, seed=7, epochs=epochs, width=4, batch=BatchParams(asc=8, aet=16),
+                   optimizer=OptimizerParams(lr=3e-3, weight_decay=1e-2, warmup_fraction=0.1),
+                   augment=AugmentParams(**aug))
+
+
+def test_width_64_encoder_is_resnet18():
+    ours = sum(p.numel() for p in ResNet18Encoder(64).parameters())
+    ref = torchvision.models.resnet18()
+    theirs = sum(p.numel() for n, p in ref.named_parameters() if not n.startswith("fc."))
+    # ours takes 1 input channel instead of 3: the stem convolution has a third of the weights
+    assert ours == theirs - 2 * 64 * 7 * 7
+    z = ResNet18Encoder(64)(torch.randn(2, 1, 128, 101))
+    assert z.shape == (2, 512)
+
+
+def test_heads_split_the_joint_batch():
+    net = MultiTaskNet(n_scenes=3, n_events=5, width=4)
+    asc, aet = net(torch.randn(7, 1, 16, 20), n_asc=3)
+    assert asc.shape == (3, 3) and aet.shape == (4, 5)
+
+
+@pytest.mark.parametrize("alpha, silent_head", [(0.0, "aet_head"), (1.0, "asc_head")])
+def test_a_task_with_zero_weight_gets_no_clips_and_no_gradient(alpha, silent_head):
+    trainer = Trainer(make_spec(alpha), make_data(), torch.device("cpu"))
+    assert (trainer.n_asc, trainer.n_aet) == ((8, 0) if alpha == 0 else (0, 16))
+    before = getattr(trainer.model, silent_head).weight.detach().clone()
+    trainer.train_epoch()
+    assert torch.equal(before, getattr(trainer.model, silent_head).weight)
+
+
+def test_cyclic_sampler_sees_every_clip_before_repeating():
+    s = CyclicSampler(10, seed=0)
+    first, second = s.take(7), s.take(7)
+    seen = torch.cat([first, second])
+    assert sorted(seen[:10].tolist()) == list(range(10))
+    assert len(set(seen[10:].tolist())) == 4
+    resumed = CyclicSampler(10, 0, s.cycle, s.position)
+    assert torch.equal(resumed.take(5), s.take(5))
+
+
+def test_mixup_mixes_inputs_and_targets_alike():
+    torch.manual_seed(0)
+    x = torch.arange(4.0).view(4, 1).repeat(1, 3)
+    y = torch.eye(4)
+    xm, ym = mixup(x, y, alpha=0.4)
+    # the scalar each row carries is its own mixture of row indices; the targets say the same
+    assert torch.allclose(xm[:, 0], ym @ torch.arange(4.0))
+    assert torch.allclose(ym.sum(1), torch.ones(4))
+
+
+def test_specaugment_masks_each_example_differently():
+    aug = AugmentParams(specaugment=True, freq_mask_fraction=0.3, time_mask_fraction=0.3, masks=1,
+                        mixup=False, mixup_alpha=0.3, dropout=0.0)
+    torch.manual_seed(0)
+    x = torch.randn(8, 1, 32, 40)
+    masked = SpecAugment(aug, 32, 40)(x) != x
+    patterns = {tuple(m.flatten().tolist()) for m in masked}
+    assert len(patterns) > 1
+
+
+def test_training_learns_and_is_deterministic(tmp_path):
+    data = make_data()
+    spec = make_spec(alpha=0.5, epochs=6)
+    a = train_run(spec, data, tmp_path / "a", device="cpu", progress=False)
+    b = train_run(spec, data, tmp_path / "b", device="cpu", progress=False)
+    assert a["asc_accuracy"] == b["asc_accuracy"] and a["lwlrap"] == b["lwlrap"]
+    assert a["loss_asc"] == b["loss_asc"] and a["loss_aet"] == b["loss_aet"]
+    assert a["asc_accuracy"] > 0.6          # chance: 1/3
+    assert a["lwlrap"] > 0.7
+    assert set(a["asc_class_accuracy"]) == set(data.scenes)
+    curves = (tmp_path / "a" / "curves.csv").read_text().splitlines()
+    assert curves[0].startswith("epoch,loss_asc,loss_aet") and len(curves) == 7
+
+
+def test_finished_run_is_returned_not_retrained(tmp_path, monkeypatch):
+    data, spec = make_data(), make_spec(epochs=1)
+    first = train_run(spec, data, tmp_path, device="cpu", progress=False)
+    monkeypatch.setattr("aetasc.train.Trainer", None)   # any new training would fail
+    assert train_run(spec, data, tmp_path, device="cpu", progress=False) == first
+
+
+def test_checkpoint_loads_with_weights_only(tmp_path):
+    train_run(make_spec(epochs=1), make_data(), tmp_path, device="cpu", progress=False)
+    ckpt = torch.load(tmp_path / CHECKPOINT, weights_only=True)
+    assert ckpt["epoch"] == 1 and "encoder.stem.0.weight" in ckpt["model"]
+
+
+_CHILD = """
+import sys
+sys.path.insert(0, {tests!r})
+from test_train import make_data, make_spec
+from aetasc.train import train_run
+train_run(make_spec(epochs=8), make_data(), {run_dir!r}, device="cpu", progress=False)
+"""
+
+
+def test_killed_run_resumes_to_the_same_numbers(tmp_path):
+    reference = train_run(make_spec(epochs=8), make_data(), tmp_path / "whole", device="cpu", progress=False)
+    run_dir = tmp_path / "killed"
+    child = subprocess.Popen([sys.executable, "-c", _CHILD.format(tests=str(TESTS), run_dir=str(run_dir))])
+    deadline = time.time() + 120
+    try:
+        while time.time() < deadline:
+            ckpt = run_dir / CHECKPOINT
+            if ckpt.is_file():
+                try:
+                    if load_checkpoint(ckpt)["epoch"] >= 2:
+                        break
+                except Exception:   # being replaced right now
+                    pass
+            if child.poll() is not None:
+                pytest.fail("the training process ended before it could be killed")
+            time.sleep(0.05)
+        os.kill(child.pid, signal.SIGKILL)
+    finally:
+        child.wait()
+    assert not (run_dir / RESULT).exists()
+    killed_at = load_checkpoint(run_dir / CHECKPOINT)["epoch"]
+    assert 2 <= killed_at < 8
+    resumed = train_run(make_spec(epochs=8), make_data(), run_dir, device="cpu", progress=False)
+    for key in ("asc_accuracy", "lwlrap", "loss_asc", "loss_aet", "asc_class_accuracy"):
+        assert resumed[key] == reference[key], key
+    history = json.loads((run_dir / RESULT).read_text())
+    assert history["epochs"] == 8
+
+
+def test_checkpoint_of_other_settings_is_not_resumed(tmp_path):
+    data = make_data()
+    train_run(make_spec(epochs=1), data, tmp_path, device="cpu", progress=False)
+    other = replace(make_spec(epochs=1), seed=8)
+    result = train_run(other, data, tmp_path, device="cpu", progress=False)
+    assert result["seed"] == 8 and result["fingerprint"] == other.fingerprint()
+
+
+def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
+    original = Trainer._batch
+
+    def poisoned(self, idx):
+        x, targets = original(self, idx)
+        return (x * float("nan") if self.epoch == 1 else x), targets
+    monkeypatch.setattr(Trainer, "_batch", poisoned)
+    with pytest.raises(NonFiniteLossError, match="epoch 2"):
+        train_run(make_spec(epochs=3), make_data(), tmp_path, device="cpu", progress=False)
+    ckpt = load_checkpoint(tmp_path / CHECKPOINT)
+    assert ckpt["epoch"] == 1
+    assert all(torch.isfinite(v).all() for v in ckpt["model"].values() if v.is_floating_point())
+    assert not (tmp_path / RESULT).exists()
+
+
+def test_fine_tuning_starts_from_the_pretrained_encoder(tmp_path):
+    data = make_data()
+    train_run(make_spec(alpha=1.0, epochs=1), data, tmp_path / "pre", device="cpu", progress=False)
+    pre = load_checkpoint(tmp_path / "pre" / CHECKPOINT)["model"]
+    spec = replace(make_spec(alpha=0.0, epochs=1), init_encoder=str(tmp_path / "pre" / CHECKPOINT))
+    trainer = Trainer(spec, data, torch.device("cpu"))
+    assert torch.equal(trainer.model.encoder.stem[0].weight, pre["encoder.stem.0.weight"])
+    wide = replace(spec, width=8)
+    with pytest.raises(ValueError, match="encoder does not match"):
+        Trainer(wide, data, torch.device("cpu"))
+
+
+def test_missing_aet_data_for_a_joint_run():
+    data = replace(make_data(), aet_train=None, aet_val=None)
+    with pytest.raises(ValueError, match="needs AET training data"):
+        Trainer(make_spec(alpha=0.5), data, torch.device("cpu"))
