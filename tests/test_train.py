@@ -127,9 +127,16 @@ def test_finished_run_is_returned_not_retrained(tmp_path, monkeypatch):
 
 
 def test_checkpoint_loads_with_weights_only(tmp_path):
-    train_run(make_spec(epochs=1), make_data(), tmp_path, device="cpu", progress=False)
+    data = make_data()
+    train_run(make_spec(epochs=1), data, tmp_path, device="cpu", progress=False, keep_checkpoint=True)
     ckpt = torch.load(tmp_path / CHECKPOINT, weights_only=True)
     assert ckpt["epoch"] == 1 and "encoder.stem.0.weight" in ckpt["model"]
+    assert ckpt["events"] == list(data.events)
+
+
+def test_finished_run_drops_its_checkpoint_unless_asked(tmp_path):
+    train_run(make_spec(epochs=1), make_data(), tmp_path, device="cpu", progress=False)
+    assert (tmp_path / RESULT).is_file() and not (tmp_path / CHECKPOINT).exists()
 
 
 _CHILD = """
@@ -173,10 +180,13 @@ def test_killed_run_resumes_to_the_same_numbers(tmp_path):
 
 def test_checkpoint_of_other_settings_is_not_resumed(tmp_path):
     data = make_data()
-    train_run(make_spec(epochs=1), data, tmp_path, device="cpu", progress=False)
-    other = replace(make_spec(epochs=1), seed=8)
+    train_run(make_spec(epochs=2), data, tmp_path, device="cpu", progress=False, keep_checkpoint=True)
+    (tmp_path / RESULT).unlink()          # as if killed after its last checkpoint
+    other = replace(make_spec(epochs=2), seed=8)
     result = train_run(other, data, tmp_path, device="cpu", progress=False)
-    assert result["seed"] == 8 and result["fingerprint"] == other.fingerprint()
+    fresh = train_run(other, data, tmp_path / "fresh", device="cpu", progress=False)
+    assert result["fingerprint"] == other.fingerprint()
+    assert result["asc_accuracy"] == fresh["asc_accuracy"] and result["loss_asc"] == fresh["loss_asc"]
 
 
 def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
@@ -196,7 +206,8 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, monk
 
 def test_fine_tuning_starts_from_the_pretrained_encoder(tmp_path):
     data = make_data()
-    train_run(make_spec(alpha=1.0, epochs=1), data, tmp_path / "pre", device="cpu", progress=False)
+    train_run(make_spec(alpha=1.0, epochs=1), data, tmp_path / "pre", device="cpu", progress=False,
+              keep_checkpoint=True)
     pre = load_checkpoint(tmp_path / "pre" / CHECKPOINT)["model"]
     spec = replace(make_spec(alpha=0.0, epochs=1), init_encoder=str(tmp_path / "pre" / CHECKPOINT))
     trainer = Trainer(spec, data, torch.device("cpu"))

@@ -58,8 +58,10 @@ class MultiTaskNet(nn.Module):
         super().__init__()
         self.encoder = ResNet18Encoder(width)
         self.dropout = nn.Dropout(dropout)
-        self.asc_head = nn.Linear(self.encoder.out_features, n_scenes)
-        self.aet_head = nn.Linear(self.encoder.out_features, n_events)
+        # A pure event tagger (the ranking's) has no scenes: a 1-output head it never trains
+        # keeps the state dict the same shape as every other run's.
+        self.asc_head = nn.Linear(self.encoder.out_features, max(n_scenes, 1))
+        self.aet_head = nn.Linear(self.encoder.out_features, max(n_events, 1))
 
     def forward(self, x: torch.Tensor, n_asc: int) -> tuple[torch.Tensor, torch.Tensor]:
         """One encoder pass over a joint batch whose first n_asc rows are ASC clips.

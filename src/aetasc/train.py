@@ -71,6 +71,12 @@ class RunData:
     aet_val: Task | None = None
 
 
+# The code a run's numbers depend on: a change to it makes every earlier result stale.
+_CODE_ID = hashlib.sha256(b"".join(
+    (Path(__file__).parent / name).read_bytes()
+    for name in ("train.py", "model.py", "augment.py", "metrics.py"))).hexdigest()[:16]
+
+
 @dataclass(frozen=True)
 class RunSpec:
     alpha: float
@@ -80,11 +86,13 @@ class RunSpec:
     batch: BatchParams
     optimizer: OptimizerParams
     augment: AugmentParams
-    init_encoder: str | None = None   # checkpoint whose encoder starts this run (fine-tuning)
+    init_encoder: str | None = None   # the checkpoint whose encoder starts this run (fine-tuning):
+                                      # a path, or an identity resolved by train_run's caller
+    data_id: str = ""                 # identifies the run's data (features, clip lists)
 
     def fingerprint(self) -> str:
-        """Identifies the run's settings; a checkpoint of other settings is never resumed."""
-        blob = json.dumps(asdict(self), sort_keys=True, default=str)
+        """Identifies the run: settings, data and code. Nothing of another run is reused."""
+        blob = json.dumps({**asdict(self), "code": _CODE_ID}, sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
@@ -119,7 +127,7 @@ class CyclicSampler:
         return torch.cat(out)
 
 
-def _device(device: str | torch.device | None) -> torch.device:
+def resolve_device(device: str | torch.device | None) -> torch.device:
     if device is None:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(device)
@@ -157,7 +165,8 @@ def load_checkpoint(path: str | Path) -> dict:
 
 
 class Trainer:
-    def __init__(self, spec: RunSpec, data: RunData, device: torch.device):
+    def __init__(self, spec: RunSpec, data: RunData, device: torch.device,
+                 init_encoder_path: str | Path | None = None):
         self.spec, self.data, self.device = spec, data, device
         self.use_asc, self.use_aet = spec.alpha < 1.0, spec.alpha > 0.0
         if self.use_aet and data.aet_train is None:
@@ -177,7 +186,7 @@ class Trainer:
         torch.manual_seed(derive_seed(spec.seed, "init"))
         self.model = MultiTaskNet(len(data.scenes), len(data.events), spec.width, spec.augment.dropout)
         if spec.init_encoder:
-            self._load_encoder(spec.init_encoder)
+            self._load_encoder(init_encoder_path or spec.init_encoder)
         else:
             self.model.encoder.set_input_stats(*_input_stats(data))
         self.channels_last = device.type == "cuda"
@@ -199,7 +208,7 @@ class Trainer:
         self.history: list[dict] = []
         self.epoch = 0
 
-    def _load_encoder(self, path: str) -> None:
+    def _load_encoder(self, path: str | Path) -> None:
         state = load_checkpoint(path)["model"]
         encoder = {k.removeprefix("encoder."): v for k, v in state.items() if k.startswith("encoder.")}
         try:
@@ -211,6 +220,7 @@ class Trainer:
     # -- checkpoints
     def state(self) -> dict:
         return {"fingerprint": self.spec.fingerprint(), "epoch": self.epoch,
+                "events": list(self.data.events), "scenes": list(self.data.scenes),
                 "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
                 "scheduler": self.scheduler.state_dict(),
                 "sampler": [self.sampler.cycle, self.sampler.position] if self.sampler else [0, 0],
@@ -346,19 +356,23 @@ def read_result(run_dir: str | Path, spec: RunSpec) -> dict | None:
 
 
 def train_run(spec: RunSpec, data: RunData, run_dir: str | Path, device=None,
-              progress: bool = True) -> dict:
+              progress: bool = True, keep_checkpoint: bool = False,
+              init_encoder_path: str | Path | None = None) -> dict:
     """Train (or resume, or return the finished result of) one run; return its metrics.
 
     run_dir receives checkpoint.pt after every epoch, curves.csv (per-epoch losses and
     evaluation metrics, for monitoring only) and, when the run is complete, result.json.
+    A finished run's checkpoint is deleted unless keep_checkpoint (e.g. a pre-trained
+    encoder that a fine-tuning run starts from): results are what the figures need.
+    init_encoder_path locates spec.init_encoder when the spec holds an identity, not a path.
     """
     run_dir = Path(run_dir)
     finished = read_result(run_dir, spec)
     if finished is not None:
         return finished
     run_dir.mkdir(parents=True, exist_ok=True)
-    device = _device(device)
-    trainer = Trainer(spec, data, device)
+    device = resolve_device(device)
+    trainer = Trainer(spec, data, device, init_encoder_path)
     ckpt_path = run_dir / CHECKPOINT
     if ckpt_path.is_file():
         ckpt = load_checkpoint(ckpt_path)
@@ -384,6 +398,8 @@ def train_run(spec: RunSpec, data: RunData, run_dir: str | Path, device=None,
               "clips_per_second": float(np.mean([h["clips_per_second"] for h in trainer.history])),
               "device": str(device)}
     write_json(run_dir / RESULT, result)
+    if not keep_checkpoint:
+        ckpt_path.unlink()
     return result
 
 

@@ -1,0 +1,354 @@
+"""The paper's figures as grids of training runs, and what each grid measured.
+
+A figure is a list of grid points (an alpha, an AET event set, regularizer switches); each
+point is trained once per seed. Runs are memoized by fingerprint (settings + data + code)
+in one run store, so a run two figures share (e.g. correlated events at alpha = 0.95 in
+Figs 2, 3a and 5) is trained once, and an interrupted figure resumes where it stopped.
+
+Baselines (ASC-only, alpha = 0, and AET-only, alpha = 1, on Fig. 2's event set) form their
+own figure; the others compare against it and take Eq. 3's alpha from it.
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .config import AugmentParams, Params
+from .features import FeatureTable, open_features
+from .io import read_json
+from .ranking import multi_hot
+from .stats import paired_gain, pearson, summarize
+from .subsets import SubsetRequest, read_clip_list
+from .train import CHECKPOINT, CURVES, RESULT, RunData, RunSpec, Task, train_run
+
+FIGURES = ("baselines", "fig2", "fig3a", "fig3b", "fig4", "fig5", "regularizers")
+ALPHA_PARAM = "alpha"   # a point trained at params.alpha (a number, or Eq. 3 when "auto")
+
+
+@dataclass(frozen=True)
+class EventSet:
+    strategy: str
+    k: int
+    hours: float
+
+    def request(self, seed: int) -> SubsetRequest:
+        return SubsetRequest(self.strategy, self.k, float(self.hours), seed)
+
+
+@dataclass(frozen=True)
+class Point:
+    label: str
+    x: float | str                      # position on the figure's x axis
+    alpha: float | str                  # a number, or ALPHA_PARAM
+    events: EventSet | None             # AET data (None: ASC only, no lwlrap)
+    augment: dict = field(default_factory=dict)   # overrides of params.augment
+    pretrain: bool = False              # AET pre-training, then ASC fine-tuning (Fig. 5)
+    baseline: str | None = None         # "asc" / "aet": this point is a baseline run
+
+
+def figure_points(figure: str, params: Params) -> list[Point]:
+    f = params.active.figures
+    fig2_set = EventSet(f.fig2.strategy, f.fig2.k, f.fig2.hours)
+    if figure == "baselines":
+        return [Point("asc", 0.0, 0.0, fig2_set, baseline="asc"),
+                Point("aet", 1.0, 1.0, fig2_set, baseline="aet")]
+    if figure == "fig2":
+        return [Point(f"alpha={a:g}", a, a, fig2_set, baseline={0.0: "asc", 1.0: "aet"}.get(a))
+                for a in f.fig2.alphas]
+    if figure == "fig3a":
+        return [Point(s, s, ALPHA_PARAM, EventSet(s, f.fig3a.k, f.fig3a.hours)) for s in f.fig3a.strategies]
+    if figure == "fig3b":
+        return [Point(f"T={h:g}h", h, ALPHA_PARAM, EventSet(f.fig3b.strategy, f.fig3b.k, h))
+                for h in f.fig3b.hours]
+    if figure == "fig4":
+        # k = 2 is speech + music in the paper: the two most abundant classes
+        return [Point(f"k={k}", k, ALPHA_PARAM,
+                      EventSet("abundant" if k == 2 else f.fig4.strategy, k, f.fig4.hours)) for k in f.fig4.ks]
+    if figure == "fig5":
+        s = EventSet(f.fig5.strategy, f.fig5.k, f.fig5.hours)
+        return [Point("pretrain+finetune", "pretrain+finetune", 0.0, s, pretrain=True),
+                Point("joint", "joint", ALPHA_PARAM, s)]
+    if figure == "regularizers":
+        r = f.regularizers
+        s = EventSet(r.strategy, r.k, r.hours)
+        off = {"specaugment": False, "mixup": False, "dropout": 0.0}
+        return [Point("none", "none", 0.0, None, off),
+                Point("dropout", "dropout", 0.0, None, {**off, "dropout": r.dropout}),
+                Point("mixup", "mixup", 0.0, None, {**off, "mixup": True}),
+                Point("specaugment", "specaugment", 0.0, None, {**off, "specaugment": True}),
+                Point("all", "all", 0.0, None, {"specaugment": True, "mixup": True, "dropout": r.dropout}),
+                Point("aet", "aet", ALPHA_PARAM, s, off),
+                Point("aet+specaugment+mixup", "aet+specaugment+mixup", ALPHA_PARAM, s)]
+    raise KeyError(f"unknown figure {figure!r}; known: {', '.join(FIGURES)}")
+
+
+def uses_alpha_param(figure: str, params: Params) -> bool:
+    return any(p.alpha == ALPHA_PARAM for p in figure_points(figure, params))
+
+
+def subset_requests(params: Params) -> list[SubsetRequest]:
+    """Every AET data set that some figure trains or validates on, once."""
+    wanted = {p.events.request(seed) for fig in FIGURES for p in figure_points(fig, params)
+              if p.events is not None for seed in params.active.seeds}
+    return sorted(wanted)
+
+
+# ------------------------------------------------------------------------ the run store
+
+@dataclass(frozen=True)
+class Paths:
+    asc_features: Path
+    aet_features: Path
+    subsets: Path
+    runs: Path            # the run store, shared by all figures
+    baselines: Path       # metrics/baselines.json
+
+
+@dataclass(frozen=True)
+class Run:
+    point: Point
+    seed: int
+    spec: RunSpec
+    data_key: tuple              # what load_run_data needs
+    pretrain_spec: RunSpec | None = None
+
+    @property
+    def dir_name(self) -> str:
+        return self.spec.fingerprint()
+
+
+class DataCache:
+    """Features and clip lists, loaded once per figure stage and shared by its runs."""
+
+    def __init__(self, params: Params, paths: Paths):
+        self.params, self.paths = params, paths
+        self._asc = None
+        self._aet_table = None
+        self._subsets = {}
+        self._index = None
+
+    @property
+    def subsets_index(self) -> dict:
+        if self._index is None:
+            self._index = read_json(self.paths.subsets / "index.json")
+        return self._index
+
+    def aet_table(self) -> FeatureTable:
+        if self._aet_table is None:
+            self._aet_table = open_features(self.paths.aet_features, self.params.active.features)
+        return self._aet_table
+
+    def asc(self) -> tuple[tuple[str, ...], Task, Task, str]:
+        """(scenes, train, evaluate, identity) of the scene data; rejected clips left out."""
+        if self._asc is None:
+            table = open_features(self.paths.asc_features, self.params.active.features)
+            clips = read_json(self.paths.subsets / "asc_clips.json")
+            scenes = tuple(clips["scenes"])
+            tasks = []
+            for split in ("train", "evaluate"):
+                kept = [(c, s) for c, s in clips[split] if c not in table.rejected]
+                rows = table.rows(c for c, _ in kept)
+                x = torch.from_numpy(np.ascontiguousarray(table.array[np.sort(rows)]))
+                order = np.argsort(rows)
+                y = torch.tensor([scenes.index(kept[i][1]) for i in order])
+                tasks.append(Task(x, y))
+            ident = _digest(table.settings, clips)
+            self._asc = (scenes, tasks[0], tasks[1], ident)
+        return self._asc
+
+    def aet(self, request: SubsetRequest) -> tuple[tuple[str, ...], Task, Task, str]:
+        """(classes, train, validation, identity) of an AET subset; rejected clips left out."""
+        if request.id not in self._subsets:
+            entry = self.subsets_index.get(request.id)
+            if entry is None:
+                raise KeyError(f"{self.paths.subsets}: no subset {request.id} (rerun make_subsets)")
+            classes = tuple(entry["classes"])
+            table = self.aet_table()
+            tasks = []
+            for part in ("train", "val"):
+                segs = [s for s in read_clip_list(self.paths.subsets / entry[part]) if s.ytid not in table.rejected]
+                rows = table.rows(s.ytid for s in segs)
+                order = np.argsort(rows)
+                x = torch.from_numpy(np.ascontiguousarray(table.array[rows[order]]))
+                tasks.append(Task(x, multi_hot([segs[i] for i in order], list(classes))))
+            self._subsets[request.id] = (classes, tasks[0], tasks[1], _digest(table.settings, entry))
+        return self._subsets[request.id]
+
+
+def _digest(*objs) -> str:
+    return hashlib.sha256(json.dumps(objs, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def resolve_alpha(point: Point, params: Params, baselines: dict | None) -> float:
+    if point.alpha != ALPHA_PARAM:
+        return float(point.alpha)
+    if params.alpha != "auto":
+        return float(params.alpha)
+    if baselines is None:
+        raise ValueError("alpha: auto needs the baselines' converged losses (metrics/baselines.json)")
+    return float(baselines["eq3_alpha"])
+
+
+def plan_runs(figure: str, params: Params, cache: DataCache, baselines: dict | None) -> list[Run]:
+    """The runs of a figure, each with its fingerprinted spec, in a fixed order."""
+    world = params.active
+    runs = []
+    for point in figure_points(figure, params):
+        if point.baseline and figure != "baselines":
+            continue                                  # taken from metrics/baselines.json
+        for seed in world.seeds:
+            augment = AugmentParams(**{**params.augment.model_dump(), **point.augment})
+            _, _, _, asc_id = cache.asc()
+            aet_id = cache.aet(point.events.request(seed))[3] if point.events else ""
+            spec = RunSpec(alpha=resolve_alpha(point, params, baselines), seed=seed, epochs=world.epochs,
+                           width=world.model.width, batch=params.batch, optimizer=params.optimizer,
+                           augment=augment, data_id=f"{asc_id}:{aet_id}")
+            pre = None
+            if point.pretrain:
+                pre = replace(spec, alpha=1.0)
+                spec = replace(spec, alpha=0.0, init_encoder=pre.fingerprint())
+            runs.append(Run(point, seed, spec, (point.events.request(seed) if point.events else None,), pre))
+    return runs
+
+
+def run_data(run: Run, cache: DataCache) -> RunData:
+    scenes, asc_train, asc_eval, _ = cache.asc()
+    (request,) = run.data_key
+    if request is None:
+        return RunData(scenes, (), asc_train, asc_eval)
+    classes, aet_train, aet_val, _ = cache.aet(request)
+    return RunData(scenes, classes, asc_train, asc_eval, aet_train, aet_val)
+
+
+def execute(run: Run, cache: DataCache, store: Path, device=None, progress=True) -> dict:
+    """Train one run (or fetch it from the store); a pre-training run goes first."""
+    data = run_data(run, cache)
+    encoder = None
+    if run.pretrain_spec is not None:
+        pre_dir = store / run.pretrain_spec.fingerprint()
+        if (pre_dir / RESULT).is_file() and not (pre_dir / CHECKPOINT).is_file():
+            (pre_dir / RESULT).unlink()               # its encoder is needed again: retrain
+        train_run(run.pretrain_spec, data, pre_dir, device, progress, keep_checkpoint=True)
+        encoder = pre_dir / CHECKPOINT
+    return train_run(run.spec, data, store / run.dir_name, device, progress, init_encoder_path=encoder)
+
+
+# ------------------------------------------------------------------------ aggregation
+
+METRICS = ("asc_accuracy", "lwlrap", "loss_asc", "loss_aet")
+
+
+def _collect(results: list[tuple[Run, dict]]) -> dict[str, dict]:
+    points = {}
+    for run, result in results:
+        p = points.setdefault(run.point.label, {"x": run.point.x, "alpha": run.spec.alpha,
+                                                 "seeds": [], **{m: [] for m in METRICS}})
+        p["seeds"].append(run.seed)
+        for m in METRICS:
+            p[m].append(result.get(m))
+    return points
+
+
+def aggregate(figure: str, params: Params, results: list[tuple[Run, dict]],
+              baselines: dict | None) -> dict:
+    """Per point: per-seed values, mean and std of each metric; gains over the baseline."""
+    raw = _collect(results)
+    if figure == "fig2" and baselines is not None:
+        for point in figure_points("fig2", params):
+            if point.baseline:
+                raw[point.label] = {"x": point.x, "alpha": point.alpha,
+                                    **{k: v for k, v in baselines["raw"][point.baseline].items()
+                                       if k != "x" and k != "alpha"}}
+        raw = {p.label: raw[p.label] for p in figure_points("fig2", params)}
+    out = {"figure": figure, "world": params.world, "seeds": list(params.active.seeds),
+           "epochs": params.active.epochs, "points": {}, "raw": raw}
+    base = baselines["raw"]["asc"] if baselines is not None else None
+    for label, p in raw.items():
+        entry = {"x": p["x"], "alpha": p["alpha"]}
+        for m in METRICS:
+            if all(v is not None for v in p[m]):
+                entry[m] = summarize(p[m])
+        if base is not None and figure != "baselines":
+            entry["gain"] = paired_gain(p["seeds"], p["asc_accuracy"], base["seeds"], base["asc_accuracy"])
+        out["points"][label] = entry
+    if figure == "baselines":
+        l_asc = float(np.mean(raw["asc"]["loss_asc"]))
+        l_aet = float(np.mean(raw["aet"]["loss_aet"]))
+        out["converged_loss_asc"], out["converged_loss_aet"] = l_asc, l_aet
+        out["loss_ratio"] = l_asc / l_aet
+        out["eq3_alpha"] = l_asc / (l_asc + l_aet)   # Eq. 3 of the paper
+    else:
+        out["baseline"] = baselines["points"]["asc"] if baselines is not None else None
+    if figure in ("fig3b", "fig4"):
+        xs = [float(p["x"]) for p in raw.values() for _ in p["seeds"]]
+        ys = [a for p in raw.values() for a in p["asc_accuracy"]]
+        out["pearson"] = pearson(xs, ys)
+    return out
+
+
+def write_points_csv(path: Path, summary: dict) -> None:
+    """One row per grid point (mean and std over seeds), for `dvc plots`."""
+    with Path(path).open("w", newline="") as f:
+        w = csv.writer(f, lineterminator="\n")
+        w.writerow(["label", "x", "asc_accuracy", "asc_accuracy_std", "lwlrap", "lwlrap_std"])
+        for label, p in summary["points"].items():
+            acc, lw = p.get("asc_accuracy"), p.get("lwlrap")
+            w.writerow([label, p["x"], _r(acc, "mean"), _r(acc, "std"), _r(lw, "mean"), _r(lw, "std")])
+
+
+def _r(summary: dict | None, key: str):
+    return "" if summary is None else round(summary[key], 6)
+
+
+def mean_curves(run_dirs: list[Path]) -> list[dict]:
+    """Per-epoch mean over runs of their curves.csv columns."""
+    tables = []
+    for d in run_dirs:
+        with (d / CURVES).open(newline="") as f:
+            tables.append(list(csv.DictReader(f)))
+    out = []
+    for rows in zip(*tables):
+        entry = {"epoch": int(rows[0]["epoch"])}
+        for key in rows[0]:
+            vals = [float(r[key]) for r in rows if r[key] != ""]
+            if key != "epoch" and vals:
+                entry[key] = round(float(np.mean(vals)), 6)
+        out.append(entry)
+    return out
+
+
+def run_figure(figure: str, params: Params, paths: Paths, rank: int = 0, world_size: int = 1,
+               device=None, progress: bool = True, barrier=None) -> dict | None:
+    """Train a figure's runs (this rank's share) and, on rank 0, aggregate all of them.
+
+    With several ranks, rank r takes runs r, r + world_size, ...; `barrier` waits for all
+    ranks before rank 0 reads every run's result from the store. Returns the summary on
+    rank 0, None elsewhere.
+    """
+    baselines = None if figure == "baselines" else read_json(paths.baselines)
+    cache = DataCache(params, paths)
+    runs = plan_runs(figure, params, cache, baselines)
+    mine = runs[rank::world_size]
+    from tqdm import tqdm
+    for run in tqdm(mine, desc=f"{figure} runs", unit="run", disable=not progress):
+        execute(run, cache, paths.runs, device, progress)
+    if barrier is not None:
+        barrier()
+    if rank != 0:
+        return None
+    results = []
+    for run in runs:
+        path = paths.runs / run.dir_name / RESULT
+        if not path.is_file():
+            raise RuntimeError(f"{figure}: run {run.point.label} seed {run.seed} has no result at {path}")
+        results.append((run, json.loads(path.read_text())))
+    summary = aggregate(figure, params, results, baselines)
+    summary["curves"] = {label: mean_curves([paths.runs / r.dir_name for r in runs if r.point.label == label])
+                         for label in dict.fromkeys(r.point.label for r in runs)}
+    return summary

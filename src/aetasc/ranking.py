@@ -1,0 +1,174 @@
+"""Rank event classes by how likely they occur in the scene clips (Sec. 4.2 of the paper).
+
+The paper scored the scene clips with a proprietary tagger. Ours is the AET baseline model
+trained on the ranking pool (AudioSet's balanced training set: every class, a few dozen
+clips each) or a user-supplied checkpoint of the same model. It scores every ASC training
+clip on every class; a class's score is its mean sigmoid output over those clips, and the
+classes are ranked by it, most likely present first.
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .model import MultiTaskNet
+from .train import CHECKPOINT, RESULT, RunData, RunSpec, Task, load_checkpoint, resolve_device, train_run
+
+
+class RankingError(ValueError):
+    """The tagger or its checkpoint cannot rank this pool's classes."""
+
+
+@dataclass(frozen=True)
+class RankedClass:
+    rank: int
+    index: int
+    mid: str
+    name: str
+    score: float
+
+
+def multi_hot(segments, classes: list[str]) -> torch.Tensor:
+    column = {m: i for i, m in enumerate(classes)}
+    y = torch.zeros(len(segments), len(classes))
+    for row, s in enumerate(segments):
+        for m in s.labels:
+            if m in column:
+                y[row, column[m]] = 1.0
+    return y
+
+
+def split_pool(n: int, validation_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Fixed train / validation rows of the ranking pool."""
+    order = np.random.default_rng(seed).permutation(n)
+    n_val = max(1, int(round(validation_fraction * n)))
+    return np.sort(order[n_val:]), np.sort(order[:n_val])
+
+
+def train_tagger(spec: RunSpec, pool_x: torch.Tensor, pool_y: torch.Tensor, classes: list[str],
+                 validation_fraction: float, run_dir: Path, device=None) -> dict:
+    """The AET baseline on every class of the pool; returns its result (lwlrap on held-out pool clips)."""
+    train, val = split_pool(len(pool_x), validation_fraction, spec.seed)
+    data = RunData(scenes=(), events=tuple(classes), asc_train=None, asc_eval=None,
+                   aet_train=Task(pool_x[train], pool_y[train]), aet_val=Task(pool_x[val], pool_y[val]))
+    return train_run(spec, data, run_dir, device=device, keep_checkpoint=True)
+
+
+@torch.no_grad()
+def score_clips(checkpoint: Path, x: torch.Tensor, classes: list[str], device=None,
+                batch: int = 256) -> np.ndarray:
+    """Sigmoid scores (clips, classes) of a tagger checkpoint on features x (clips, mels, frames)."""
+    if not Path(checkpoint).is_file():
+        raise RankingError(f"{checkpoint}: tagger checkpoint not found "
+                           f"(set ranking.tagger_checkpoint to null to train one)")
+    ckpt = load_checkpoint(checkpoint)
+    if list(ckpt.get("events", [])) != list(classes):
+        raise RankingError(f"{checkpoint}: the tagger's classes ({len(ckpt.get('events', []))}) are not "
+                           f"the pool's {len(classes)} classes in class_labels_indices order")
+    state = ckpt["model"]
+    width = int(state["encoder.stem.0.weight"].shape[0])
+    model = MultiTaskNet(n_scenes=state["asc_head.weight"].shape[0], n_events=len(classes), width=width)
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as err:
+        raise RankingError(f"{checkpoint}: not a tagger of this project's architecture: {err}") from None
+    device = resolve_device(device)
+    model.to(device).eval()
+    out = []
+    for i in range(0, len(x), batch):
+        xb = x[i:i + batch].to(device).float().unsqueeze(1)
+        out.append(torch.sigmoid(model.aet_head(model.encoder(xb))).cpu())
+    return torch.cat(out).numpy()
+
+
+def rank_classes(scores: np.ndarray, classes: list[str], names: list[str]) -> list[RankedClass]:
+    """Rank classes by mean score over clips, highest first (ties: class order)."""
+    mean = scores.mean(axis=0)
+    order = sorted(range(len(classes)), key=lambda i: (-mean[i], i))
+    return [RankedClass(r + 1, i, classes[i], names[i], float(mean[i])) for r, i in enumerate(order)]
+
+
+def precision_at(ranking: list[RankedClass], relevant: set[str], n: int) -> float:
+    """Fraction of the top n ranked classes that are relevant."""
+    return sum(r.mid in relevant for r in ranking[:n]) / n
+
+
+def write_ranking(path: Path, ranking: list[RankedClass]) -> None:
+    with Path(path).open("w", newline="") as f:
+        w = csv.writer(f, lineterminator="\n")
+        w.writerow(["rank", "index", "mid", "display_name", "score"])
+        for r in ranking:
+            w.writerow([r.rank, r.index, r.mid, r.name, f"{r.score:.6f}"])
+
+
+def read_ranking(path: Path) -> list[RankedClass]:
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: missing (run the rank_events stage)")
+    with path.open(newline="") as f:
+        return [RankedClass(int(r["rank"]), int(r["index"]), r["mid"], r["display_name"], float(r["score"]))
+                for r in csv.DictReader(f)]
+
+
+def rank_events(params, asc_root: Path, aet_root: Path, asc_features: Path, pool_features: Path,
+                out_dir: Path, run_store: Path, device=None) -> dict:
+    """Train (or load) the tagger, score the ASC training clips, write out_dir/ranking.csv.
+
+    The tagger is trained in the run store like every other run (so it resumes after a
+    crash and is not retrained for nothing). Returns a summary with the tagger's
+    validation lwlrap and, in the synthetic world, the ranking's precision against the
+    known scene events.
+    """
+    from .data.audioset import read_audioset
+    from .data.tut2018 import read_tut2018
+    from .features import open_features
+
+    world = params.active
+    layout = read_audioset(aet_root)
+    classes = [c.mid for c in layout.classes]
+    names = [c.name for c in layout.classes]
+    summary = {"world": params.world, "classes": len(classes)}
+    checkpoint = world.ranking.tagger_checkpoint
+    if checkpoint is None:
+        pool = open_features(pool_features, world.features)
+        segs = [s for s in layout.segments["balanced_train"] if s.ytid not in pool.rejected]
+        rows = pool.rows(s.ytid for s in segs)
+        x = torch.from_numpy(np.ascontiguousarray(pool.array[rows]))
+        identity = json.dumps([pool.settings, [s.ytid for s in segs], world.ranking.validation_fraction])
+        spec = RunSpec(alpha=1.0, seed=world.seeds[0], epochs=world.ranking.tagger_epochs,
+                       width=world.model.width, batch=params.batch, optimizer=params.optimizer,
+                       augment=params.augment,
+                       data_id="ranking:" + hashlib.sha256(identity.encode()).hexdigest()[:16])
+        run_dir = run_store / spec.fingerprint()
+        if (run_dir / RESULT).is_file() and not (run_dir / CHECKPOINT).is_file():
+            (run_dir / RESULT).unlink()          # the tagger itself is needed: retrain it
+        result = train_tagger(spec, x, multi_hot(segs, classes), classes,
+                              world.ranking.validation_fraction, run_dir, device)
+        checkpoint = run_dir / CHECKPOINT
+        summary.update(tagger="trained on the ranking pool", tagger_lwlrap=result["lwlrap"],
+                       tagger_clips=len(segs))
+    else:
+        summary.update(tagger=str(checkpoint), tagger_lwlrap=None)
+    asc = open_features(asc_features, world.features)
+    train_ids = [c.clip_id for c in read_tut2018(asc_root).split("train") if c.clip_id not in asc.rejected]
+    x = torch.from_numpy(np.ascontiguousarray(asc.array[np.sort(asc.rows(train_ids))]))
+    ranking = rank_classes(score_clips(Path(checkpoint), x, classes, device), classes, names)
+    write_ranking(out_dir / "ranking.csv", ranking)
+    summary["scored_clips"] = len(train_ids)
+    truth_file = asc_root / "scene_events.csv"
+    if truth_file.is_file():        # the synthetic world knows which events occur in scenes
+        from .data.synthetic import read_ground_truth
+        truth = read_ground_truth(asc_root)
+        in_scenes = {m for m, present in truth.items() if present}
+        n = len(in_scenes)
+        summary["scene_events"] = n
+        summary["precision_at_scene_events"] = precision_at(ranking, in_scenes, n)
+        bottom = ranking[-n:]
+        summary["bottom_scene_events"] = sum(r.mid in in_scenes for r in bottom)
+    return summary

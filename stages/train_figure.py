@@ -1,0 +1,55 @@
+"""DVC stage train@<figure>: train a figure's grid (grid point x seed) and aggregate it.
+
+Writes metrics/<figure>.json (per-seed values, mean, std, statistics) and
+metrics/<figure>.csv (one row per grid point, for `dvc plots`). Finished runs are taken
+from the run store (data/runs) instead of being retrained.
+"""
+import argparse
+import csv
+from pathlib import Path
+
+from aetasc.config import load_params
+from aetasc.experiments import FIGURES, Paths, run_figure, write_points_csv
+from aetasc.io import write_json
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--figure", required=True, choices=FIGURES)
+    ap.add_argument("--params", default="params.yaml")
+    ap.add_argument("--features", default="data/features")
+    ap.add_argument("--subsets", default="data/subsets")
+    ap.add_argument("--runs", default="data/runs")
+    ap.add_argument("--metrics", default="metrics")
+    args = ap.parse_args()
+    params = load_params(args.params)
+    metrics = Path(args.metrics)
+    paths = Paths(asc_features=Path(args.features) / "asc", aet_features=Path(args.features) / "aet_subsets",
+                  subsets=Path(args.subsets), runs=Path(args.runs), baselines=metrics / "baselines.json")
+    summary = run_figure(args.figure, params, paths)
+    curves = summary.pop("curves")
+    write_json(metrics / f"{args.figure}.json", summary)
+    write_points_csv(metrics / f"{args.figure}.csv", summary)
+    write_curves(metrics / "curves" / f"{args.figure}.csv", curves)
+    for label, p in summary["points"].items():
+        acc = p.get("asc_accuracy")
+        print(f"{args.figure} {label}: ASC accuracy "
+              + (f"{acc['mean']:.3f} +- {acc['std']:.3f}" if acc else "n/a")
+              + (f", lwlrap {p['lwlrap']['mean']:.3f}" if p.get("lwlrap") else ""))
+
+
+def write_curves(path: Path, curves: dict) -> None:
+    """Per-epoch means over seeds, one column per (grid point, metric), for `dvc plots`."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    columns = [(label, key) for label, rows in curves.items() for key in rows[0] if key != "epoch"]
+    epochs = max(len(rows) for rows in curves.values())
+    with path.open("w", newline="") as f:
+        w = csv.writer(f, lineterminator="\n")
+        w.writerow(["epoch"] + [f"{label}/{key}" for label, key in columns])
+        for e in range(epochs):
+            w.writerow([e + 1] + [curves[label][e].get(key, "") if e < len(curves[label]) else ""
+                                  for label, key in columns])
+
+
+if __name__ == "__main__":
+    main()
