@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import copy
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -78,3 +80,30 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "gpu" in item.keywords:
             item.add_marker(skip)
+
+
+def run_stage(cwd: Path, script: str, *args: str) -> str:
+    """Run a stage script as DVC would (from a working folder); its output, or a failure."""
+    proc = subprocess.run([sys.executable, str(REPO / "stages" / script), *args], cwd=cwd,
+                          capture_output=True, text=True)
+    if proc.returncode != 0:
+        pytest.fail(f"stages/{script} {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr[-4000:]}")
+    return proc.stdout
+
+
+@pytest.fixture(scope="session")
+def tiny_pipeline(tmp_path_factory) -> Path:
+    """A working folder holding the tiny world up to its features and subsets (no training).
+
+    Tests that train read from it but must write their runs and metrics elsewhere (the
+    stages' --runs and --metrics), since the folder is shared by the whole session.
+    """
+    root = tmp_path_factory.mktemp("pipeline")
+    (root / "params.yaml").write_text(yaml.safe_dump(tiny_raw_params(), sort_keys=False))
+    for script, *args in [("acquire_asc.py",), ("acquire_aet.py",),
+                          ("extract_features.py", "--set", "asc"),
+                          ("extract_features.py", "--set", "ranking_pool"),
+                          ("rank_events.py",), ("make_subsets.py",),
+                          ("extract_features.py", "--set", "aet_subsets")]:
+        run_stage(root, script, *args)
+    return root
