@@ -3,12 +3,16 @@
 Writes metrics/<figure>.json (per-seed values, mean, std, statistics) and
 metrics/<figure>.csv (one row per grid point, for `dvc plots`). Finished runs are taken
 from the run store (data/runs) instead of being retrained.
+
+Under torchrun (`torchrun --nproc_per_node=N stages/train_figure.py --figure fig3b`) each
+rank trains its share of the runs and rank 0 alone writes the metrics (aetasc.distributed).
 """
 import argparse
 import csv
 from pathlib import Path
 
 from aetasc.config import load_params
+from aetasc.distributed import Launch, process_group
 from aetasc.experiments import FIGURES, Paths, run_figure, write_points_csv
 from aetasc.io import write_json
 
@@ -26,7 +30,12 @@ def main() -> None:
     metrics = Path(args.metrics)
     paths = Paths(asc_features=Path(args.features) / "asc", aet_features=Path(args.features) / "aet_subsets",
                   subsets=Path(args.subsets), runs=Path(args.runs), baselines=metrics / "baselines.json")
-    summary = run_figure(args.figure, params, paths)
+    launch = Launch.from_env()
+    with process_group(launch) as group:
+        summary = run_figure(args.figure, params, paths, rank=launch.rank, world_size=launch.world_size,
+                             device=group.device, barrier=group.barrier)
+    if summary is None:          # not rank 0: its runs are in the store, rank 0 aggregates
+        return
     curves = summary.pop("curves")
     write_json(metrics / f"{args.figure}.json", summary)
     write_points_csv(metrics / f"{args.figure}.csv", summary)

@@ -22,7 +22,7 @@ def test_paper_world_holds_the_papers_values():
     assert paper.figures.fig4.hours == 180
     assert min(paper.figures.fig4.ks) == 2 and max(paper.figures.fig4.ks) == 115
     params = load_params(REPO / "params.yaml")
-    assert params.alpha == 0.95
+    assert params.alpha["paper"] == 0.95
     assert (params.batch.asc, params.batch.aet) == (64, 128)
 
 
@@ -77,9 +77,24 @@ def test_unknown_and_missing_keys(raw_params):
     assert "optimizer.lr: required key is missing" in str(err.value)
 
 
-def test_alpha_auto_is_accepted(raw_params):
-    raw_params["alpha"] = "auto"
-    assert parse_params(raw_params).alpha == "auto"
+def test_alpha_per_world_or_one_for_both(raw_params):
+    raw_params["alpha"] = {"synthetic": "auto", "paper": 0.95}
+    params = parse_params(raw_params)
+    assert params.active_alpha == "auto"
+    assert parse_params({**raw_params, "world": "paper"}).active_alpha == 0.95
+    raw_params["alpha"] = 0.9                      # what `dvc exp run -S alpha=0.9` writes
+    assert parse_params(raw_params).active_alpha == 0.9
+
+
+@pytest.mark.parametrize("value, fragment", [
+    ({"synthetic": 0.5}, "needs exactly the keys synthetic, paper"),
+    ({"synthetic": 0.5, "paper": 2.0}, "alpha: paper: must be a number in [0, 1]"),
+])
+def test_bad_per_world_alpha(raw_params, value, fragment):
+    raw_params["alpha"] = value
+    with pytest.raises(ParamsError) as err:
+        parse_params(raw_params)
+    assert fragment in str(err.value)
 
 
 def test_missing_and_malformed_files(tmp_path):

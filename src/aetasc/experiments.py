@@ -28,7 +28,7 @@ from .subsets import SubsetRequest, read_clip_list
 from .train import CHECKPOINT, CURVES, RESULT, RunData, RunSpec, Task, train_run
 
 FIGURES = ("baselines", "fig2", "fig3a", "fig3b", "fig4", "fig5", "regularizers")
-ALPHA_PARAM = "alpha"   # a point trained at params.alpha (a number, or Eq. 3 when "auto")
+ALPHA_PARAM = "alpha"   # a point trained at the world's alpha (a number, or Eq. 3 when "auto")
 
 
 @dataclass(frozen=True)
@@ -162,12 +162,23 @@ class DataCache:
             self._asc = (scenes, tasks[0], tasks[1], ident)
         return self._asc
 
-    def aet(self, request: SubsetRequest) -> tuple[tuple[str, ...], Task, Task, str]:
-        """(classes, train, validation, identity) of an AET subset; rejected clips left out."""
+    def _entry(self, request: SubsetRequest) -> dict:
+        entry = self.subsets_index.get(request.id)
+        if entry is None:
+            raise KeyError(f"{self.paths.subsets}: no subset {request.id} (rerun make_subsets)")
+        return entry
+
+    def aet_identity(self, request: SubsetRequest) -> str:
+        """Identifies a subset's data without loading it (a run's fingerprint needs it)."""
+        return _digest(self.aet_table().settings, self._entry(request))
+
+    def aet(self, request: SubsetRequest) -> tuple[tuple[str, ...], Task, Task]:
+        """(classes, train, validation) of an AET subset; rejected clips left out.
+
+        Only the last subset stays in memory: in the paper's world one can take tens of GB.
+        """
         if request.id not in self._subsets:
-            entry = self.subsets_index.get(request.id)
-            if entry is None:
-                raise KeyError(f"{self.paths.subsets}: no subset {request.id} (rerun make_subsets)")
+            entry = self._entry(request)
             classes = tuple(entry["classes"])
             table = self.aet_table()
             tasks = []
@@ -177,7 +188,7 @@ class DataCache:
                 order = np.argsort(rows)
                 x = torch.from_numpy(np.ascontiguousarray(table.array[rows[order]]))
                 tasks.append(Task(x, multi_hot([segs[i] for i in order], list(classes))))
-            self._subsets[request.id] = (classes, tasks[0], tasks[1], _digest(table.settings, entry))
+            self._subsets = {request.id: (classes, tasks[0], tasks[1])}
         return self._subsets[request.id]
 
 
@@ -188,8 +199,8 @@ def _digest(*objs) -> str:
 def resolve_alpha(point: Point, params: Params, baselines: dict | None) -> float:
     if point.alpha != ALPHA_PARAM:
         return float(point.alpha)
-    if params.alpha != "auto":
-        return float(params.alpha)
+    if params.active_alpha != "auto":
+        return float(params.active_alpha)
     if baselines is None:
         raise ValueError("alpha: auto needs the baselines' converged losses (metrics/baselines.json)")
     return float(baselines["eq3_alpha"])
@@ -205,7 +216,7 @@ def plan_runs(figure: str, params: Params, cache: DataCache, baselines: dict | N
         for seed in world.seeds:
             augment = AugmentParams(**{**params.augment.model_dump(), **point.augment})
             _, _, _, asc_id = cache.asc()
-            aet_id = cache.aet(point.events.request(seed))[3] if point.events else ""
+            aet_id = cache.aet_identity(point.events.request(seed)) if point.events else ""
             spec = RunSpec(alpha=resolve_alpha(point, params, baselines), seed=seed, epochs=world.epochs,
                            width=world.model.width, batch=params.batch, optimizer=params.optimizer,
                            augment=augment, data_id=f"{asc_id}:{aet_id}")
@@ -222,7 +233,7 @@ def run_data(run: Run, cache: DataCache) -> RunData:
     (request,) = run.data_key
     if request is None:
         return RunData(scenes, (), asc_train, asc_eval)
-    classes, aet_train, aet_val, _ = cache.aet(request)
+    classes, aet_train, aet_val = cache.aet(request)
     return RunData(scenes, classes, asc_train, asc_eval, aet_train, aet_val)
 
 
@@ -236,7 +247,9 @@ def execute(run: Run, cache: DataCache, store: Path, device=None, progress=True)
             (pre_dir / RESULT).unlink()               # its encoder is needed again: retrain
         train_run(run.pretrain_spec, data, pre_dir, device, progress, keep_checkpoint=True)
         encoder = pre_dir / CHECKPOINT
-    return train_run(run.spec, data, store / run.dir_name, device, progress, init_encoder_path=encoder)
+    # An AET-only run is a pre-trained encoder another run may start from: keep its weights.
+    return train_run(run.spec, data, store / run.dir_name, device, progress,
+                     keep_checkpoint=run.spec.alpha == 1.0, init_encoder_path=encoder)
 
 
 # ------------------------------------------------------------------------ aggregation

@@ -52,3 +52,19 @@ def anova(groups: list[list[float]]) -> dict:
         return {"F": None, "p_value": None}
     r = stats.f_oneway(*groups)
     return {"F": _none_if_nan(r.statistic), "p_value": _none_if_nan(r.pvalue)}
+
+
+def one_sample_gain(values) -> dict:
+    """Summary of gains with a one-sided t-test of mean > 0 (p_greater).
+
+    The paired test of values against zeros is the one-sample t-test, so this reuses
+    paired_gain and its handling of degenerate (constant) samples.
+    """
+    idx = list(range(len(values)))
+    return paired_gain(idx, list(values), idx, [0.0] * len(values))
+
+
+def pearson_p(rho: float, n: int) -> float:
+    """Two-sided p-value of a Pearson rho over n pairs (t-test with n - 2 d.o.f.)."""
+    t = rho * math.sqrt((n - 2) / (1.0 - rho * rho))
+    return float(2.0 * stats.t.sf(abs(t), n - 2))

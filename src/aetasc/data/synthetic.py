@@ -99,12 +99,22 @@ def _event_specs(p: GeneratorParams, rng) -> list[EventSpec]:
     nyq = p.sample_rate / 2
     # Speech and music dominate the pool, as in AudioSet; the rest have a Zipf-like tail
     # in a random order, so abundance says nothing about whether a class occurs in scenes.
-    tail = 0.15 * np.arange(1, p.events - 1, dtype=float) ** -0.6
+    tail = 0.15 * np.arange(1, p.events - 1, dtype=float) ** -0.5
     rng.shuffle(tail)
     probs = np.concatenate([[0.45, 0.35], tail])
     # Speech and music occur in scenes (people talk in airports); the other scene events
     # are a random subset of the remaining classes.
     scene_set = {0, 1} | set((rng.permutation(p.events - 2)[: p.scene_events - 2] + 2).tolist())
+    # Each kind's classes take evenly spaced slots of its main parameter (log scale, in a
+    # random order, jittered within the slot): no two classes are near-duplicates.
+    kinds = [KINDS[(i - 2) % len(KINDS)] for i in range(2, p.events)]
+    slots = {k: iter(rng.permutation(kinds.count(k))) for k in KINDS}
+
+    def spread(kind: str, lo: float, hi: float) -> float:
+        n = kinds.count(kind)
+        pos = (next(slots[kind]) + rng.uniform(0.25, 0.75)) / n
+        return float(lo * (hi / lo) ** pos)
+
     specs = []
     for i in range(p.events):
         if i == 0:
@@ -112,24 +122,26 @@ def _event_specs(p: GeneratorParams, rng) -> list[EventSpec]:
         elif i == 1:
             kind, prm, name = "music", {"root": rng.uniform(180, 330)}, "Music"
         else:
-            kind = KINDS[(i - 2) % len(KINDS)]
+            kind = kinds[i - 2]
             dur = float(rng.uniform(0.15, 0.9))
             if kind == "tone":
-                prm = {"f0": rng.uniform(150, min(2500, nyq / 4)), "harmonics": int(rng.integers(1, 6)),
+                prm = {"f0": spread(kind, 150, min(2500, nyq / 4)), "harmonics": int(rng.integers(1, 6)),
                        "vibrato": rng.uniform(0, 8), "dur": dur}
                 label = f"tone {prm['f0']:.0f} Hz"
             elif kind == "noise_band":
-                prm = {"fc": rng.uniform(300, nyq * 0.75), "octaves": rng.uniform(0.2, 1.0), "dur": dur}
+                prm = {"fc": spread(kind, 300, nyq * 0.75), "octaves": rng.uniform(0.2, 0.6), "dur": dur}
                 label = f"noise band {prm['fc'] / 1000:.1f} kHz"
             elif kind == "chirp":
-                f0, f1 = rng.uniform(200, nyq * 0.6, size=2)
+                centre = spread(kind, 300, nyq * 0.5)
+                span = rng.uniform(1.5, 3.0) ** (1 if i % 2 else -1)      # up or down
+                f0, f1 = centre / np.sqrt(span), centre * np.sqrt(span)
                 prm = {"f0": f0, "f1": f1, "dur": dur}
                 label = f"chirp {'up' if f1 > f0 else 'down'} {min(f0, f1) / 1000:.1f}-{max(f0, f1) / 1000:.1f} kHz"
             elif kind == "clicks":
-                prm = {"rate": rng.uniform(3, 25), "fres": rng.uniform(500, nyq * 0.7), "dur": dur + 0.4}
+                prm = {"rate": spread(kind, 3, 25), "fres": rng.uniform(500, nyq * 0.7), "dur": dur + 0.4}
                 label = f"clicks {prm['rate']:.0f}/s"
             else:
-                prm = {"fc": rng.uniform(60, 600), "mod": rng.uniform(2, 15), "dur": dur + 0.5}
+                prm = {"fc": spread(kind, 60, 600), "mod": rng.uniform(2, 15), "dur": dur + 0.5}
                 label = f"rumble {prm['fc']:.0f} Hz"
             name = f"Event {i:02d} ({label})"
         specs.append(EventSpec(i, f"/m/syn{i:03d}", name, kind, prm, i in scene_set, float(probs[i])))
@@ -143,22 +155,43 @@ def build_world(p: GeneratorParams) -> World:
     events = _event_specs(p, rng)
     scene_events = [e.index for e in events if e.in_scenes]
     common = _smooth_envelope(rng, f, bumps=4, depth_db=10.0, tilt=1.0)
+    # Scene events other than speech and music are dealt out evenly, so that each is
+    # typical of about the same number of scenes: none is "in scenes" only in name.
+    deck = [e for e in scene_events if e > 1]
+    dealt = _deal(deck, p.scenes, p.events_per_scene, rng)
     scenes = []
     for s in range(p.scenes):
         own = _smooth_envelope(rng, f, bumps=4, depth_db=12.0, tilt=rng.uniform(0.4, 1.6))
         envelope = p.scene_similarity * common + (1.0 - p.scene_similarity) * own
-        # Speech is typical of half of the scenes, music of a few; the rest are drawn.
-        typical = [e for e in rng.permutation(scene_events).tolist() if e > 1]
-        chosen = typical[: p.events_per_scene]
+        # Speech is typical of half of the scenes, music of a few.
+        chosen = dealt[s]
         if rng.random() < 0.5:
             chosen[-1] = 0
         elif rng.random() < 0.3:
             chosen[-1] = 1
-        rates = {int(e): float(rng.uniform(0.3, 1.2)) for e in chosen}
+        rates = {int(e): float(rng.uniform(0.5, 1.5)) for e in chosen}
         scenes.append(SceneSpec(_scene_name(s), envelope, float(rng.uniform(0.1, 2.0)), rates))
     city_eq = np.stack([_smooth_envelope(rng, f, bumps=3, depth_db=p.city_variation_db, tilt=0.0)
                         for _ in range(p.cities)])
     return World(p, tuple(events), tuple(scenes), city_eq)
+
+
+def _deal(deck: list[int], hands: int, size: int, rng) -> list[list[int]]:
+    """`hands` lists of `size` distinct cards, every card dealt as evenly as possible."""
+    out, pile = [], []
+    for _ in range(hands):
+        hand = []
+        while len(hand) < min(size, len(deck)):
+            if not pile:
+                pile = rng.permutation(deck).tolist()
+            card = next((c for c in pile if c not in hand), None)
+            if card is None:                  # what is left is already in this hand
+                pile = rng.permutation(deck).tolist()
+                continue
+            pile.remove(card)
+            hand.append(card)
+        out.append(hand)
+    return out
 
 
 def _scene_name(i: int) -> str:
@@ -283,7 +316,7 @@ def render_scene_clip(world: World, scene: int, city: int, location: int, segmen
     for e, rate in rates.items():
         k = int(rng.poisson(rate))
         for _ in range(k):
-            snr_db = rng.uniform(-6.0, 9.0)
+            snr_db = rng.uniform(0.0, 12.0)
             _place(x, render_event(world.events[e], p.sample_rate, rng), 10 ** (snr_db / 20), rng)
         if k:
             counts[e] = k
@@ -308,7 +341,8 @@ def render_pool_clip(world: World, split: str, number: int, must: int | None = N
     rng = _rng(p.seed, "pool_clip", split, number)
     labels = _pool_labels(world, rng, must)
     env = _smooth_envelope(rng, _freqs(p), bumps=3, depth_db=10.0, tilt=rng.uniform(0.3, 1.5))
-    x = _shaped_noise(env, n, rng) * 10 ** (rng.uniform(-25.0, -10.0) / 20)
+    # Backgrounds as loud as a scene's at times: the tagger must learn events in noise.
+    x = _shaped_noise(env, n, rng) * 10 ** (rng.uniform(-18.0, 0.0) / 20)
     for e in labels:
         for _ in range(int(rng.integers(1, 3))):
             _place(x, render_event(world.events[e], p.sample_rate, rng), 10 ** (rng.uniform(-3.0, 6.0) / 20), rng)

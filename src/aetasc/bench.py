@@ -1,0 +1,716 @@
+"""How fast the pipeline runs on this machine, and what the paper's world would cost on it.
+
+Measures, on the device present (`python stages/bench.py`, `make bench`):
+- the training step of `Trainer.train_epoch` (64 ASC + 128 AET clips, synthetic features
+  resident on the device) at the paper's shapes and the synthetic world's, warm-up excluded;
+- its model FLOPs (convolutions and matrix products, counted on the meta device) and the
+  fraction of the device's measured matrix-multiply rate the step achieves;
+- the log-mel front end on 10 s clips at 32 kHz, and the evaluation pass;
+- levers, each against the plain version in the same run: bf16 autocast, channels_last,
+  cuDNN autotuning, torch.compile, data on the host (pinned, pageable, memory-mapped)
+  instead of resident, several runs sharing one GPU;
+- a projection of the whole paper world (every figure, every seed) from the run grid that
+  params.yaml implies, de-duplicated as the run store de-duplicates.
+GPU-only levers are recorded as skipped on a machine without CUDA.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime
+import gc
+import platform
+import sys
+import tempfile
+import time
+from collections import Counter
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+import yaml
+from numpy.lib import format as npy
+from torch.utils.flop_counter import FlopCounterMode
+
+from .config import FeatureParams, Params, parse_params
+from .experiments import ALPHA_PARAM, FIGURES, Point, figure_points, subset_requests
+from .features import LogMel
+from .io import write_json
+from .model import MultiTaskNet
+from .train import RunData, RunSpec, Task, Trainer
+
+# Sizes of the paper's data that params.yaml does not hold.
+ASC_TRAIN_CLIPS = 6122              # TUT Urban Acoustic Scenes 2018, fold 1 train
+TUT_CLIPS = 8640                    # its whole development set (both folds)
+RANKING_POOL_CLIPS = 20_550         # AudioSet balanced_train clips still available
+AUDIOSET_EVAL_CLIPS = 20_383        # eval_segments.csv: bounds the AET validation clips
+AUDIOSET_UNBALANCED_CLIPS = 2_041_789   # unbalanced_train_segments.csv: bounds the AET clips
+AET_CLIP_SECONDS = 10.0
+N_SCENES = 10
+# Any loss weight strictly between 0 and 1 gives the joint step (both tasks in the batch).
+JOINT_ALPHA = 0.5
+TARGETS = {"fraction_of_peak": 0.25, "paper_world_gpu_hours": 12.0, "data_loading_overhead": 0.05}
+NO_CUDA = "skipped: no CUDA device"
+SHARE_TIMEOUT_S = 900
+
+
+@dataclass(frozen=True)
+class Shapes:
+    """What sets the cost of a training step: the network width and the input size."""
+    world: str
+    width: int
+    n_mels: int
+    frames: int
+    events: int           # AET classes (the world's Fig. 2 k)
+
+
+def world_shapes(params: Params, world: str) -> Shapes:
+    w = getattr(params.worlds, world)
+    return Shapes(world, w.model.width, w.features.n_mels, w.features.frames, w.figures.fig2.k)
+
+
+@dataclass(frozen=True)
+class Timing:
+    """`repeats` timed blocks of `steps` steps after `warmup` untimed ones; the fastest block
+    counts: other work on a shared machine only ever adds time."""
+    steps: int
+    warmup: int
+    repeats: int
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+# ------------------------------------------------------------------------- the step
+
+def synthetic_data(shapes: Shapes, asc_clips: int, aet_clips: int, eval_clips: int) -> RunData:
+    """Random float16 features and targets, shaped like a run's data (speed only)."""
+    g = torch.Generator().manual_seed(0)
+
+    def features(n: int) -> torch.Tensor:
+        return torch.randn(n, shapes.n_mels, shapes.frames, generator=g).half()
+
+    scenes = tuple(f"scene{i}" for i in range(N_SCENES))
+    events = tuple(f"/m/event{i}" for i in range(shapes.events))
+    aet_y = (torch.rand(aet_clips, shapes.events, generator=g) < 0.1).float()
+    return RunData(scenes, events,
+                   Task(features(asc_clips), torch.randint(0, N_SCENES, (asc_clips,), generator=g)),
+                   Task(features(eval_clips), torch.randint(0, N_SCENES, (eval_clips,), generator=g)),
+                   Task(features(aet_clips), aet_y))
+
+
+def bench_data(params: Params, shapes: Shapes, timing: Timing, eval_clips: int) -> RunData:
+    # ASC clips for the longest block of distinct mini-batches; the AET sampler cycles.
+    steps = max(timing.steps, timing.warmup)
+    return synthetic_data(shapes, steps * params.batch.asc, 2 * params.batch.aet, eval_clips)
+
+
+def make_trainer(params: Params, shapes: Shapes, data: RunData, device: torch.device,
+                 channels_last: bool | None = None) -> Trainer:
+    """The pipeline's Trainer on a joint run; channels_last overrides its choice of layout."""
+    spec = RunSpec(alpha=JOINT_ALPHA, seed=0, epochs=1, width=shapes.width, batch=params.batch,
+                   optimizer=params.optimizer, augment=params.augment)
+    trainer = Trainer(spec, data, device)
+    if channels_last is not None and channels_last != trainer.channels_last:
+        trainer.channels_last = channels_last
+        trainer.model.to(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
+    return trainer
+
+
+def time_trainer(trainer: Trainer, timing: Timing) -> float:
+    """Seconds per step of Trainer.train_epoch itself (an epoch cut to the block's steps)."""
+    trainer.steps_per_epoch = timing.warmup
+    trainer.train_epoch()
+    trainer.steps_per_epoch = timing.steps
+    return min(trainer.train_epoch()["seconds"] for _ in range(timing.repeats)) / timing.steps
+
+
+def _step(trainer: Trainer, forward, asc_idx: torch.Tensor, bf16: bool) -> None:
+    """The operations of one Trainer.train_epoch step, with autocast and forward set from outside."""
+    x, targets = trainer._batch(asc_idx)     # the Trainer's own gather, MixUp, SpecAugment, layout
+    with torch.autocast(trainer.device.type, dtype=torch.bfloat16, enabled=bf16):
+        asc_logits, aet_logits = forward(x, trainer.n_asc)
+    alpha = trainer.spec.alpha
+    loss = (alpha * F.binary_cross_entropy_with_logits(aet_logits.float(), targets["aet"])
+            + (1 - alpha) * F.cross_entropy(asc_logits.float(), targets["asc"]))
+    trainer.optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    trainer.optimizer.step()
+    trainer.scheduler.step()
+
+
+def time_steps(trainer: Trainer, timing: Timing, bf16: bool | None = None,
+               forward=None) -> tuple[float, float]:
+    """(seconds per step, seconds the warm-up took) of the step with levers applied.
+
+    bf16 None keeps the Trainer's choice (autocast on CUDA only); forward replaces the
+    model's call (a compiled model). The warm-up's time shows compilation and autotuning.
+    """
+    bf16 = trainer.device.type == "cuda" if bf16 is None else bf16
+    forward = forward or trainer.model
+    trainer.model.train()
+    batch = trainer.spec.batch.asc
+
+    def run(n: int) -> float:
+        order = torch.randperm(len(trainer.data.asc_train))
+        _sync(trainer.device)
+        start = time.perf_counter()
+        for i in range(n):
+            _step(trainer, forward, order[i * batch:(i + 1) * batch], bf16)
+        _sync(trainer.device)
+        return time.perf_counter() - start
+
+    warm = run(timing.warmup)
+    return min(run(timing.steps) for _ in range(timing.repeats)) / timing.steps, warm
+
+
+def time_eval(trainer: Trainer) -> float:
+    """Clips per second of the evaluation pass (Trainer._logits over the ASC evaluation clips)."""
+    trainer._logits(trainer.asc_eval_x, trainer.model.asc_head)
+    start = time.perf_counter()
+    trainer._logits(trainer.asc_eval_x, trainer.model.asc_head)
+    return len(trainer.asc_eval_x) / (time.perf_counter() - start)
+
+
+def model_flops(shapes: Shapes, batch: int, n_asc: int, backward: bool) -> int:
+    """Model FLOPs of one pass (convolutions and matrix products, the usual convention),
+    counted on the meta device: shapes only, nothing is computed."""
+    with torch.device("meta"):
+        net = MultiTaskNet(N_SCENES, shapes.events, shapes.width)
+        x = torch.empty(batch, 1, shapes.n_mels, shapes.frames)
+    counter = FlopCounterMode(display=False)
+    with counter:
+        asc, aet = net(x, n_asc)
+        if backward:
+            (asc.sum() + aet.sum()).backward()
+    return counter.get_total_flops()
+
+
+# ----------------------------------------------------------------------- the device
+
+def matmul_rate(device: torch.device, size: int, reps: int) -> dict:
+    """FLOP/s of a large square matrix product: bf16 on a GPU, fp32 on the CPU."""
+    dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
+    a = torch.randn(size, size, device=device, dtype=dtype)
+    b = torch.randn(size, size, device=device, dtype=dtype)
+    a @ b
+    _sync(device)
+    start = time.perf_counter()
+    for _ in range(reps):
+        a @ b
+    _sync(device)
+    seconds = time.perf_counter() - start
+    return {"dtype": str(dtype).removeprefix("torch."), "size": size, "reps": reps,
+            "flops_per_second": 2 * size ** 3 * reps / seconds}
+
+
+def feature_rate(params: FeatureParams, device: torch.device, batch: int, reps: int) -> dict:
+    """The log-mel front end as extract_features runs it (waveforms in, float16 rows back on
+    the host); decoding and resampling the audio files are not included."""
+    front_end = LogMel(params).to(device).eval()
+    waves = 0.1 * torch.randn(batch, params.clip_samples, device=device)
+    with torch.inference_mode():
+        front_end(waves).half().cpu()
+        start = time.perf_counter()
+        for _ in range(reps):
+            front_end(waves).half().cpu()
+        seconds = time.perf_counter() - start
+    clips_per_second = batch * reps / seconds
+    return {"clip_seconds": params.clip_seconds, "sample_rate": params.sample_rate,
+            "shape": [params.n_mels, params.frames], "batch": batch,
+            "clips_per_second": clips_per_second,
+            "x_realtime": clips_per_second * params.clip_seconds}
+
+
+def describe_device(device: torch.device) -> dict:
+    out = {"type": device.type, "torch": torch.__version__, "threads": torch.get_num_threads()}
+    if device.type == "cuda":
+        out.update(name=torch.cuda.get_device_name(device), cuda=torch.version.cuda)
+    else:
+        out["name"] = _cpu_name()
+    return out
+
+
+def _cpu_name() -> str:
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.machine()
+
+
+# -------------------------------------------------------------------------- levers
+
+def _lever(name: str, plain: str, plain_s: float, with_: str, with_s: float, **extra) -> dict:
+    return {"lever": name, "plain": plain, "plain_ms": 1e3 * plain_s, "with": with_,
+            "with_ms": 1e3 * with_s, "speedup": plain_s / with_s, **extra}
+
+
+def _skipped(name: str, why: str) -> dict:
+    return {"lever": name, "skipped": why}
+
+
+@contextlib.contextmanager
+def _cudnn_benchmark():
+    before = torch.backends.cudnn.benchmark
+    torch.backends.cudnn.benchmark = True
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.benchmark = before
+
+
+def measure_levers(params: Params, shapes: Shapes, data: RunData, device: torch.device,
+                   timing: Timing, default_s: float) -> list[dict]:
+    """Each lever against the plain version; default_s is the Trainer's own settings."""
+    def timed(bf16=None, channels_last=None) -> float:
+        return time_steps(make_trainer(params, shapes, data, device, channels_last), timing, bf16)[0]
+
+    if device.type != "cuda":
+        return [_skipped("bf16 autocast", NO_CUDA),
+                _lever("channels_last", "contiguous (default)", default_s, "channels_last",
+                       timed(channels_last=True)),
+                _skipped("cudnn.benchmark", NO_CUDA),
+                _skipped("torch.compile", NO_CUDA + " (compile time would dominate a CPU run)")]
+    out = [_lever("bf16 autocast", "fp32 (torch defaults)", timed(bf16=False), "bf16 (default)", default_s),
+           _lever("channels_last", "contiguous", timed(channels_last=False), "channels_last (default)",
+                  default_s)]
+    with _cudnn_benchmark():
+        out.append(_lever("cudnn.benchmark", "off (default)", default_s, "on", timed()))
+    out.append(_compile_lever(make_trainer(params, shapes, data, device), timing, default_s))
+    return out
+
+
+def _compile_lever(trainer: Trainer, timing: Timing, default_s: float) -> dict:
+    try:
+        per_step, warm = time_steps(trainer, timing, forward=torch.compile(trainer.model))
+    except Exception as err:       # an unsupported backend or op: recorded, not fatal
+        return _skipped("torch.compile", f"failed: {type(err).__name__}: {err}"[:300])
+    return _lever("torch.compile", "eager (default)", default_s, "compiled", per_step,
+                  compile_seconds=warm - timing.warmup * per_step)
+
+
+def measure_data_loading(params: Params, shapes: Shapes, data: RunData, device: torch.device,
+                         timing: Timing, resident_s: float) -> list[dict]:
+    """Step time with the training data on the host (as when it does not fit on the GPU)
+    against the data resident on the device: the Trainer gathers each mini-batch on the
+    host and copies it over inside the step."""
+    sources = ["pinned", "pageable"] if device.type == "cuda" else []
+    out = [{"source": "resident (default)", "ms": 1e3 * resident_s, "overhead": 0.0}]
+    with tempfile.TemporaryDirectory(prefix="bench-memmap-") as tmp:
+        for source in sources + ["memmap"]:
+            trainer = make_trainer(params, shapes, data, device)
+            for name, task in (("asc", data.asc_train), ("aet", data.aet_train)):
+                setattr(trainer, f"{name}_x", _host_copy(task.x, source, Path(tmp) / f"{name}.npy"))
+                setattr(trainer, f"{name}_y", task.y.pin_memory() if source == "pinned" else task.y)
+            seconds = time_steps(trainer, timing)[0]
+            out.append({"source": f"host {source}", "ms": 1e3 * seconds,
+                        "overhead": seconds / resident_s - 1})
+            del trainer
+    if not sources:
+        out.append({"source": "host pinned / pageable", "skipped": NO_CUDA})
+    return out
+
+
+def _host_copy(x: torch.Tensor, source: str, path: Path) -> torch.Tensor:
+    if source == "pinned":
+        return x.pin_memory()
+    if source == "pageable":
+        return x
+    # A float16 .npy file mapped into memory, as features.npy is (page-cached after writing).
+    array = npy.open_memmap(path, mode="w+", dtype=np.float16, shape=tuple(x.shape))
+    array[:] = x.numpy()
+    array.flush()
+    return torch.from_numpy(array)
+
+
+def _shared_worker(raw_params: dict, shapes: Shapes, timing: Timing, device: str, start, results) -> None:
+    """One of n runs sharing a device: warm up, wait for the others, time one block of steps."""
+    try:
+        params = parse_params(raw_params)
+        trainer = make_trainer(params, shapes, bench_data(params, shapes, timing, eval_clips=1),
+                               torch.device(device))
+        trainer.steps_per_epoch = timing.warmup
+        trainer.train_epoch()
+        trainer.steps_per_epoch = timing.steps
+        start.wait()
+        began = time.time()          # wall clock: comparable across processes
+        trainer.train_epoch()
+        results.put((began, time.time()))
+    except Exception as err:
+        results.put(f"{type(err).__name__}: {err}")
+
+
+def shared_throughput(params: Params, shapes: Shapes, n: int, timing: Timing,
+                      device: torch.device) -> float:
+    """Aggregate training clips/s of n processes running the same step on one device."""
+    ctx = torch.multiprocessing.get_context("spawn")
+    start, results = ctx.Barrier(n, timeout=SHARE_TIMEOUT_S), ctx.Queue()
+    procs = [ctx.Process(target=_shared_worker, daemon=True,
+                         args=(params.model_dump(), shapes, timing, str(device), start, results))
+             for _ in range(n)]
+    for p in procs:
+        p.start()
+    try:
+        spans = [results.get(timeout=SHARE_TIMEOUT_S) for _ in procs]
+    finally:
+        for p in procs:
+            p.join(timeout=60)
+    errors = [s for s in spans if isinstance(s, str)]
+    if errors:
+        raise RuntimeError(errors[0])
+    clips = params.batch.asc + params.batch.aet
+    return n * timing.steps * clips / (max(e for _, e in spans) - min(b for b, _ in spans))
+
+
+def measure_sharing(params: Params, shapes: Shapes, device: torch.device, timing: Timing,
+                    shares: tuple[int, ...]) -> list[dict]:
+    if device.type != "cuda":
+        return [{"processes": n, "skipped": NO_CUDA} for n in shares if n > 1]
+    gc.collect()                     # this process's cached blocks would crowd the others out
+    torch.cuda.empty_cache()
+    out = []
+    for n in shares:
+        try:
+            out.append({"processes": n,
+                        "clips_per_second": shared_throughput(params, shapes, n, timing, device)})
+        except Exception as err:      # e.g. out of memory at n copies: recorded, not fatal
+            out.append({"processes": n, "skipped": f"failed: {err}"[:300]})
+    one = next((r["clips_per_second"] for r in out if r["processes"] == 1 and "clips_per_second" in r), None)
+    for r in out:
+        if one and "clips_per_second" in r:
+            r["vs_one"] = r["clips_per_second"] / one
+    return out
+
+
+# ----------------------------------------------------------------- one shape, all of it
+
+def measure_shapes(params: Params, shapes: Shapes, settings: Settings, peak: float) -> dict:
+    device, timing, batch = settings.device, settings.timing, params.batch
+    clips = batch.asc + batch.aet
+    data = bench_data(params, shapes, timing, settings.eval_clips)
+    trainer = make_trainer(params, shapes, data, device)
+    seconds = time_trainer(trainer, timing)
+    eval_rate = time_eval(trainer)
+    del trainer
+    flops = model_flops(shapes, clips, batch.asc, backward=True)
+    out = {"width": shapes.width, "input": [1, shapes.n_mels, shapes.frames],
+           "batch": {"asc": batch.asc, "aet": batch.aet},
+           "timing": {"steps": timing.steps, "warmup": timing.warmup, "repeats": timing.repeats},
+           "ms_per_step": 1e3 * seconds, "clips_per_second": clips / seconds,
+           "flops_per_step": flops,
+           "forward_flops_per_clip": model_flops(shapes, clips, clips, backward=False) / clips,
+           "flops_per_second": flops / seconds, "fraction_of_peak": flops / seconds / peak,
+           "eval_clips_per_second": eval_rate}
+    if settings.levers:
+        default_s = time_steps(make_trainer(params, shapes, data, device), timing)[0]
+        out["default_ms"] = 1e3 * default_s     # the same settings through the lever loop
+        out["levers"] = measure_levers(params, shapes, data, device, timing, default_s)
+        out["data_loading"] = measure_data_loading(params, shapes, data, device, timing, default_s)
+        out["sharing"] = measure_sharing(params, shapes, device, timing, settings.shares)
+    return out
+
+
+# -------------------------------------------------------------------- the projection
+
+def _alpha(point: Point, params: Params) -> float | str:
+    if point.alpha != ALPHA_PARAM:
+        return float(point.alpha)
+    # `auto` is Eq. 3's value, known only once the baselines ran: one more distinct alpha.
+    alpha = params.active_alpha
+    return "eq3" if alpha == "auto" else float(alpha)
+
+
+def _runs_of(point: Point, params: Params, seed: int) -> list[tuple[tuple, str]]:
+    """(identity, mini-batch kind) of each run a grid point needs at a seed.
+
+    The identity holds what a run's fingerprint depends on beyond the world's settings. A
+    pre-trained point is two runs: the AET-only run of its settings, whose encoder the
+    second, ASC fine-tuning, starts from (the same run as an AET baseline of those settings).
+    """
+    augment = tuple(sorted({**params.augment.model_dump(), **point.augment}.items()))
+    common = (seed, point.events, augment)
+    if point.pretrain:
+        return [((*common, 1.0, False), "aet"), ((*common, 0.0, True), "asc")]
+    alpha = _alpha(point, params)
+    return [((*common, alpha, False), {0.0: "asc", 1.0: "aet"}.get(alpha, "joint"))]
+
+
+def count_runs(params: Params) -> dict:
+    """The training the active world's figures imply, de-duplicated as the run store does:
+    runs of equal fingerprints, e.g. the correlated event set at alpha = 0.95 in Figs 2, 3a
+    and 5, are trained once. Fig. 2 takes its alpha = 0 and 1 points from the baselines."""
+    world, batch = params.active, params.batch
+    unique: dict[tuple, str] = {}
+    figures = {}
+    for figure in FIGURES:
+        planned = new = 0
+        for point in figure_points(figure, params):
+            if point.baseline and figure != "baselines":
+                continue
+            for seed in world.seeds:
+                planned += 1
+                for key, kind in _runs_of(point, params, seed):
+                    new += key not in unique
+                    unique.setdefault(key, kind)
+        figures[figure] = {"planned": planned, "new": new}
+    kinds = Counter(unique.values())
+    clips = {"asc": batch.asc, "aet": batch.aet, "joint": batch.asc + batch.aet}
+    steps = world.epochs * (ASC_TRAIN_CLIPS // batch.asc)
+    tagger_steps, tagger_val = _tagger(params)
+    aet_hours = _aet_train_hours(params)
+    return {
+        "world": params.world, "seeds": len(world.seeds), "epochs": world.epochs,
+        "steps_per_run": steps, "figures": figures, "runs": len(unique),
+        "kinds": {kind: kinds[kind] for kind in clips},
+        "fine_tuned_runs": sum(key[-1] for key in unique),
+        "run_clip_steps": steps * sum(kinds[kind] * clips[kind] for kind in clips),
+        "tagger_steps": tagger_steps, "tagger_clip_steps": tagger_steps * batch.aet,
+        # every epoch of every run evaluates on the ASC evaluation fold; the tagger on its held-out pool
+        "eval_clips": len(unique) * world.epochs * (TUT_CLIPS - ASC_TRAIN_CLIPS)
+                      + (world.ranking.tagger_epochs * tagger_val if tagger_steps else 0),
+        "aet_hours_requested": aet_hours,
+        "extraction_clips": TUT_CLIPS + RANKING_POOL_CLIPS + AUDIOSET_EVAL_CLIPS
+                            + min(round(aet_hours * 3600 / AET_CLIP_SECONDS), AUDIOSET_UNBALANCED_CLIPS),
+    }
+
+
+def _tagger(params: Params) -> tuple[int, int]:
+    """(training steps, validation clips) of the ranking's tagger; none with a given checkpoint."""
+    ranking = params.active.ranking
+    if ranking.tagger_checkpoint is not None:
+        return 0, 0
+    val = max(1, round(ranking.validation_fraction * RANKING_POOL_CLIPS))   # as ranking.split_pool
+    return ranking.tagger_epochs * ((RANKING_POOL_CLIPS - val) // params.batch.aet), val
+
+
+def _aet_train_hours(params: Params) -> float:
+    """Hours of AET training clips to extract: an upper bound, since the subsets of one class
+    set and seed are nested (the longest counts) but different ones are taken as disjoint.
+    The clip count is further capped by the unbalanced_train pool."""
+    longest: dict[tuple, float] = {}
+    for r in subset_requests(params):
+        key = (r.strategy, r.k, r.seed)
+        longest[key] = max(longest.get(key, 0.0), r.hours)
+    return sum(longest.values())
+
+
+def project(counts: dict, train_s_per_clip: float, eval_s_per_clip: float,
+            extract_s_per_clip: float) -> dict:
+    """Hours of the counted work at the given per-clip costs (a step's time scales with its clips)."""
+    seconds = {"figure_runs": counts["run_clip_steps"] * train_s_per_clip,
+               "tagger": counts["tagger_clip_steps"] * train_s_per_clip,
+               "evaluation": counts["eval_clips"] * eval_s_per_clip,
+               "feature_front_end": counts["extraction_clips"] * extract_s_per_clip}
+    hours = {k: v / 3600 for k, v in seconds.items()}
+    return {"hours": hours, "total_hours": sum(hours.values())}
+
+
+def projection(counts: dict, training: dict, features: dict, peak: float, paper: Shapes) -> dict:
+    """The paper world's cost on this device: measured at the paper's shapes when they were
+    timed, else the synthetic shapes' timings scaled by the ratio of model FLOPs."""
+    if "paper" in training:
+        timed, scale, basis = training["paper"], 1.0, "measured at the paper's shapes"
+    else:
+        timed = training["synthetic"]
+        batch = timed["batch"]
+        scale = model_flops(paper, batch["asc"] + batch["aet"], batch["asc"], backward=True) \
+            / timed["flops_per_step"]
+        basis = f"synthetic shapes' timings x {scale:.0f} (ratio of model FLOPs per clip)"
+    clips = sum(timed["batch"].values())
+    out = project(counts, scale * timed["ms_per_step"] / 1e3 / clips,
+                  scale / timed["eval_clips_per_second"], 1 / features["clips_per_second"])
+    flops = (counts["run_clip_steps"] + counts["tagger_clip_steps"]) * scale * timed["flops_per_step"] / clips \
+        + counts["eval_clips"] * scale * timed["forward_flops_per_clip"]
+    out.update(basis=basis, model_flops=flops,
+               hours_at_target_fraction=flops / (TARGETS["fraction_of_peak"] * peak) / 3600,
+               not_counted="audio decoding and resampling, AET validation passes, checkpoint writes")
+    return out
+
+
+def check_targets(result: dict) -> dict:
+    """The issue's GPU targets, verified only where they were measured on a CUDA device."""
+    if result["device"]["type"] != "cuda":
+        return {"verified": False, "why": "no CUDA device: the targets are GPU targets"}
+    paper = result["training"].get("paper")
+    if paper is None:
+        return {"verified": False, "why": "the paper's shapes were not timed (--shapes paper)"}
+    pinned = next((d for d in paper.get("data_loading", []) if d["source"] == "host pinned"), None)
+    return {"verified": True,
+            "fraction_of_peak": paper["fraction_of_peak"] >= TARGETS["fraction_of_peak"],
+            "paper_world_gpu_hours": result["projection"]["total_hours"] <= TARGETS["paper_world_gpu_hours"],
+            "data_loading_overhead": None if pinned is None
+            else pinned["overhead"] <= TARGETS["data_loading_overhead"]}
+
+
+# ------------------------------------------------------------------------ the benchmark
+
+@dataclass(frozen=True)
+class Settings:
+    device: torch.device
+    timing: Timing
+    shapes: tuple[str, ...]          # worlds whose step shapes are timed
+    levers: bool = True
+    shares: tuple[int, ...] = (1, 2, 4)   # numbers of processes sharing the device (GPU only)
+    matmul_size: int = 2048
+    matmul_reps: int = 3
+    feature_batch: int = 4
+    feature_reps: int = 2
+    eval_clips: int = 256
+
+
+def default_settings(device: torch.device) -> Settings:
+    """A GPU run times both worlds' shapes with every lever; a CPU run stays within seconds."""
+    if device.type == "cuda":
+        return Settings(device, Timing(steps=20, warmup=5, repeats=3), ("paper", "synthetic"),
+                        matmul_size=8192, matmul_reps=50, feature_batch=64,
+                        feature_reps=10, eval_clips=1024)
+    return Settings(device, Timing(steps=2, warmup=1, repeats=5), ("synthetic",))
+
+
+def run_benchmark(raw_params: dict, settings: Settings, command: str = "") -> dict:
+    params = parse_params(raw_params)
+    paper_params = parse_params({**raw_params, "world": "paper"})
+    device = settings.device
+    peak = matmul_rate(device, settings.matmul_size, settings.matmul_reps)
+    features = feature_rate(params.worlds.paper.features, device, settings.feature_batch,
+                            settings.feature_reps)
+    training = {world: measure_shapes(params, world_shapes(params, world), settings,
+                                      peak["flops_per_second"]) for world in settings.shapes}
+    counts = count_runs(paper_params)
+    result = {"device": describe_device(device),
+              "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+              "command": command, "matmul": peak, "features": features, "training": training,
+              "runs": counts,
+              "projection": projection(counts, training, features, peak["flops_per_second"],
+                                       world_shapes(params, "paper"))}
+    result["targets"] = {"required": TARGETS, **check_targets(result)}
+    return result
+
+
+# ------------------------------------------------------------------------------ table
+
+def format_report(r: dict) -> str:
+    d, m, f = r["device"], r["matmul"], r["features"]
+    lines = [f"device: {d['type']} ({d['name']}), torch {d['torch']}, {d['threads']} threads; {r['date']}",
+             f"matrix multiply ({m['dtype']}, {m['size']}^3): {m['flops_per_second'] / 1e12:.3f} TFLOP/s",
+             f"log-mel front end ({f['clip_seconds']:g} s at {f['sample_rate']} Hz -> "
+             f"{f['shape'][0]} x {f['shape'][1]}, batch {f['batch']}): {f['clips_per_second']:.1f} clips/s, "
+             f"{f['x_realtime']:.0f}x real time", "",
+             "training step (Trainer.train_epoch, data resident)",
+             f"{'shapes':<10} {'width':>5} {'input':>12} {'ms/step':>9} {'clips/s':>9} "
+             f"{'GFLOP/step':>10} {'TFLOP/s':>8} {'of peak':>8} {'eval clips/s':>12}"]
+    for world, t in r["training"].items():
+        lines.append(f"{world:<10} {t['width']:>5} {'x'.join(map(str, t['input'])):>12} "
+                     f"{t['ms_per_step']:>9.1f} {t['clips_per_second']:>9.1f} "
+                     f"{t['flops_per_step'] / 1e9:>10.1f} {t['flops_per_second'] / 1e12:>8.3f} "
+                     f"{100 * t['fraction_of_peak']:>7.1f}% {t['eval_clips_per_second']:>12.1f}")
+    for world, t in r["training"].items():
+        if "levers" in t:
+            lines += ["", *_lever_lines(world, t)]
+    lines += ["", *_projection_lines(r["runs"], r["projection"]), "", *_target_lines(r["targets"])]
+    return "\n".join(lines)
+
+
+def _lever_lines(world: str, t: dict) -> list[str]:
+    lines = [f"levers at the {world} shapes (default settings through the lever loop: "
+             f"{t['default_ms']:.1f} ms/step)",
+             f"{'lever':<16} {'plain':<22} {'ms':>8} {'with':<24} {'ms':>8} {'speedup':>8}"]
+    for lv in t["levers"]:
+        if "skipped" in lv:
+            lines.append(f"{lv['lever']:<16} {lv['skipped']}")
+            continue
+        extra = f"  (compile {lv['compile_seconds']:.1f} s)" if "compile_seconds" in lv else ""
+        lines.append(f"{lv['lever']:<16} {lv['plain']:<22} {lv['plain_ms']:>8.1f} {lv['with']:<24} "
+                     f"{lv['with_ms']:>8.1f} {lv['speedup']:>7.2f}x{extra}")
+    lines.append(f"{'data source':<24} {'ms/step':>8} {'vs resident':>12}")
+    for dl in t["data_loading"]:
+        lines.append(f"{dl['source']:<24} " + (dl["skipped"] if "skipped" in dl else
+                                               f"{dl['ms']:>8.1f} {100 * dl['overhead']:>+11.1f}%"))
+    for sh in t["sharing"]:
+        lines.append(f"{sh['processes']} run(s) sharing the device: " + (
+            sh["skipped"] if "skipped" in sh else
+            f"{sh['clips_per_second']:.1f} clips/s aggregate" +
+            (f" ({sh['vs_one']:.2f}x one)" if "vs_one" in sh else "")))
+    return lines
+
+
+def _projection_lines(c: dict, p: dict) -> list[str]:
+    lines = [f"projection: the paper world ({c['seeds']} seeds, {c['epochs']} epochs, "
+             f"{c['steps_per_run']} steps per run)",
+             f"{'figure':<14} {'runs planned':>12} {'new runs':>9}"]
+    lines += [f"{fig:<14} {n['planned']:>12} {n['new']:>9}" for fig, n in c["figures"].items()]
+    lines += [f"{'total':<14} {sum(n['planned'] for n in c['figures'].values()):>12} {c['runs']:>9}",
+              f"runs by mini-batch: {c['kinds']['asc']} ASC-only (64 clips/step), {c['kinds']['aet']} "
+              f"AET-only (128), {c['kinds']['joint']} joint (192); {c['fine_tuned_runs']} of the ASC-only "
+              f"runs fine-tune an AET-only run's encoder",
+              f"clip-steps: {c['run_clip_steps']:,} (figure runs) + {c['tagger_clip_steps']:,} "
+              f"(tagger, {c['tagger_steps']:,} steps); evaluation clips {c['eval_clips']:,}; "
+              f"clips to extract <= {c['extraction_clips']:,} (AET subsets: {c['aet_hours_requested']:,.0f} h "
+              f"requested, capped by the {AUDIOSET_UNBALANCED_CLIPS:,} clips of unbalanced_train)",
+              f"basis: {p['basis']}"]
+    lines += [f"  {k:<18} {v:>10.2f} h" for k, v in p["hours"].items()]
+    lines += [f"  {'total':<18} {p['total_hours']:>10.2f} h on this device",
+              f"model FLOPs {p['model_flops']:.3g}: {p['hours_at_target_fraction']:.2f} h at "
+              f"{100 * TARGETS['fraction_of_peak']:.0f}% of this device's measured matmul rate",
+              f"not counted: {p['not_counted']}"]
+    return lines
+
+
+def _target_lines(t: dict) -> list[str]:
+    req = t["required"]
+    head = (f"GPU targets: >= {100 * req['fraction_of_peak']:.0f}% of the bf16 matmul rate in the step; "
+            f"paper world <= {req['paper_world_gpu_hours']:g} GPU-hours; data loading within "
+            f"{100 * req['data_loading_overhead']:.0f}% of resident")
+    if not t["verified"]:
+        return [head, f"  NOT verified: {t['why']}"]
+    return [head] + [f"  {k}: {'met' if ok else ('not measured' if ok is None else 'NOT met')}"
+                     for k, ok in t.items() if k not in ("required", "verified")]
+
+
+# ------------------------------------------------------------------------------- CLI
+
+def _ints(text: str) -> tuple[int, ...]:
+    return tuple(int(v) for v in text.split(",") if v)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--params", default="params.yaml")
+    ap.add_argument("--out", default="metrics/bench.json")
+    ap.add_argument("--device", default=None, help="default: cuda if available, else cpu")
+    ap.add_argument("--steps", type=int, help="timed steps per block (default: 20 GPU, 2 CPU)")
+    ap.add_argument("--warmup", type=int, help="untimed steps first (default: 5 GPU, 1 CPU; >= 1)")
+    ap.add_argument("--repeats", type=int, help="timed blocks; the fastest counts (default: 3 GPU, 5 CPU)")
+    ap.add_argument("--shapes", help="worlds whose shapes are timed, comma-separated "
+                                     "(default: paper,synthetic on a GPU, synthetic on the CPU)")
+    ap.add_argument("--share", type=_ints, help="numbers of runs sharing the GPU (default 1,2,4)")
+    ap.add_argument("--matmul-size", type=int, help="default: 8192 GPU, 2048 CPU")
+    ap.add_argument("--no-levers", action="store_true", help="time the Trainer's step only")
+    args = ap.parse_args(argv)
+    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    base = default_settings(device)
+    timing = replace(base.timing, **_given(steps=args.steps, warmup=args.warmup, repeats=args.repeats))
+    if min(timing.steps, timing.warmup, timing.repeats) < 1:
+        ap.error("--steps, --warmup and --repeats must be at least 1")
+    shapes = tuple(args.shapes.split(",")) if args.shapes else base.shapes
+    if not shapes or not set(shapes) <= {"paper", "synthetic"}:
+        ap.error("--shapes takes paper and/or synthetic")
+    settings = replace(base, timing=timing, shapes=shapes, levers=not args.no_levers,
+                       **_given(shares=args.share, matmul_size=args.matmul_size))
+    raw = yaml.safe_load(Path(args.params).read_text())
+    command = " ".join(["python", sys.argv[0] if argv is None else "stages/bench.py",
+                        *(sys.argv[1:] if argv is None else argv)])
+    result = run_benchmark(raw, settings, command)
+    write_json(args.out, result)
+    print(format_report(result))
+    print(f"\nwritten: {args.out}")
+    return result
+
+
+def _given(**options) -> dict:
+    return {k: v for k, v in options.items() if v is not None}

@@ -1,0 +1,109 @@
+"""The benchmark: its run counting against a hand count, its output, and a tiny CPU run."""
+import json
+
+import pytest
+import torch
+
+from aetasc.bench import (NO_CUDA, Settings, Timing, count_runs, main, model_flops, run_benchmark,
+                          shared_throughput, world_shapes)
+from aetasc.config import parse_params
+
+
+def small_paper_world(raw: dict, alpha) -> dict:
+    """A paper world small enough to count by hand (batch 8 ASC + 16 AET from the tiny params)."""
+    paper = raw["worlds"]["paper"]
+    paper.update(seeds=[0, 1], epochs=2)
+    paper["ranking"].update(tagger_epochs=3, validation_fraction=0.1)
+    paper["figures"] = {
+        "fig2": {"strategy": "correlated", "k": 35, "hours": 170, "alphas": [0.0, 0.5, 0.95, 1.0]},
+        "fig3a": {"strategies": ["random", "correlated"], "k": 35, "hours": 170},
+        "fig3b": {"strategy": "random", "k": 35, "hours": [90, 170]},
+        "fig4": {"strategy": "random", "hours": 180, "ks": [2, 5]},
+        "fig5": {"strategy": "correlated", "k": 35, "hours": 170},
+        "regularizers": {"strategy": "correlated", "k": 35, "hours": 170, "dropout": 0.3}}
+    return {**raw, "world": "paper", "alpha": alpha}
+
+
+def test_run_count_matches_a_hand_count(raw_params):
+    counts = count_runs(parse_params(small_paper_world(raw_params, 0.95)))
+    # Per seed: baselines asc + aet; fig2 alpha 0.5, 0.95 (0 and 1 are the baselines'); fig3a
+    # correlated at 0.95 is fig2's; fig3b 170 h is fig3a's random; fig4 both new; fig5's joint
+    # point is fig2's 0.95, its pre-training run the AET baseline; regularizers: five ASC-only, "aet"
+    # (augmentation off) new, "aet+specaugment+mixup" is fig2's 0.95 again.
+    new = {"baselines": 2, "fig2": 2, "fig3a": 1, "fig3b": 1, "fig4": 2, "fig5": 1, "regularizers": 6}
+    planned = {"baselines": 2, "fig2": 2, "fig3a": 2, "fig3b": 2, "fig4": 2, "fig5": 2, "regularizers": 7}
+    assert counts["figures"] == {f: {"planned": 2 * planned[f], "new": 2 * new[f]} for f in new}
+    assert counts["runs"] == 2 * 15
+    # per seed: ASC-only: the baseline, five regularizer points, fig5's fine-tuning; AET-only:
+    # the baseline, which is also fig5's pre-training run; joint: 2 + 1 + 1 + 2 + 1
+    assert counts["kinds"] == {"asc": 14, "aet": 2, "joint": 14}
+    assert counts["fine_tuned_runs"] == 2
+    steps = 2 * (6122 // 8)
+    assert counts["steps_per_run"] == steps
+    assert counts["run_clip_steps"] == steps * (14 * 8 + 2 * 16 + 14 * 24)
+    assert counts["tagger_steps"] == 3 * ((20_550 - 2055) // 16)
+    assert counts["eval_clips"] == 30 * 2 * (8640 - 6122) + 3 * 2055
+
+
+def test_auto_alpha_is_one_more_distinct_alpha(raw_params):
+    counts = count_runs(parse_params(small_paper_world(raw_params, "auto")))
+    # fig3a's correlated point no longer coincides with fig2's alpha = 0.95 (fig5's joint
+    # point and the regularizers' last one still coincide with it)
+    assert counts["figures"]["fig3a"]["new"] == 4
+    assert counts["runs"] == 2 * 16
+
+
+def test_paper_step_flops_match_the_reference_anchor(tiny_params):
+    shapes = world_shapes(tiny_params, "paper")
+    per_clip = model_flops(shapes, 192, 64, backward=True) / 192
+    assert 24e9 < per_clip < 30e9            # ~27 GFLOP per clip per training step
+    forward = model_flops(shapes, 192, 192, backward=False) / 192
+    assert 2.9 < per_clip / forward < 3.1    # backward costs twice the forward
+
+
+@pytest.mark.slow
+def test_tiny_benchmark_on_cpu_writes_every_key(raw_params, write_params, tmp_path, capsys):
+    out = tmp_path / "bench.json"
+    result = main(["--params", str(write_params(raw_params)), "--out", str(out), "--device", "cpu",
+                   "--steps", "1", "--warmup", "1", "--repeats", "1", "--matmul-size", "256"])
+    assert json.loads(out.read_text()) == json.loads(json.dumps(result))
+    assert set(result) == {"device", "date", "command", "matmul", "features", "training", "runs",
+                           "projection", "targets"}
+    step = result["training"]["synthetic"]
+    assert step["input"] == [1, 32, 32] and step["width"] == 4
+    assert {"ms_per_step", "clips_per_second", "flops_per_step", "fraction_of_peak",
+            "eval_clips_per_second", "levers", "data_loading", "sharing"} <= set(step)
+    skipped = {lv["lever"] for lv in step["levers"] if lv.get("skipped", "").startswith(NO_CUDA)}
+    assert skipped == {"bf16 autocast", "cudnn.benchmark", "torch.compile"}
+    assert [d["source"] for d in step["data_loading"]] == ["resident (default)", "host memmap",
+                                                          "host pinned / pageable"]
+    assert [s.get("skipped") for s in step["sharing"]] == [NO_CUDA, NO_CUDA]
+    assert result["features"]["x_realtime"] > 0
+    assert result["runs"]["runs"] == 168           # the paper world of params.yaml
+    assert result["projection"]["basis"].startswith("synthetic shapes' timings")
+    assert result["targets"]["verified"] is False
+    table = capsys.readouterr().out
+    assert "training step" in table and "NOT verified" in table and "total" in table
+
+
+@pytest.mark.slow
+def test_runs_sharing_a_device_report_aggregate_throughput(tiny_params):
+    shapes = world_shapes(tiny_params, "synthetic")
+    rate = shared_throughput(tiny_params, shapes, 2, Timing(1, 1, 1), torch.device("cpu"))
+    assert rate > 0
+
+
+@pytest.mark.gpu
+@pytest.mark.slow
+def test_gpu_benchmark_measures_every_lever(raw_params):
+    settings = Settings(torch.device("cuda"), Timing(2, 2, 1), ("paper", "synthetic"), shares=(1, 2),
+                        matmul_size=4096, matmul_reps=5, feature_batch=8, eval_clips=64)
+    result = run_benchmark(raw_params, settings)
+    for step in result["training"].values():
+        assert all("skipped" not in lv or lv["skipped"].startswith("failed") for lv in step["levers"])
+        assert {d["source"] for d in step["data_loading"]} >= {"host pinned", "host pageable"}
+        assert [s["processes"] for s in step["sharing"]] == [1, 2]
+        assert 0 < step["fraction_of_peak"] < 1
+    assert result["matmul"]["dtype"] == "bfloat16"
+    assert result["projection"]["basis"] == "measured at the paper's shapes"
+    assert result["targets"]["verified"] is True

@@ -1,0 +1,60 @@
+"""A figure spread over two ranks (torchrun, gloo on the CPU) gives the single process's metrics."""
+import json
+import shutil
+import subprocess
+import sys
+
+import pytest
+import torch.distributed as dist
+
+from aetasc.distributed import Launch, process_group
+from conftest import REPO, run_stage
+
+
+def test_plain_launch_is_rank_zero_of_one_without_a_process_group():
+    launch = Launch.from_env({})
+    assert launch == Launch(0, 1, 0) and not launch.distributed
+    with process_group(launch) as group:
+        assert group.device is None and group.barrier is None
+        assert not dist.is_initialized()
+
+
+def test_launch_reads_torchrun_environment():
+    launch = Launch.from_env({"RANK": "3", "WORLD_SIZE": "4", "LOCAL_RANK": "1"})
+    assert launch == Launch(3, 4, 1) and launch.distributed
+    with pytest.raises(ValueError, match="RANK=4"):
+        Launch.from_env({"RANK": "4", "WORLD_SIZE": "4"})
+
+
+def torchrun(cwd, nproc: int, *args: str) -> str:
+    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={nproc}",
+                           "--standalone", str(REPO / "stages" / "train_figure.py"), *args],
+                          cwd=cwd, capture_output=True, text=True, timeout=600)
+    if proc.returncode != 0:
+        pytest.fail(f"torchrun train_figure.py {' '.join(args)} failed ({proc.returncode}):\n"
+                    f"{proc.stderr[-4000:]}")
+    return proc.stdout
+
+
+@pytest.mark.slow
+def test_two_ranks_give_the_single_process_metrics(tiny_pipeline, tmp_path, monkeypatch):
+    # The CPU and one intra-op thread in every process: float reductions then run in the
+    # same order whichever process trains a run, so the numbers must agree exactly.
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    m1, m2 = tmp_path / "m1", tmp_path / "m2"
+    run_stage(tiny_pipeline, "train_figure.py", "--figure", "baselines",
+              "--runs", str(tmp_path / "runs1"), "--metrics", str(m1))
+    m2.mkdir()
+    shutil.copy(m1 / "baselines.json", m2 / "baselines.json")    # fig3b's gains are over it
+
+    run_stage(tiny_pipeline, "train_figure.py", "--figure", "fig3b",
+              "--runs", str(tmp_path / "runs1"), "--metrics", str(m1))
+    out = torchrun(tiny_pipeline, 2, "--figure", "fig3b", "--runs", str(tmp_path / "runs2"),
+                   "--metrics", str(m2))
+
+    single, spread = (json.loads((m / "fig3b.json").read_text()) for m in (m1, m2))
+    assert spread == single
+    assert (m2 / "fig3b.csv").read_text() == (m1 / "fig3b.csv").read_text()
+    assert len(list((tmp_path / "runs2").glob("*/result.json"))) == 4    # 2 points x 2 seeds
+    assert out.count("fig3b T=") == 2                                    # rank 0 alone reports

@@ -1,0 +1,287 @@
+"""The claims report: each verdict rule on crafted metrics, and the stage end to end.
+
+Metrics are fabricated with the training stages' own aggregation (experiments.aggregate)
+from made-up per-seed values, so they have exactly the structure the stages write.
+"""
+from types import SimpleNamespace
+
+import pytest
+
+from aetasc.config import parse_params
+from aetasc.experiments import aggregate, figure_points, resolve_alpha
+from aetasc.io import write_json
+from aetasc.report import (CLAIMS, FAILS, HOLDS, INCONCLUSIVE, NOT_MEASURED, evaluate, load_metrics, render,
+                           verdict_all, verdict_beats, verdict_greater, verdict_no_difference,
+                           verdict_positive_correlation, verdict_within)
+from conftest import run_stage, tiny_raw_params
+
+BASE = [0.60, 0.62, 0.61, 0.63]       # ASC baseline accuracy per seed
+GAIN = [0.03, 0.04, 0.035, 0.045]     # a clear, consistent gain
+FIGURES = ("fig2", "fig3a", "fig3b", "fig4", "fig5", "regularizers")
+RANKING = {"world": "synthetic", "classes": 8, "tagger": "trained on the ranking pool", "tagger_lwlrap": 0.53,
+           "tagger_clips": 48, "scored_clips": 36, "scene_events": 4, "precision_at_scene_events": 0.75,
+           "bottom_scene_events": 1}
+
+
+def make_params(alphas=(0.0, 0.5, 0.8, 0.9, 0.95, 1.0), ks=(2, 4, 6)):
+    raw = tiny_raw_params()
+    world = raw["worlds"]["synthetic"]
+    world["seeds"] = [0, 1, 2, 3]
+    world["figures"]["fig2"]["alphas"] = list(alphas)
+    world["figures"]["fig3b"]["hours"] = [0.01, 0.02, 0.04]
+    world["figures"]["fig4"]["ks"] = list(ks)
+    return parse_params(raw)
+
+
+def plus(a, b, scale=1.0):
+    return [x + scale * y for x, y in zip(a, b)]
+
+
+def _results(figure, params, acc, lwlrap, losses, baselines=None):
+    """(run, result) pairs as the training stages produce them, one per point and seed."""
+    out = []
+    for point in figure_points(figure, params):
+        if point.baseline and figure != "baselines":
+            continue
+        alpha = 0.0 if point.pretrain else resolve_alpha(point, params, baselines)
+        for i, seed in enumerate(params.active.seeds):
+            accuracy = acc.get(point.label, BASE if alpha == 0 and not point.pretrain else plus(BASE, GAIN))
+            tagging = lwlrap.get(point.label, [0.1 + 0.7 * alpha + 0.01 * j for j in range(4)])
+            result = {"asc_accuracy": accuracy[i],
+                      "lwlrap": tagging[i] if point.events else None,
+                      "loss_asc": losses["asc"][i] if alpha < 1 else None,
+                      "loss_aet": losses["aet"][i] if alpha > 0 and point.events else None}
+            out.append((SimpleNamespace(point=point, seed=seed, spec=SimpleNamespace(alpha=alpha)), result))
+    return out
+
+
+def fabricate(folder=None, params=None, acc=None, lwlrap=None, losses=None, skip=()) -> dict:
+    """Metrics of every figure (and ranking.json); acc / lwlrap: {figure: {label: per seed}}.
+
+    Unless overridden, joint points gain GAIN over the baseline, lwlrap grows with alpha and
+    L*_ASC / L*_AET = 20 for every seed. Written into `folder` when given.
+    """
+    params = params or make_params()
+    acc, lwlrap = acc or {}, lwlrap or {}
+    losses = losses or {"asc": [1.0, 1.1, 0.9, 1.2], "aet": [0.05, 0.055, 0.045, 0.06]}
+    metrics = {"baselines": aggregate("baselines", params, _results("baselines", params, acc.get("baselines", {}),
+                                                                     lwlrap.get("baselines", {}), losses), None)}
+    for fig in FIGURES:
+        results = _results(fig, params, acc.get(fig, {}), lwlrap.get(fig, {}), losses, metrics["baselines"])
+        metrics[fig] = aggregate(fig, params, results, metrics["baselines"])
+    metrics["ranking"] = dict(RANKING)
+    metrics = {name: (None if name in skip else m) for name, m in metrics.items()}
+    if folder is not None:
+        for name, m in metrics.items():
+            if m is not None:
+                write_json(folder / f"{name}.json", m)
+    return metrics
+
+
+def verdict(metrics, number):
+    claim = next(c for c in CLAIMS if c.number == number)
+    return evaluate(claim, metrics).verdict
+
+
+# ------------------------------------------------------------------------ rules
+
+def test_beats_baseline_rule():
+    assert verdict_beats({"mean": 0.02, "p_greater": 0.01}) == HOLDS
+    assert verdict_beats({"mean": 0.02, "p_greater": 0.2}) == INCONCLUSIVE
+    assert verdict_beats({"mean": 0.02, "p_greater": None}) == INCONCLUSIVE
+    assert verdict_beats({"mean": 0.0, "p_greater": 1.0}) == FAILS
+    assert verdict_beats({"mean": -0.01, "p_greater": 0.9}) == FAILS
+
+
+def test_greater_rule():
+    assert verdict_greater(0.01, 0.99) == HOLDS
+    assert verdict_greater(0.99, 0.01) == FAILS
+    assert verdict_greater(0.3, 0.7) == INCONCLUSIVE
+    assert verdict_greater(None, None) == INCONCLUSIVE
+
+
+def test_correlation_rule():
+    assert verdict_positive_correlation({"rho": 0.9, "p_value": 0.001}) == HOLDS
+    assert verdict_positive_correlation({"rho": -0.9, "p_value": 0.001}) == FAILS
+    assert verdict_positive_correlation({"rho": 0.9, "p_value": 0.2}) == INCONCLUSIVE
+    assert verdict_positive_correlation({"rho": None, "p_value": None}) == INCONCLUSIVE
+
+
+def test_no_difference_rule_tests_absence_of_a_significant_difference():
+    assert verdict_no_difference({"F": 0.5, "p_value": 0.6}) == HOLDS
+    assert verdict_no_difference({"F": 9.0, "p_value": 0.01}) == FAILS
+    assert verdict_no_difference({"F": None, "p_value": None}) == INCONCLUSIVE
+
+
+def test_within_and_all_rules():
+    assert verdict_within([15, 20, 30], 10, 40) == HOLDS
+    assert verdict_within([2, 3], 10, 40) == FAILS
+    assert verdict_within([2, 20], 10, 40) == INCONCLUSIVE
+    assert verdict_all([HOLDS, HOLDS]) == HOLDS
+    assert verdict_all([HOLDS, INCONCLUSIVE]) == INCONCLUSIVE
+    assert verdict_all([HOLDS, INCONCLUSIVE, FAILS]) == FAILS
+    assert verdict_all([]) == NOT_MEASURED
+
+
+# ------------------------------------------------------------------------ claims
+
+def test_mtl_near_one_beats_baseline():
+    assert verdict(fabricate(), "1") == HOLDS
+    below = {f"alpha={a:g}": plus(BASE, GAIN, -1) for a in (0.8, 0.9, 0.95)}
+    assert verdict(fabricate(acc={"fig2": below}), "1") == FAILS
+    noisy = {f"alpha={a:g}": plus(BASE, [0.05, -0.04, 0.03, -0.03]) for a in (0.8, 0.9, 0.95)}
+    assert verdict(fabricate(acc={"fig2": noisy}), "1") == INCONCLUSIVE
+    assert verdict(fabricate(skip=("fig2",)), "1") == NOT_MEASURED
+    assert verdict(fabricate(params=make_params(alphas=(0.0, 0.5, 1.0))), "1") == NOT_MEASURED
+
+
+def test_mtl_near_one_lists_every_alpha():
+    outcome = evaluate(CLAIMS[0], fabricate())
+    assert [d.label for d in outcome.details] == ["alpha=0.8", "alpha=0.9", "alpha=0.95"]
+    assert "n = 12" in outcome.test
+
+
+def test_loss_ratio_and_eq3_alpha():
+    m = fabricate()
+    assert verdict(m, "2") == HOLDS and verdict(m, "3") == HOLDS
+    m = fabricate(losses={"asc": [1.0] * 4, "aet": [0.5] * 4})
+    assert verdict(m, "2") == FAILS and verdict(m, "3") == FAILS
+    m = fabricate(losses={"asc": [1.0] * 4, "aet": [0.05, 0.05, 0.5, 0.5]})
+    assert verdict(m, "2") == INCONCLUSIVE and verdict(m, "3") == INCONCLUSIVE
+    assert verdict(fabricate(skip=("baselines",)), "2") == NOT_MEASURED
+
+
+def test_better_tagging_is_not_better_scenes():
+    no_gain = {"fig2": {"alpha=0.5": BASE}}
+    assert verdict(fabricate(acc=no_gain), "4") == HOLDS
+    assert verdict(fabricate(), "4") == FAILS                     # the ASC gain at 0.5 is significant
+    worse_tagging = {"fig2": {"alpha=0.5": [0.05, 0.06, 0.04, 0.05]}}
+    assert verdict(fabricate(acc=no_gain, lwlrap=worse_tagging), "4") == FAILS
+    assert verdict(fabricate(params=make_params(alphas=(0.0, 0.9, 1.0))), "4") == NOT_MEASURED
+
+
+def test_every_point_must_beat_the_baseline():
+    m = fabricate()
+    assert [verdict(m, n) for n in ("5", "7", "11")] == [HOLDS] * 3
+    m = fabricate(acc={"fig3a": {"random": BASE}, "fig3b": {"T=0.02h": BASE}, "fig5": {"joint": BASE}})
+    assert [verdict(m, n) for n in ("5", "7", "11")] == [FAILS] * 3
+    noisy = plus(BASE, [0.05, -0.04, 0.03, -0.03])
+    assert verdict(fabricate(acc={"fig3a": {"random": noisy}}), "5") == INCONCLUSIVE
+
+
+def test_choice_of_events():
+    assert verdict(fabricate(), "6") == HOLDS
+    apart = {"fig3a": {"random": plus(BASE, GAIN), "correlated": plus(BASE, GAIN, 3),
+                       "uncorrelated": plus(BASE, GAIN, 6)}}
+    assert verdict(fabricate(acc=apart), "6") == FAILS
+
+
+def test_accuracy_grows_with_hours_and_k():
+    hours = ("T=0.01h", "T=0.02h", "T=0.04h")
+    ks = ("k=2", "k=4", "k=6")
+    growing = {"fig3b": {t: plus(BASE, GAIN, i + 1) for i, t in enumerate(hours)},
+               "fig4": {k: plus(BASE, GAIN, i + 1) for i, k in enumerate(ks)}}
+    m = fabricate(acc=growing)
+    assert verdict(m, "8") == HOLDS and verdict(m, "10") == HOLDS
+    shrinking = {"fig3b": {t: plus(BASE, GAIN, 4 - i) for i, t in enumerate(hours)},
+                 "fig4": {k: plus(BASE, GAIN, 4 - i) for i, k in enumerate(ks)}}
+    m = fabricate(acc=shrinking)
+    assert verdict(m, "8") == FAILS and verdict(m, "10") == FAILS
+    m = fabricate()                                                # flat: rho = 0
+    assert verdict(m, "8") == INCONCLUSIVE and verdict(m, "10") == INCONCLUSIVE
+
+
+def test_two_events():
+    assert verdict(fabricate(), "9") == HOLDS
+    assert verdict(fabricate(acc={"fig4": {"k=2": BASE}}), "9") == FAILS
+    assert verdict(fabricate(params=make_params(ks=(3, 5))), "9") == NOT_MEASURED
+
+
+def test_joint_against_pretraining():
+    assert verdict(fabricate(), "12") == INCONCLUSIVE              # identical: no difference
+    lower = plus(BASE, [0.01, 0.02, 0.015, 0.03])
+    assert verdict(fabricate(acc={"fig5": {"pretrain+finetune": lower}}), "12") == HOLDS
+    higher = plus(BASE, [0.06, 0.08, 0.07, 0.09])
+    assert verdict(fabricate(acc={"fig5": {"pretrain+finetune": higher}}), "12") == FAILS
+
+
+def test_largest_gain():
+    m = fabricate()
+    assert verdict(m, "13") == HOLDS
+    assert "16 joint-training points" in evaluate(CLAIMS[12], m).test
+    worse = {fig: {p.label: plus(BASE, GAIN, -1) for p in figure_points(fig, make_params())} for fig in FIGURES}
+    assert verdict(fabricate(acc=worse), "13") == FAILS
+    only_baselines = fabricate(skip=FIGURES)
+    assert verdict(only_baselines, "13") == NOT_MEASURED
+    partial = evaluate(CLAIMS[12], fabricate(skip=("fig4", "fig5")))
+    assert partial.verdict == HOLDS and "not run: fig4, fig5" in partial.test
+
+
+def test_aet_as_regularizer():
+    assert verdict(fabricate(), "14") == HOLDS                     # single regularizers at the baseline
+    tie = {"regularizers": {s: plus(BASE, GAIN) for s in ("dropout", "mixup", "specaugment")}}
+    assert verdict(fabricate(acc=tie), "14") == INCONCLUSIVE
+    assert verdict(fabricate(acc={"regularizers": {"mixup": plus(BASE, GAIN, 2)}}), "14") == FAILS
+
+
+def test_lwlrap_grows_with_alpha():
+    assert verdict(fabricate(), "16") == HOLDS
+
+
+def test_figure_without_baseline_is_not_measured():
+    m = fabricate()
+    m["fig3a"]["baseline"] = None
+    assert verdict(m, "5") == NOT_MEASURED
+
+
+def test_every_claim_is_not_measured_without_metrics(tmp_path):
+    metrics, digests = load_metrics(tmp_path)
+    text = render(metrics, digests)
+    rows = [line for line in text.splitlines() if line.startswith("| ") and line[2].isdigit()]
+    assert len(rows) == len(CLAIMS)
+    assert all("**not measured**" in row for row in rows)
+    assert "Event ranking: not measured" in text
+
+
+# ------------------------------------------------------------------------ the stage
+
+def test_stage_renders_every_claim(tmp_path):
+    fabricate(tmp_path / "metrics")
+    run_stage(tmp_path, "report.py", "--metrics", "metrics", "--out", "figures/REPORT.md")
+    text = (tmp_path / "figures" / "REPORT.md").read_text()
+    for claim in CLAIMS:
+        row = next(line for line in text.splitlines() if line.startswith(f"| {claim.number} | "))
+        assert any(f"**{v}**" in row for v in (HOLDS, FAILS, INCONCLUSIVE)), row
+    assert "**synthetic** world: 4 seeds (0, 1, 2, 3), 2 epochs" in text
+    assert "not the paper's data" in text
+    assert "precision of the top 4 (the correlated set) 75.0 %" in text
+    assert "`fig2.json`" in text and "missing: none" in text
+    assert "## Verdict rules" in text
+
+
+def test_stage_is_deterministic_and_tolerates_missing_files(tmp_path):
+    fabricate(tmp_path / "metrics", skip=("fig4", "ranking"))
+    for out in ("a.md", "b.md"):
+        run_stage(tmp_path, "report.py", "--metrics", "metrics", "--out", out)
+    text = (tmp_path / "a.md").read_text()
+    assert text == (tmp_path / "b.md").read_text()
+    row = next(line for line in text.splitlines() if line.startswith("| 9 | "))
+    assert "**not measured**" in row and "missing fig4.json" in row
+    assert "missing: `fig4.json`, `ranking.json`" in text
+
+
+def test_disagreeing_settings_are_flagged(tmp_path):
+    m = fabricate(tmp_path)
+    m["fig5"]["epochs"] = 7
+    write_json(tmp_path / "fig5.json", m["fig5"])
+    text = render(*load_metrics(tmp_path))
+    assert "disagree" in text and "(fig5)" in text
+
+
+@pytest.mark.parametrize("world", ["paper"])
+def test_paper_world_has_no_synthetic_disclaimer(tmp_path, world):
+    m = fabricate()
+    for name in FIGURES + ("baselines",):
+        m[name]["world"] = world
+    text = render(m, {})
+    assert "**paper** world" in text and "not the paper's data" not in text
