@@ -254,33 +254,26 @@ def _skipped(name: str, why: str) -> dict:
     return {"lever": name, "skipped": why}
 
 
-@contextlib.contextmanager
-def _cudnn_benchmark():
-    before = torch.backends.cudnn.benchmark
-    torch.backends.cudnn.benchmark = True
-    try:
-        yield
-    finally:
-        torch.backends.cudnn.benchmark = before
-
-
 def measure_levers(params: Params, shapes: Shapes, data: RunData, device: torch.device,
                    timing: Timing, default_s: float) -> list[dict]:
     """Each lever against the plain version; default_s is the Trainer's own settings."""
-    def timed(bf16=None, channels_last=None) -> float:
-        return time_steps(make_trainer(params, shapes, data, device, channels_last), timing, bf16)[0]
+    def timed(bf16=None, channels_last=None, cudnn_benchmark=True) -> float:
+        trainer = make_trainer(params, shapes, data, device, channels_last)
+        # the Trainer turns cudnn.benchmark on for its run; the plain version turns it off
+        torch.backends.cudnn.benchmark = cudnn_benchmark and device.type == "cuda"
+        try:
+            return time_steps(trainer, timing, bf16)[0]
+        finally:
+            torch.backends.cudnn.benchmark = device.type == "cuda"
 
+    layout = _lever("channels_last", "contiguous", timed(channels_last=False), "channels_last (default)",
+                    default_s)
     if device.type != "cuda":
-        return [_skipped("bf16 autocast", NO_CUDA),
-                _lever("channels_last", "contiguous (default)", default_s, "channels_last",
-                       timed(channels_last=True)),
-                _skipped("cudnn.benchmark", NO_CUDA),
+        return [_skipped("bf16 autocast", NO_CUDA), layout, _skipped("cudnn.benchmark", NO_CUDA),
                 _skipped("torch.compile", NO_CUDA + " (compile time would dominate a CPU run)")]
     out = [_lever("bf16 autocast", "fp32 (torch defaults)", timed(bf16=False), "bf16 (default)", default_s),
-           _lever("channels_last", "contiguous", timed(channels_last=False), "channels_last (default)",
-                  default_s)]
-    with _cudnn_benchmark():
-        out.append(_lever("cudnn.benchmark", "off (default)", default_s, "on", timed()))
+           layout,
+           _lever("cudnn.benchmark", "off", timed(cudnn_benchmark=False), "on (default)", default_s)]
     out.append(_compile_lever(make_trainer(params, shapes, data, device), timing, default_s))
     return out
 

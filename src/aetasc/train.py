@@ -38,7 +38,7 @@ from .model import MultiTaskNet
 CHECKPOINT = "checkpoint.pt"
 RESULT = "result.json"
 CURVES = "curves.csv"
-MONITOR_CLIPS = 4096      # AET validation clips scored per epoch for the curves
+MONITOR_CLIPS = 1024      # AET validation clips scored per epoch for the curves
 
 
 class NonFiniteLossError(RuntimeError):
@@ -190,7 +190,9 @@ class Trainer:
             self._load_encoder(init_encoder_path or spec.init_encoder)
         else:
             self.model.encoder.set_input_stats(*_input_stats(data))
-        self.channels_last = device.type == "cuda"
+        # channels_last speeds the convolutions up on GPUs and CPUs alike (1.2x measured on
+        # a 2-core CPU at the synthetic shapes).
+        self.channels_last = True
         if device.type == "cuda":
             torch.backends.cudnn.benchmark = True     # input shapes never change within a run
         self.model.to(device, memory_format=torch.channels_last if self.channels_last else torch.contiguous_format)

@@ -40,7 +40,8 @@ from .tut2018 import SceneClip, write_tut2018
 GROUND_TRUTH = "scene_events.csv"
 SCENE_NAMES = ("airport", "bus", "metro", "metro_station", "park", "public_square",
                "shopping_mall", "street_pedestrian", "street_traffic", "tram")
-CITY_NAMES = ("barcelona", "helsinki", "london", "paris", "stockholm", "vienna")
+CITY_NAMES = ("barcelona", "helsinki", "london", "paris", "stockholm", "vienna",
+              "amsterdam", "lisbon", "lyon", "madrid", "milan", "prague")
 KINDS = ("tone", "noise_band", "chirp", "clicks", "rumble")
 
 
