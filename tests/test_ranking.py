@@ -5,7 +5,9 @@ import yaml
 
 from aetasc.config import parse_params
 from aetasc.data.synthetic import read_ground_truth
-from aetasc.ranking import RankingError, precision_at, rank_classes, rank_events, read_ranking, score_clips
+from aetasc import panns
+from aetasc.ranking import (RankingError, load_tagger, precision_at, rank_classes, rank_events, read_ranking,
+                           score_clips, score_scene_clips)
 from conftest import REPO, run_stage
 
 
@@ -51,3 +53,51 @@ def test_ranking_finds_the_scene_events_of_the_synthetic_world(tmp_path):
     truth = {m for m, present in read_ground_truth(tmp_path / "data/asc").items() if present}
     assert not {r.mid for r in ranking[-k:]} & truth        # the uncorrelated end: no scene event
     assert summary["tagger_lwlrap"] > 0.7
+
+
+def test_cnn14_front_end_matches_librosa():
+    import librosa
+    rng = np.random.default_rng(0)
+    wave = rng.standard_normal(32000).astype(np.float32) * 0.1
+    model = panns.Cnn14(classes=3)
+    ours = 10 * torch.log10(model.melspec(torch.from_numpy(wave)[None]).clamp(min=1e-10))[0].numpy()
+    mel = librosa.feature.melspectrogram(y=wave, sr=32000, n_fft=1024, hop_length=320, win_length=1024,
+                                         window="hann", center=True, pad_mode="reflect", power=2.0,
+                                         n_mels=64, fmin=50, fmax=14000)
+    ref = 10 * np.log10(np.maximum(mel, 1e-10))
+    assert ours.shape == ref.shape
+    assert np.abs(ours - ref).max() < 1e-2
+
+
+def _panns_checkpoint(path, classes):
+    """A checkpoint as PANNs releases them: {"model": state dict with its front-end buffers}."""
+    torch.manual_seed(0)
+    state = {k: v for k, v in panns.Cnn14(classes).state_dict().items() if not k.startswith("melspec.")}
+    state["spectrogram_extractor.stft.conv_real.weight"] = torch.zeros(513, 1, 1024)
+    state["logmel_extractor.melW"] = torch.zeros(513, 64)
+    torch.save({"model": state, "iteration": 660000}, path)
+
+
+@pytest.mark.slow
+def test_a_panns_cnn14_checkpoint_ranks_the_scene_clips(tmp_path):
+    import soundfile as sf
+    from aetasc.data.tut2018 import SceneClip
+    (tmp_path / "audio").mkdir()
+    clips = []
+    for i, sr in enumerate((48000, 44100)):          # CNN14 reads audio at 32 kHz itself
+        sf.write(tmp_path / "audio" / f"c{i}.wav", np.random.default_rng(i).standard_normal(sr * 3) * 0.1, sr)
+        clips.append(SceneClip(f"audio/c{i}.wav", "park", f"l{i}", "a", "train"))
+    _panns_checkpoint(tmp_path / "cnn14.pth", classes=5)
+    scores = score_scene_clips(tmp_path / "cnn14.pth", clips, tmp_path, None, [f"/m/{i}" for i in range(5)], "cpu")
+    assert scores.shape == (2, 5) and ((scores > 0) & (scores < 1)).all()
+    with pytest.raises(RankingError, match="CNN14 checkpoint with 5 classes, but the pool has 527"):
+        score_scene_clips(tmp_path / "cnn14.pth", clips, tmp_path, None, [f"/m/{i}" for i in range(527)], "cpu")
+
+
+def test_unloadable_checkpoints_name_the_file(tmp_path):
+    (tmp_path / "junk.pth").write_bytes(b"not a checkpoint")
+    with pytest.raises(RankingError, match="junk.pth: not a loadable checkpoint"):
+        load_tagger(tmp_path / "junk.pth")
+    torch.save([1, 2], tmp_path / "list.pth")
+    with pytest.raises(RankingError, match="expected a dict with a 'model' state dict"):
+        load_tagger(tmp_path / "list.pth")

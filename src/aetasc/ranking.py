@@ -17,6 +17,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from . import panns
+from .data.audioset import read_audioset
+from .data.synthetic import read_ground_truth
+from .data.tut2018 import read_tut2018
+from .features import open_features
 from .model import MultiTaskNet
 from .train import CHECKPOINT, RESULT, RunData, RunSpec, Task, load_checkpoint, resolve_device, train_run
 
@@ -60,23 +65,36 @@ def train_tagger(spec: RunSpec, pool_x: torch.Tensor, pool_y: torch.Tensor, clas
     return train_run(spec, data, run_dir, device=device, keep_checkpoint=True)
 
 
+def load_tagger(path: Path) -> dict:
+    """A tagger checkpoint, loaded with weights_only=True; errors name the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise RankingError(f"{path}: tagger checkpoint not found "
+                           f"(set ranking.tagger_checkpoint to null to train one)")
+    try:
+        ckpt = load_checkpoint(path)
+    except Exception as err:  # a pickle needing code, a truncated file, ...: say which file
+        raise RankingError(f"{path}: not a loadable checkpoint (weights_only=True): {err}") from None
+    if not isinstance(ckpt, dict) or not isinstance(ckpt.get("model"), dict):
+        raise RankingError(f"{path}: expected a dict with a 'model' state dict "
+                           f"(this project's tagger or PANNs' CNN14)")
+    return ckpt
+
+
 @torch.no_grad()
 def score_clips(checkpoint: Path, x: torch.Tensor, classes: list[str], device=None,
                 batch: int = 256) -> np.ndarray:
-    """Sigmoid scores (clips, classes) of a tagger checkpoint on features x (clips, mels, frames)."""
-    if not Path(checkpoint).is_file():
-        raise RankingError(f"{checkpoint}: tagger checkpoint not found "
-                           f"(set ranking.tagger_checkpoint to null to train one)")
-    ckpt = load_checkpoint(checkpoint)
+    """Sigmoid scores (clips, classes) of this project's tagger on features (clips, mels, frames)."""
+    ckpt = load_tagger(checkpoint)
     if list(ckpt.get("events", [])) != list(classes):
         raise RankingError(f"{checkpoint}: the tagger's classes ({len(ckpt.get('events', []))}) are not "
                            f"the pool's {len(classes)} classes in class_labels_indices order")
     state = ckpt["model"]
-    width = int(state["encoder.stem.0.weight"].shape[0])
-    model = MultiTaskNet(n_scenes=state["asc_head.weight"].shape[0], n_events=len(classes), width=width)
     try:
+        width = int(state["encoder.stem.0.weight"].shape[0])
+        model = MultiTaskNet(n_scenes=state["asc_head.weight"].shape[0], n_events=len(classes), width=width)
         model.load_state_dict(state)
-    except RuntimeError as err:
+    except (KeyError, RuntimeError) as err:
         raise RankingError(f"{checkpoint}: not a tagger of this project's architecture: {err}") from None
     device = resolve_device(device)
     model.to(device).eval()
@@ -85,6 +103,21 @@ def score_clips(checkpoint: Path, x: torch.Tensor, classes: list[str], device=No
         xb = x[i:i + batch].to(device).float().unsqueeze(1)
         out.append(torch.sigmoid(model.aet_head(model.encoder(xb))).cpu())
     return torch.cat(out).numpy()
+
+
+def score_scene_clips(checkpoint: Path, clips, asc_root: Path, asc_features, classes: list[str],
+                      device=None) -> np.ndarray:
+    """Scores of the scene clips by a tagger checkpoint: ours (on our features) or CNN14 (on audio)."""
+    state = load_tagger(checkpoint)["model"]
+    if panns.is_cnn14(state):
+        try:
+            model = panns.load_cnn14(state, Path(checkpoint), len(classes))
+        except ValueError as err:
+            raise RankingError(str(err)) from None
+        return panns.score_audio(model, [asc_root / c.filename for c in clips], resolve_device(device))
+    rows = asc_features.rows(c.clip_id for c in clips)
+    x = torch.from_numpy(np.ascontiguousarray(asc_features.array[rows]))
+    return score_clips(checkpoint, x, classes, device)
 
 
 def rank_classes(scores: np.ndarray, classes: list[str], names: list[str]) -> list[RankedClass]:
@@ -125,10 +158,6 @@ def rank_events(params, asc_root: Path, aet_root: Path, asc_features: Path, pool
     validation lwlrap and, in the synthetic world, the ranking's precision against the
     known scene events.
     """
-    from .data.audioset import read_audioset
-    from .data.tut2018 import read_tut2018
-    from .features import open_features
-
     world = params.active
     layout = read_audioset(aet_root)
     classes = [c.mid for c in layout.classes]
@@ -156,14 +185,13 @@ def rank_events(params, asc_root: Path, aet_root: Path, asc_features: Path, pool
     else:
         summary.update(tagger=str(checkpoint), tagger_lwlrap=None)
     asc = open_features(asc_features, world.features)
-    train_ids = [c.clip_id for c in read_tut2018(asc_root).split("train") if c.clip_id not in asc.rejected]
-    x = torch.from_numpy(np.ascontiguousarray(asc.array[np.sort(asc.rows(train_ids))]))
-    ranking = rank_classes(score_clips(Path(checkpoint), x, classes, device), classes, names)
+    clips = [c for c in read_tut2018(asc_root).split("train") if c.clip_id not in asc.rejected]
+    scores = score_scene_clips(Path(checkpoint), clips, asc_root, asc, classes, device)
+    ranking = rank_classes(scores, classes, names)
     write_ranking(out_dir / "ranking.csv", ranking)
-    summary["scored_clips"] = len(train_ids)
+    summary["scored_clips"] = len(clips)
     truth_file = asc_root / "scene_events.csv"
     if truth_file.is_file():        # the synthetic world knows which events occur in scenes
-        from .data.synthetic import read_ground_truth
         truth = read_ground_truth(asc_root)
         in_scenes = {m for m, present in truth.items() if present}
         n = len(in_scenes)
