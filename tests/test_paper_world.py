@@ -378,3 +378,60 @@ def test_stages_acquire_the_paper_world_in_the_synthetic_layout(server, tmp_path
     layout = read_audioset(tmp_path / "aet")
     assert {s: len(v) for s, v in layout.segments.items()} == dict.fromkeys(SPLITS, 2)
     assert [c.mid for c in layout.classes] == [c.mid for c in CLASSES]
+
+
+def _shrink_paper_world(params: dict) -> None:
+    """The paper world's params cut to the fixture's size: 8 scene clips, 2 clips per split."""
+    world = params["worlds"]["paper"]
+    world.update(seeds=[0], epochs=1)
+    world["model"]["width"] = 4
+    world["features"].update(sample_rate=8000, clip_seconds=1.0, n_fft=256, win_length=256,
+                             hop_length=256, n_mels=16, fmin=50.0, fmax=4000.0)
+    world["ranking"].update(tagger_epochs=1, validation_fraction=0.5)
+    events = {"strategy": "abundant", "k": 2, "hours": 0.005}
+    world["figures"] = {"fig2": {**events, "alphas": [0.0, 0.5, 1.0]},
+                        "fig3a": {"strategies": ["abundant"], "k": 2, "hours": 0.005},
+                        "fig3b": {"strategy": "abundant", "k": 2, "hours": [0.002, 0.005]},
+                        "fig4": {"strategy": "random", "hours": 0.005, "ks": [2, 3]},
+                        "fig5": events, "regularizers": {**events, "dropout": 0.3}}
+    params["batch"] = {"asc": 2, "aet": 2}
+
+
+def make_full_audioset(tables, clips, per_split=6):
+    """Tables and a clips folder where every clip is present (labels cycle over CLASSES)."""
+    tables.mkdir(parents=True)
+    write_class_labels(tables / CLASS_TABLE, CLASSES)
+    for split, name in SPLITS.items():
+        segs = [Segment(f"{split[:3]}{i:08d}", 30.0, 40.0, (CLASSES[i % 3].mid,)) for i in range(per_split)]
+        write_segments_csv(tables / name, segs)
+        for i, s in enumerate(segs):
+            write_wav(clips / f"{s.ytid}.wav", seconds=0.5, sr=32000, channels=1, subtype="PCM_16", seed=i)
+    (tables / "ontology.json").write_text("[]")
+    return tables
+
+
+def test_downstream_stages_run_on_the_acquired_paper_world(server, tmp_path, tut):
+    """acquire -> features -> ranking -> subsets -> baselines, all in the paper world."""
+    from conftest import run_stage
+    _, zips, tsv = tut
+    tut_url = serve_dir(server, zips, "/zenodo")
+    csv_url = serve_dir(server, make_full_audioset(tmp_path / "tables", tmp_path / "clips"), "/csv")
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    params["world"] = "paper"
+    params["worlds"]["paper"]["sources"] = audioset_sources(
+        tmp_path, csv_url, tut2018_url=tut_url, tut2018_files=str(tsv),
+        audioset_clips_dir=str(tmp_path / "clips")).model_dump()
+    _shrink_paper_world(params)
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    for script, *args in [("acquire_asc.py",), ("acquire_aet.py",),
+                          ("extract_features.py", "--set", "asc"),
+                          ("extract_features.py", "--set", "ranking_pool"),
+                          ("rank_events.py",), ("make_subsets.py",),
+                          ("extract_features.py", "--set", "aet_subsets"),
+                          ("train_figure.py", "--figure", "baselines")]:
+        run_stage(tmp_path, script, *args)
+    ranking = json.loads((tmp_path / "metrics/ranking.json").read_text())
+    assert ranking["world"] == "paper" and ranking["classes"] == len(CLASSES)
+    baselines = json.loads((tmp_path / "metrics/baselines.json").read_text())
+    assert baselines["world"] == "paper"
+    assert set(baselines["points"]) == {"asc", "aet"}

@@ -464,8 +464,9 @@ def ranking_lines(ranking: dict | None) -> list[str]:
     if "precision_at_scene_events" in ranking:
         n = ranking["scene_events"]
         lines.append(f"Against the synthetic ground truth ({n} events occur in scenes): precision of the top {n} "
-                     f"(the correlated set) {pct(ranking['precision_at_scene_events'])} %; scene events among "
-                     f"the bottom {n} (the uncorrelated set, ideally 0): {ranking['bottom_scene_events']}.")
+                     f"{pct(ranking['precision_at_scene_events'])} %; the {ranking['below_last_scene_event']} "
+                     f"lowest-ranked classes hold no scene event (the uncorrelated strategy draws its k from "
+                     f"the bottom).")
     return lines
 
 
