@@ -88,10 +88,6 @@ def figure_points(figure: str, params: Params) -> list[Point]:
     raise KeyError(f"unknown figure {figure!r}; known: {', '.join(FIGURES)}")
 
 
-def uses_alpha_param(figure: str, params: Params) -> bool:
-    return any(p.alpha == ALPHA_PARAM for p in figure_points(figure, params))
-
-
 def subset_requests(params: Params) -> list[SubsetRequest]:
     """Every AET data set that some figure trains or validates on, once."""
     wanted = {p.events.request(seed) for fig in FIGURES for p in figure_points(fig, params)
@@ -115,7 +111,7 @@ class Run:
     point: Point
     seed: int
     spec: RunSpec
-    data_key: tuple              # what load_run_data needs
+    events: SubsetRequest | None         # the run's AET data set
     pretrain_spec: RunSpec | None = None
 
     @property
@@ -224,16 +220,15 @@ def plan_runs(figure: str, params: Params, cache: DataCache, baselines: dict | N
             if point.pretrain:
                 pre = replace(spec, alpha=1.0)
                 spec = replace(spec, alpha=0.0, init_encoder=pre.fingerprint())
-            runs.append(Run(point, seed, spec, (point.events.request(seed) if point.events else None,), pre))
+            runs.append(Run(point, seed, spec, point.events.request(seed) if point.events else None, pre))
     return runs
 
 
 def run_data(run: Run, cache: DataCache) -> RunData:
     scenes, asc_train, asc_eval, _ = cache.asc()
-    (request,) = run.data_key
-    if request is None:
+    if run.events is None:
         return RunData(scenes, (), asc_train, asc_eval)
-    classes, aet_train, aet_val = cache.aet(request)
+    classes, aet_train, aet_val = cache.aet(run.events)
     return RunData(scenes, classes, asc_train, asc_eval, aet_train, aet_val)
 
 
