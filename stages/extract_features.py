@@ -8,29 +8,23 @@ Bad audio files are listed in <out>/rejected.csv and counted here; they never st
 A missing label row or an unknown clip in union.csv does: those are errors in the inputs.
 """
 import argparse
-import csv
 import sys
 from pathlib import Path
 
 from aetasc.config import load_params
 from aetasc.data.audioset import AUDIO_SUFFIXES, read_audioset
-from aetasc.data.tut2018 import LayoutError, read_tut2018
+from aetasc.data.tut2018 import LayoutError, check_audio_labelled, read_tut2018
 from aetasc.features import extract_features
+from aetasc.subsets import UNION, read_union
 
 SETS = ("asc", "ranking_pool", "aet_subsets")
-UNION = "union.csv"
 
 
 def asc_clips(root: Path) -> list[tuple[str, Path]]:
     """Both folds of the TUT layout; an audio file without a labelled row is an error."""
-    ds = read_tut2018(root)
-    labelled = {c.filename for c in ds.clips}
-    for path in sorted((root / "audio").rglob("*")):
-        if path.is_file() and path.suffix.lower() in AUDIO_SUFFIXES \
-                and path.relative_to(root).as_posix() not in labelled:
-            raise LayoutError(f"{path}: audio file with no label row in {root / 'meta.csv'} "
-                              f"and the fold 1 lists (label it or remove it)")
-    return [(c.clip_id, root / c.filename) for c in ds.clips]
+    dataset = read_tut2018(root)
+    check_audio_labelled(dataset, AUDIO_SUFFIXES)
+    return [(c.clip_id, root / c.filename) for c in dataset.clips]
 
 
 def ranking_pool_clips(root: Path) -> list[tuple[str, Path]]:
@@ -42,18 +36,15 @@ def aet_subset_clips(root: Path, union_csv: Path) -> list[tuple[str, Path]]:
     """The clips of union.csv (ytid,split); each must be present in the AudioSet layout."""
     layout = read_audioset(root)
     present = {split: {s.ytid for s in segs} for split, segs in layout.segments.items()}
-    if not union_csv.is_file():
-        raise LayoutError(f"{union_csv}: missing (the make_subsets stage writes it)")
+    try:
+        rows = read_union(union_csv)
+    except (FileNotFoundError, ValueError) as err:
+        raise LayoutError(str(err)) from None
     clips = {}
-    with union_csv.open(newline="") as f:
-        reader = csv.DictReader(f)
-        if reader.fieldnames != ["ytid", "split"]:
-            raise LayoutError(f"{union_csv}: header must be ytid,split")
-        for lineno, row in enumerate(reader, start=2):
-            if row["ytid"] not in present.get(row["split"], ()):
-                raise LayoutError(f"{union_csv}:{lineno}: clip {row['ytid']} (split {row['split']}) "
-                                  f"is not present in {root}")
-            clips.setdefault(row["ytid"], root / layout.paths[row["ytid"]])
+    for lineno, ytid, split in rows:
+        if ytid not in present.get(split, ()):
+            raise LayoutError(f"{union_csv}:{lineno}: clip {ytid} (split {split}) is not present in {root}")
+        clips.setdefault(ytid, root / layout.paths[ytid])
     return list(clips.items())
 
 

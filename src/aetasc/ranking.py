@@ -83,9 +83,11 @@ def load_tagger(path: Path) -> dict:
 
 @torch.no_grad()
 def score_clips(checkpoint: Path, x: torch.Tensor, classes: list[str], device=None,
-                batch: int = 256) -> np.ndarray:
-    """Sigmoid scores (clips, classes) of this project's tagger on features (clips, mels, frames)."""
-    ckpt = load_tagger(checkpoint)
+                batch: int = 256, ckpt: dict | None = None) -> np.ndarray:
+    """Sigmoid scores (clips, classes) of this project's tagger on features (clips, mels, frames).
+
+    `ckpt` is the checkpoint already loaded from `checkpoint`, if the caller has it."""
+    ckpt = ckpt if ckpt is not None else load_tagger(checkpoint)
     if list(ckpt.get("events", [])) != list(classes):
         raise RankingError(f"{checkpoint}: the tagger's classes ({len(ckpt.get('events', []))}) are not "
                            f"the pool's {len(classes)} classes in class_labels_indices order")
@@ -108,7 +110,8 @@ def score_clips(checkpoint: Path, x: torch.Tensor, classes: list[str], device=No
 def score_scene_clips(checkpoint: Path, clips, asc_root: Path, asc_features, classes: list[str],
                       device=None) -> np.ndarray:
     """Scores of the scene clips by a tagger checkpoint: ours (on our features) or CNN14 (on audio)."""
-    state = load_tagger(checkpoint)["model"]
+    ckpt = load_tagger(checkpoint)
+    state = ckpt["model"]
     if panns.is_cnn14(state):
         try:
             model = panns.load_cnn14(state, Path(checkpoint), len(classes))
@@ -117,7 +120,7 @@ def score_scene_clips(checkpoint: Path, clips, asc_root: Path, asc_features, cla
         return panns.score_audio(model, [asc_root / c.filename for c in clips], resolve_device(device))
     rows = asc_features.rows(c.clip_id for c in clips)
     x = torch.from_numpy(np.ascontiguousarray(asc_features.array[rows]))
-    return score_clips(checkpoint, x, classes, device)
+    return score_clips(checkpoint, x, classes, device, ckpt=ckpt)
 
 
 def rank_classes(scores: np.ndarray, classes: list[str], names: list[str]) -> list[RankedClass]:

@@ -26,6 +26,9 @@ import numpy as np
 from .data.audioset import Segment
 
 
+UNION = "union.csv"
+
+
 class SubsetError(ValueError):
     """The pool cannot supply what an experiment asks for."""
 
@@ -158,7 +161,7 @@ def make_subsets(requests: list[SubsetRequest], ranking: list[str], layout, scen
         union.update({s.ytid: "unbalanced_train" for s in sub.train})
         union.update({s.ytid: "eval" for s in sub.val})
     (out_dir / "index.json").write_text(json.dumps(index, indent=1) + "\n")
-    with (out_dir / "union.csv").open("w", newline="") as f:
+    with (out_dir / UNION).open("w", newline="") as f:
         w = csv.writer(f, lineterminator="\n")
         w.writerow(["ytid", "split"])
         w.writerows(sorted(union.items()))
@@ -168,3 +171,15 @@ def make_subsets(requests: list[SubsetRequest], ranking: list[str], layout, scen
     return {"subsets": len(built), "aet_clips": len(union),
             "aet_hours": round(sum(s.seconds for s in pool if s.ytid in union) / 3600
                                + sum(s.seconds for s in evaluation if s.ytid in union) / 3600, 3)}
+
+
+def read_union(path: Path) -> list[tuple[int, str, str]]:
+    """(line number, ytid, split) of every row of union.csv."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: missing (the make_subsets stage writes it)")
+    with path.open(newline="") as f:
+        reader = csv.DictReader(f)
+        if reader.fieldnames != ["ytid", "split"]:
+            raise ValueError(f"{path}: header must be ytid,split")
+        return [(lineno, row["ytid"], row["split"]) for lineno, row in enumerate(reader, start=2)]

@@ -157,9 +157,6 @@ class AudioSetLayout:
     segments: dict[str, tuple[Segment, ...]]   # split -> segments whose audio is present
     paths: dict[str, str]                       # ytid -> audio path relative to root
 
-    def class_index(self) -> dict[str, int]:
-        return {c.mid: c.index for c in self.classes}
-
 
 def read_audioset(root: str | Path) -> AudioSetLayout:
     """Read classes, segment CSVs and the availability manifest; keep the clips present.

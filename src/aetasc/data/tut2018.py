@@ -96,6 +96,16 @@ def _check_locations_disjoint(root: Path, clips: list[SceneClip]) -> None:
                           f"{', '.join(shared[:5])}")
 
 
+def check_audio_labelled(dataset: SceneDataset, suffixes=(".wav", ".flac")) -> None:
+    """Every audio file under root/audio must have its row in a fold: name the first that has none."""
+    labelled = {c.filename for c in dataset.clips}
+    for path in sorted((dataset.root / "audio").rglob("*")):
+        if path.is_file() and path.suffix.lower() in suffixes \
+                and path.relative_to(dataset.root).as_posix() not in labelled:
+            raise LayoutError(f"{path}: audio file with no label row in {dataset.root / 'meta.csv'} "
+                              f"and the fold 1 lists (label it or remove it)")
+
+
 def write_tut2018(root: str | Path, clips: list[SceneClip]) -> None:
     """Write meta.csv and the fold files for clips whose audio is already under root."""
     root = Path(root)
