@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: repro test install bench clean-venv
+.PHONY: repro test install bench gpu-wheels gpu-check clean-venv
 
 install: $(STAMP)
 
@@ -23,6 +23,28 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python stages/bench.py
+
+# The GPU check on a CUDA machine without network access (docs/speed.md). Its Python needs
+# torch, torchaudio, torchvision, numpy, scipy, pyyaml, tqdm, pytest and scikit-learn; the
+# other packages travel as wheels: `make gpu-wheels` here fetches them into wheels/ (for
+# the GPU machine's Python, GPU_PYVER), and `make gpu-check` there installs them from it.
+GPU_PYTHON ?= python3
+GPU_PYVER ?= 3.12
+GPU_OUT ?= gpu-check
+GPU_WHEELS = pydantic==2.14.4 pydantic_core==2.50.5 annotated-types==0.8.0 typing-inspection==0.4.5 \
+	soundfile==0.14.0 cffi==2.1.1 pycparser==3.12 soxr==1.1.0 \
+	librosa==0.11.0 audioread==3.1.0 pooch==1.9.0 platformdirs==4.14.8 decorator==5.3.1
+
+gpu-wheels: $(STAMP)
+	$(BIN)/pip download --quiet --disable-pip-version-check --no-deps --only-binary=:all: \
+		--python-version $(GPU_PYVER) --implementation cp --platform manylinux_2_28_x86_64 \
+		--platform manylinux_2_27_x86_64 --platform manylinux_2_17_x86_64 \
+		--platform manylinux2014_x86_64 -d wheels $(GPU_WHEELS)
+
+gpu-check:
+	if ls wheels/*.whl >/dev/null 2>&1; then $(GPU_PYTHON) -m pip install --quiet --no-index --no-deps \
+		--no-compile --no-cache-dir --upgrade --target .gpu-site wheels/*.whl; fi
+	PYTHONPATH="$(CURDIR)/.gpu-site:$(CURDIR)/src:$$PYTHONPATH" $(GPU_PYTHON) stages/gpu_check.py --out $(GPU_OUT) $(GPU_ARGS)
 
 clean-venv:
 	rm -rf $(VENV)

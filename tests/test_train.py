@@ -190,12 +190,12 @@ def test_checkpoint_of_other_settings_is_not_resumed(tmp_path):
 
 
 def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
-    original = Trainer._batch
+    original = Trainer._augment
 
-    def poisoned(self, idx):
-        x, targets = original(self, idx)
+    def poisoned(self, batch):
+        x, targets = original(self, batch)
         return (x * float("nan") if self.epoch == 1 else x), targets
-    monkeypatch.setattr(Trainer, "_batch", poisoned)
+    monkeypatch.setattr(Trainer, "_augment", poisoned)
     with pytest.raises(NonFiniteLossError, match="epoch 2"):
         train_run(make_spec(epochs=3), make_data(), tmp_path, device="cpu", progress=False)
     ckpt = load_checkpoint(tmp_path / CHECKPOINT)

@@ -37,7 +37,9 @@ def mixup(x: torch.Tensor, y: torch.Tensor, alpha: float) -> tuple[torch.Tensor,
     n = x.shape[0]
     if n < 2:
         return x, y
-    lam = torch.distributions.Beta(alpha, alpha).sample((n,)).to(x.device)
+    # drawn where the batch is: a draw on the host and a copy would stall the GPU every step
+    conc = torch.tensor(float(alpha), device=x.device)
+    lam = torch.distributions.Beta(conc, conc).sample((n,))
     perm = torch.randperm(n, device=x.device)
     lam_x = lam.view(n, *([1] * (x.dim() - 1)))
     lam_y = lam.view(n, *([1] * (y.dim() - 1)))

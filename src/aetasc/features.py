@@ -189,9 +189,10 @@ def _cores() -> int:
     return len(os.sched_getaffinity(0))
 
 
-def default_workers(device: torch.device) -> int:
-    """Decoding processes: all cores (up to 8) when a GPU runs the front end, else all but one."""
-    return min(_cores(), 8) if device.type == "cuda" else max(1, _cores() - 1)
+def default_workers() -> int:
+    """Decoding processes: all cores but one, which feeds the front end (on the GPU or here)
+    and writes the array. Decoding and resampling, not the front end, set the pace."""
+    return max(1, _cores() - 1)
 
 
 @contextlib.contextmanager
@@ -225,7 +226,7 @@ def extract_features(clips: list[tuple[str, Path]], params: FeatureParams, out_d
     """
     _check_unique([c for c, _ in clips])
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    workers = default_workers(device) if workers is None else workers
+    workers = default_workers() if workers is None else workers
     started = time.perf_counter()
     with atomic_dir(out_dir) as tmp, _front_end_threads(device, workers):
         accepted, rejected = _extract_into(tmp / FEATURES, clips, params, device, workers,

@@ -30,6 +30,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from .augment import SpecAugment, mixup
+from .batches import Batch, batch_source, fits_on_device
 from .config import AugmentParams, BatchParams, OptimizerParams
 from .io import write_json
 from .metrics import class_accuracies, lwlrap, macro_accuracy
@@ -39,6 +40,10 @@ CHECKPOINT = "checkpoint.pt"
 RESULT = "result.json"
 CURVES = "curves.csv"
 MONITOR_CLIPS = 1024      # AET validation clips scored per epoch for the curves
+# torch.compile (GPU only) costs compile time once per run and saves time every step: it
+# is used for runs of at least this many steps (the paper world's have 5,700). Set from
+# the compile time and per-step saving measured in BENCHMARKS.md.
+COMPILE_MIN_STEPS = 2000
 
 
 class NonFiniteLossError(RuntimeError):
@@ -75,7 +80,7 @@ class RunData:
 # The code a run's numbers depend on: a change to it makes every earlier result stale.
 _CODE_ID = hashlib.sha256(b"".join(
     (Path(__file__).parent / name).read_bytes()
-    for name in ("train.py", "model.py", "augment.py", "metrics.py"))).hexdigest()[:16]
+    for name in ("train.py", "model.py", "augment.py", "metrics.py", "batches.py"))).hexdigest()[:16]
 
 
 @dataclass(frozen=True)
@@ -134,12 +139,10 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
     return torch.device(device)
 
 
-def _place(t: torch.Tensor, device: torch.device) -> torch.Tensor:
-    """Hold a run's data on the GPU when it fits in half the free memory, else pinned."""
-    if device.type != "cuda":
-        return t
-    free, _ = torch.cuda.mem_get_info(device)
-    return t.to(device) if t.nbytes < free // 2 else t.pin_memory()
+def _on_device_if_it_fits(t: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """Evaluation features: on the GPU when they fit in half its free memory, else on the host
+    (each evaluation batch is then copied over as it is scored)."""
+    return t.to(device) if fits_on_device([t], device) else t
 
 
 def _schedule(spec: RunSpec, total_steps: int):
@@ -191,25 +194,34 @@ class Trainer:
         else:
             self.model.encoder.set_input_stats(*_input_stats(data))
         # channels_last speeds the convolutions up on GPUs and CPUs alike (1.2x measured on
-        # a 2-core CPU at the synthetic shapes).
+        # a 2-core CPU at the synthetic shapes); bf16 autocast on GPUs (BENCHMARKS.md).
         self.channels_last = True
+        self.autocast = device.type == "cuda"
         if device.type == "cuda":
             torch.backends.cudnn.benchmark = True     # input shapes never change within a run
         self.model.to(device, memory_format=torch.channels_last if self.channels_last else torch.contiguous_format)
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=spec.optimizer.lr,
-                                           weight_decay=spec.optimizer.weight_decay)
+                                           weight_decay=spec.optimizer.weight_decay,
+                                           fused=device.type == "cuda")
         total = spec.epochs * self.steps_per_epoch
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, _schedule(spec, total))
+        # The training step calls `forward`: the model, or a compiled version of it when the
+        # run is long enough to earn back the compile time (see COMPILE_MIN_STEPS).
+        self.forward = self.model
+        if device.type == "cuda" and total >= COMPILE_MIN_STEPS:
+            self.forward = torch.compile(self.model, dynamic=False)
         n_mels, frames = epoch_set.x.shape[1:]
         self.specaugment = SpecAugment(spec.augment, n_mels, frames).to(device) \
             if spec.augment.specaugment else None
+        tasks = {}
         if self.use_asc:
-            self.asc_x, self.asc_y = _place(data.asc_train.x, device), _place(data.asc_train.y, device)
+            tasks["asc"] = (data.asc_train.x, data.asc_train.y)
         if self.use_aet:
-            self.aet_x, self.aet_y = _place(data.aet_train.x, device), _place(data.aet_train.y, device)
+            tasks["aet"] = (data.aet_train.x, data.aet_train.y)
+        self.batches = batch_source(tasks, device)
         self.sampler = CyclicSampler(len(data.aet_train), spec.seed) if self.use_aet else None
-        self.asc_eval_x = _place(data.asc_eval.x, device) if data.asc_eval is not None else None
-        self.aet_val_x = _place(data.aet_val.x, device) if data.aet_val is not None else None
+        self.asc_eval_x = _on_device_if_it_fits(data.asc_eval.x, device) if data.asc_eval is not None else None
+        self.aet_val_x = _on_device_if_it_fits(data.aet_val.x, device) if data.aet_val is not None else None
         self.history: list[dict] = []
         self.epoch = 0
 
@@ -240,21 +252,33 @@ class Trainer:
         self.history, self.epoch = list(ckpt["history"]), int(ckpt["epoch"])
 
     # -- training
-    def _batch(self, asc_idx: torch.Tensor | None):
+    def _epoch_plan(self, order: torch.Tensor | None) -> list[dict[str, torch.Tensor]]:
+        """The rows of every step of the epoch, drawn before it starts (so host data can be
+        gathered ahead): ASC rows in the epoch's order, AET rows from the cyclic sampler."""
+        plan = []
+        for step in range(self.steps_per_epoch):
+            rows = {}
+            if self.n_asc:
+                rows["asc"] = order[step * self.n_asc:(step + 1) * self.n_asc]
+            if self.n_aet:
+                rows["aet"] = self.sampler.take(self.n_aet)
+            plan.append(rows)
+        return plan
+
+    def _augment(self, batch: Batch):
+        """A gathered batch -> the network's input (ASC rows first) and each task's targets."""
         xs, parts = [], {}
         aug = self.spec.augment
         if self.n_asc:
-            x = self.asc_x[asc_idx.to(self.asc_x.device)].to(self.device, non_blocking=True).float()
-            y = F.one_hot(self.asc_y[asc_idx.to(self.asc_y.device)].to(self.device),
-                          len(self.data.scenes)).float()
+            x, y = batch["asc"]
+            x, y = x.float(), F.one_hot(y, len(self.data.scenes)).float()
             if aug.mixup:
                 x, y = mixup(x, y, aug.mixup_alpha)
             xs.append(x)
             parts["asc"] = y
         if self.n_aet:
-            idx = self.sampler.take(self.n_aet)
-            x = self.aet_x[idx.to(self.aet_x.device)].to(self.device, non_blocking=True).float()
-            y = self.aet_y[idx.to(self.aet_y.device)].to(self.device, non_blocking=True).float()
+            x, y = batch["aet"]
+            x, y = x.float(), y.float()
             if aug.mixup:
                 x, y = mixup(x, y, aug.mixup_alpha)
             xs.append(x)
@@ -274,11 +298,10 @@ class Trainer:
         self.model.train()
         sums = torch.zeros(2, device=self.device)
         start = time.perf_counter()
-        for step in range(self.steps_per_epoch):
-            x, targets = self._batch(None if order is None else
-                                     order[step * spec.batch.asc:(step + 1) * spec.batch.asc])
-            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.device.type == "cuda"):
-                asc_logits, aet_logits = self.model(x, self.n_asc)
+        for batch in self.batches.epoch(self._epoch_plan(order)):
+            x, targets = self._augment(batch)
+            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.autocast):
+                asc_logits, aet_logits = self.forward(x, self.n_asc)
             loss_asc = F.cross_entropy(asc_logits.float(), targets["asc"]) if self.n_asc else sums.new_zeros(())
             loss_aet = F.binary_cross_entropy_with_logits(aet_logits.float(), targets["aet"]) \
                 if self.n_aet else sums.new_zeros(())
@@ -313,7 +336,7 @@ class Trainer:
             x = x_all[i:i + batch].to(self.device).float().unsqueeze(1)
             if self.channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
-            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.device.type == "cuda"):
+            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.autocast):
                 out.append(head(self.model.encoder(x)).float().cpu())
         return torch.cat(out)
 

@@ -1,0 +1,373 @@
+"""The GPU check: what this project needs to know from a CUDA machine, in one command.
+
+    python stages/gpu_check.py --out gpu-check            # on a GPU machine (no network needed)
+    python stages/gpu_check.py --dry-run --out /tmp/gc    # anywhere: the same parts, tiny, on the CPU
+
+Its parts run in this order, each in its own process, within one time budget (`--budget`,
+default 450 s: the whole check fits in 8 minutes on one H100 with the time to start):
+
+1. bench     stages/bench.py at the paper's and the synthetic shapes with every lever, the
+             projection of the paper world (bench.json, bench.txt);
+2. tests     the GPU tests: bf16 autocast, channels_last, host vs resident data, resume, the
+             front end (gpu-tests.xml, with the measured differences as test properties);
+3. pipeline  the paper world's stages, at the paper's shapes (width 64, 128 x 1001 log-mels,
+             64 + 128 clips per step), end to end on fabricated paper-format audio: acquire,
+             extract, rank, subsets, the baselines and Fig. 3a, a few steps per run; each
+             stage's time and peak GPU and host memory (pipeline.json).
+
+It ends with one line per target, `met` / `NOT met` with the measured value, and writes
+everything to `gpu_check.json` in `--out`. A part that fails or runs out of time is
+recorded as such; the others still run. The dry run shrinks every size so that CI runs it
+on two CPU cores in about a minute, which keeps the check from rotting between GPU runs.
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import datetime
+import json
+import os
+import subprocess
+import sys
+import time
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from .bench import TARGETS as BENCH_TARGETS
+from .io import write_json
+
+REPO = Path(__file__).resolve().parents[2]
+TARGET_X_REALTIME = 1000.0        # feature extraction: decode + resample + front end
+TARGET_CHECK_SECONDS = 8 * 60
+
+GPU_TESTS = ["tests/test_gpu.py", "tests/test_features.py::test_logmel_follows_its_input_to_the_gpu",
+             "tests/test_bench.py::test_gpu_benchmark_measures_every_lever"]
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """How big each part runs: the real check, or the dry run."""
+    device: str
+    bench_args: tuple[str, ...]
+    tests: tuple[str, ...]
+    tut: dict              # fabricate_tut2018 keywords
+    audioset: dict         # fabricate_audioset keywords
+    hours: float           # T of the pipeline's event subsets
+    shrink: dict           # params overrides beyond the figures
+
+
+REAL = Sizes(
+    device="cuda",
+    bench_args=(),
+    tests=tuple(GPU_TESTS),
+    # 480 clips of 10 s at 48 kHz, 24-bit stereo (1.4 GB): 4,800 s of audio to extract
+    tut=dict(scenes=10, train_cities=4, eval_cities=2, locations=2, segments=4),
+    audioset=dict(classes=40, balanced_per_class=5, eval_per_class=3, unbalanced=400),
+    hours=0.5,
+    shrink={"seeds": [0], "epochs": 1},
+)
+DRY = Sizes(
+    device="cpu",
+    bench_args=("--steps", "1", "--warmup", "1", "--repeats", "1", "--matmul-size", "256"),
+    tests=("tests/test_gpu.py",),
+    tut=dict(scenes=3, train_cities=2, eval_cities=1, locations=1, segments=4, seconds=1.0),
+    audioset=dict(classes=8, balanced_per_class=4, eval_per_class=2, unbalanced=60, seconds=1.0),
+    hours=0.005,
+    shrink={"seeds": [0], "epochs": 1, "model": {"width": 4},
+            "features": {"sample_rate": 8000, "clip_seconds": 1.0, "n_fft": 256, "win_length": 256,
+                         "hop_length": 256, "n_mels": 16, "fmin": 50.0, "fmax": 4000.0}},
+)
+
+
+class Budget:
+    """The seconds left for the check; a part may be capped to leave time for the next ones."""
+
+    def __init__(self, seconds: float):
+        self.deadline = time.monotonic() + seconds
+        self.cap: float | None = None
+
+    def left(self) -> float:
+        left = self.deadline - time.monotonic()
+        return left if self.cap is None else min(left, self.cap - time.monotonic())
+
+    def capped(self, seconds: float, reserve: float) -> None:
+        """The next part gets at most `seconds`, and leaves at least `reserve` to the rest."""
+        self.cap = time.monotonic() + min(seconds, max(0.0, self.deadline - time.monotonic() - reserve))
+
+
+def _env() -> dict:
+    """Child processes import this checkout's package, installed or not."""
+    return {"PYTHONUNBUFFERED": "1",
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO / "src"), os.environ.get("PYTHONPATH")]))}
+
+
+def _run(cmd: list[str], log: Path, budget: Budget, cwd: Path = REPO) -> dict:
+    """Run a command with its output in `log`; killed when the budget runs out."""
+    started = time.perf_counter()
+    timeout = budget.left()
+    if timeout <= 5:
+        return {"status": "not run: out of time", "seconds": 0.0}
+    with log.open("a") as out:
+        out.write(f"$ {' '.join(cmd)}\n")
+        out.flush()
+        try:
+            proc = subprocess.run(cmd, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, timeout=timeout,
+                                  env={**os.environ, **_env()})
+            status = "ok" if proc.returncode == 0 else f"failed (exit {proc.returncode})"
+        except subprocess.TimeoutExpired:
+            status = "killed: out of time"
+    return {"status": status, "seconds": time.perf_counter() - started}
+
+
+def _tail(log: Path, lines: int = 15) -> str:
+    return "\n".join(log.read_text(errors="replace").splitlines()[-lines:]) if log.is_file() else ""
+
+
+# --------------------------------------------------------------------------- the parts
+
+def run_bench(out: Path, sizes: Sizes, budget: Budget) -> dict:
+    result = _run([sys.executable, "stages/bench.py", "--device", sizes.device,
+                   "--out", str(out / "bench.json"), *sizes.bench_args], out / "bench.txt", budget)
+    if (out / "bench.json").is_file():     # complete, or what a run cut short measured
+        result["bench"] = json.loads((out / "bench.json").read_text())
+    return result
+
+
+def run_tests(out: Path, sizes: Sizes, budget: Budget) -> dict:
+    xml = out / "gpu-tests.xml"
+    result = _run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-o", "junit_family=xunit1",
+                   f"--junitxml={xml}", *sizes.tests], out / "gpu-tests.txt", budget)
+    if xml.is_file():
+        result.update(read_junit(xml))
+    return result
+
+
+def read_junit(path: Path) -> dict:
+    """Counts and each test's outcome and recorded properties from a JUnit XML report."""
+    root = ET.parse(path).getroot()
+    suite = root if root.tag == "testsuite" else root.find("testsuite")
+    cases = {}
+    for case in suite.iter("testcase"):
+        outcome = "passed"
+        for tag in ("failure", "error", "skipped"):
+            if case.find(tag) is not None:
+                outcome = {"failure": "failed", "error": "error", "skipped": "skipped"}[tag]
+        props = {p.get("name"): float(p.get("value")) for p in case.iter("property")}
+        cases[f"{case.get('classname')}::{case.get('name')}"] = {"outcome": outcome, **props}
+    counts = {k: sum(c["outcome"] == k for c in cases.values()) for k in ("passed", "failed", "error", "skipped")}
+    return {"counts": counts, "cases": cases}
+
+
+PIPELINE = [("acquire_asc.py",), ("acquire_aet.py",),
+            ("extract_features.py", "--set", "asc"), ("extract_features.py", "--set", "ranking_pool"),
+            ("rank_events.py",), ("make_subsets.py",), ("extract_features.py", "--set", "aet_subsets"),
+            ("train_figure.py", "--figure", "baselines"), ("train_figure.py", "--figure", "fig3a")]
+
+
+def pipeline_params(raw: dict, sizes: Sizes, sources: dict) -> dict:
+    """params.yaml's paper world, cut to a few steps per run at the paper's shapes."""
+    raw = copy.deepcopy(raw)
+    raw["world"] = "paper"
+    world = raw["worlds"]["paper"]
+    for key, value in sizes.shrink.items():
+        if isinstance(value, dict):
+            world[key].update(value)
+        else:
+            world[key] = value
+    world["sources"].update(sources)
+    world["ranking"].update(tagger_epochs=1, validation_fraction=0.1)
+    k, h = min(35, sizes.audioset["classes"] - 5), sizes.hours
+    events = {"strategy": "correlated", "k": k, "hours": h}
+    world["figures"] = {"fig2": {**events, "alphas": [0.0, 0.95, 1.0]},
+                        "fig3a": {"strategies": ["random", "correlated", "uncorrelated"], "k": k, "hours": h},
+                        "fig3b": {"strategy": "random", "k": k, "hours": [h / 2, h]},
+                        "fig4": {"strategy": "random", "hours": h, "ks": [2, k]},
+                        "fig5": events, "regularizers": {**events, "dropout": 0.3}}
+    if sizes.device == "cpu":
+        raw["batch"] = {"asc": 8, "aet": 16}
+    return raw
+
+
+def run_pipeline(out: Path, work: Path, sizes: Sizes, budget: Budget) -> dict:
+    from .data.fabricated import fabricate_audioset, fabricate_tut2018
+    from .data.paper import TUT_FOLDER
+
+    work.mkdir(parents=True, exist_ok=True)
+    workers = max(1, len(os.sched_getaffinity(0)))
+    started = time.perf_counter()
+    fabricate_tut2018(work / "source" / TUT_FOLDER, workers=workers, **sizes.tut)
+    fabricate_audioset(work / "source" / "audioset", work / "source" / "clips", workers=workers, **sizes.audioset)
+    fabricated = time.perf_counter() - started
+    sources = {"download_dir": str(work / "downloads"), "tut2018_dir": str(work / "source"),
+               "audioset_csv_url": (work / "source" / "audioset").as_uri(),
+               "audioset_ontology_url": (work / "source" / "audioset" / "ontology.json").as_uri(),
+               "audioset_clips_dir": str(work / "source" / "clips")}
+    raw = yaml.safe_load((REPO / "params.yaml").read_text())
+    (work / "params.yaml").write_text(yaml.safe_dump(pipeline_params(raw, sizes, sources), sort_keys=False))
+    stages, log = [], out / "pipeline.txt"
+    for script, *args in PIPELINE:
+        name = script.removesuffix(".py") + "".join(f"@{a}" for a in args[1:])
+        record = work / "records" / f"{name}.json"
+        result = _run([sys.executable, "-m", "aetasc.probe", "--record", str(record),
+                       str(REPO / "stages" / script), *args], log, budget, cwd=work)
+        if record.is_file():
+            result.update(json.loads(record.read_text()))
+        stages.append({"stage": name, **result})
+        if result["status"] != "ok":
+            break
+    out_dict = {"fabricate_seconds": fabricated, "stages": stages,
+                "complete": len(stages) == len(PIPELINE) and all(s["status"] == "ok" for s in stages)}
+    extraction = _extraction_rate(log)
+    if extraction:
+        out_dict["extraction"] = extraction
+    for figure in ("baselines", "fig3a"):
+        path = work / "metrics" / f"{figure}.json"
+        if path.is_file():
+            out_dict.setdefault("metrics", {})[figure] = json.loads(path.read_text())["points"]
+    return out_dict
+
+
+def _extraction_rate(log: Path) -> dict | None:
+    """extract_features@asc's own summary line: the TUT clips, decoded, resampled, front end."""
+    text = log.read_text(errors="replace") if log.is_file() else ""
+    marker = "extract_features.py --set asc"
+    if marker not in text:
+        return None
+    section = text.split(marker, 1)[1].split("\n$ ", 1)[0]
+    for line in section.splitlines():
+        if "x real time" in line and "clips/s" in line:
+            # "<s> s on <device>, decoding workers: <n>; <c> clips/s, <x>x real time"
+            head, rate = line.split(";", 1)
+            return {"line": line.strip(),
+                    "workers": int(head.rsplit(":", 1)[1]),
+                    "clips_per_second": float(rate.split("clips/s")[0]),
+                    "x_realtime": float(rate.split(",")[1].split("x real time")[0])}
+    return None
+
+
+# ------------------------------------------------------------------------- the summary
+
+def targets(result: dict) -> list[dict]:
+    """One entry per target: name, met (True / False / None = not measured), value, required."""
+    out = []
+    bench = result["parts"].get("bench", {}).get("bench")
+    bench_targets = (bench or {}).get("targets", {})
+    names = {"fraction_of_peak": "training step, share of the bf16 matmul rate",
+             "paper_world_gpu_hours": "paper world, projected GPU-hours on this device",
+             "data_loading_overhead": "host-data step vs resident"}
+    for key, label in names.items():
+        t = bench_targets.get(key)
+        out.append({"target": label, "met": None if t is None else t["met"],
+                    "value": None if t is None else t["value"],
+                    "required": (">= " if key == "fraction_of_peak" else "<= ") + f"{BENCH_TARGETS[key]:g}"})
+    ext = result["parts"].get("pipeline", {}).get("extraction")
+    out.append({"target": "feature extraction (decode + resample + front end), x real time",
+                "met": None if ext is None or result["dry_run"] else ext["x_realtime"] >= TARGET_X_REALTIME,
+                "value": None if ext is None else ext["x_realtime"], "required": f">= {TARGET_X_REALTIME:g}"})
+    tests = result["parts"].get("tests", {})
+    counts = tests.get("counts")
+    out.append({"target": "GPU tests pass", "met": None if counts is None else
+                (counts["failed"] + counts["error"] == 0 and tests["status"] == "ok"),
+                "value": counts, "required": "no failure"})
+    pipe = result["parts"].get("pipeline", {})
+    out.append({"target": "paper-shape pipeline end to end", "met": pipe.get("complete"),
+                "value": f"{sum(s['status'] == 'ok' for s in pipe.get('stages', []))}/{len(PIPELINE)} stages",
+                "required": "all stages"})
+    out.append({"target": "whole check, seconds", "met": result["seconds"] <= TARGET_CHECK_SECONDS,
+                "value": result["seconds"], "required": f"<= {TARGET_CHECK_SECONDS}"})
+    return out
+
+
+def _fmt(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.3g}"
+    if isinstance(value, dict):
+        return ", ".join(f"{k} {v}" for k, v in value.items() if v)
+    return str(value)
+
+
+def summary_lines(result: dict) -> list[str]:
+    lines = [f"GPU check on {result['device']} ({result['date']}{', DRY RUN' if result['dry_run'] else ''}): "
+             f"{result['seconds']:.0f} s"]
+    for name, part in result["parts"].items():
+        lines.append(f"  part {name}: {part.get('status', 'ok')}, {part.get('seconds', 0):.0f} s")
+    pipe = result["parts"].get("pipeline", {})
+    for s in pipe.get("stages", []):
+        gpu = s.get("gpu_peak_bytes")
+        lines.append(f"    {s['stage']:<32} {s['status']:<10} {s.get('seconds', 0):7.1f} s  "
+                     f"GPU peak {'-' if gpu is None else f'{gpu / 2**30:.2f} GiB':>10}  "
+                     f"host peak {s.get('host_peak_bytes', 0) / 2**30:.2f} GiB "
+                     f"(largest child {s.get('child_peak_bytes', 0) / 2**30:.2f} GiB)")
+    for t in result["targets"]:
+        verdict = "not measured" if t["met"] is None else ("met" if t["met"] else "NOT met")
+        if t["met"] is not None and result["dry_run"]:
+            verdict += " (dry run: not a GPU measurement)"
+        lines.append(f"{t['target']}: {verdict}: {_fmt(t['value'])} (required {t['required']})")
+    return lines
+
+
+def _device_name(dry_run: bool) -> str:
+    import torch
+    if dry_run or not torch.cuda.is_available():
+        return "cpu"
+    return f"{torch.cuda.get_device_name(0)}, torch {torch.__version__}, CUDA {torch.version.cuda}"
+
+
+def main(argv: list[str] | None = None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", default="gpu-check", help="folder for every output (default: gpu-check)")
+    ap.add_argument("--work", help="scratch folder for the fabricated data (default: <out>/work)")
+    ap.add_argument("--dry-run", action="store_true", help="tiny sizes on the CPU (what CI runs)")
+    ap.add_argument("--budget", type=float, default=450.0, help="seconds for all parts together")
+    ap.add_argument("--parts", default="bench,tests,pipeline", help="comma-separated subset, in order")
+    args = ap.parse_args(argv)
+    sizes = DRY if args.dry_run else REAL
+    import torch
+    if not args.dry_run and not torch.cuda.is_available():
+        sys.exit("gpu_check: no CUDA device here; run it on a GPU machine, or use --dry-run")
+    out = Path(args.out).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    work = Path(args.work).resolve() if args.work else out / "work"
+    budget = Budget(args.budget)
+    started = time.perf_counter()
+    result = {"device": _device_name(args.dry_run), "dry_run": args.dry_run,
+              "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+              "command": " ".join(["python stages/gpu_check.py", *(sys.argv[1:] if argv is None else argv)]),
+              "parts": {}}
+    runners = {"bench": lambda: run_bench(out, sizes, budget), "tests": lambda: run_tests(out, sizes, budget),
+               "pipeline": lambda: {"status": "ok", **run_pipeline(out, work, sizes, budget)}}
+    # shares of the budget: (most seconds, seconds left over for the parts after it)
+    caps = {"bench": (0.50, 0.40), "tests": (0.30, 0.22), "pipeline": (1.0, 0.0)}
+    for name in args.parts.split(","):
+        if name not in runners:
+            ap.error(f"--parts: unknown part {name!r}; known: {', '.join(runners)}")
+        part_start = time.perf_counter()
+        most, reserve = caps[name]
+        budget.capped(most * args.budget, reserve * args.budget)
+        print(f"gpu_check: {name} ({budget.left():.0f} s of the budget left)", flush=True)
+        try:
+            result["parts"][name] = runners[name]()
+        except Exception as err:        # one broken part must not cost the others' numbers
+            result["parts"][name] = {"status": f"failed: {type(err).__name__}: {err}"[:500]}
+        result["parts"][name].setdefault("seconds", time.perf_counter() - part_start)
+        if name == "pipeline":
+            result["parts"][name]["seconds"] = time.perf_counter() - part_start
+            stages = result["parts"][name].get("stages", [])
+            if stages and stages[-1]["status"] != "ok":
+                result["parts"][name]["status"] = f"stopped at {stages[-1]['stage']}: {stages[-1]['status']}"
+        write_json(out / "gpu_check.json", result)       # partial results survive a kill
+    result["seconds"] = time.perf_counter() - started
+    result["targets"] = targets(result)
+    write_json(out / "gpu_check.json", result)
+    lines = summary_lines(result)
+    (out / "summary.txt").write_text("\n".join(lines) + "\n")
+    if "bench" in result["parts"]:
+        print(_tail(out / "bench.txt", 60))
+    for name in ("tests", "pipeline"):
+        if result["parts"].get(name, {}).get("status", "ok") != "ok":
+            print(f"--- {name} log (last lines) ---\n" + _tail(out / ("gpu-tests.txt" if name == "tests" else "pipeline.txt"), 25))
+    print("\n".join(lines))
+    return result
