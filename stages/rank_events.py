@@ -5,6 +5,7 @@ from pathlib import Path
 from aetasc.config import load_params
 from aetasc.io import atomic_dir, write_json
 from aetasc.ranking import rank_events
+from aetasc.store import default_store
 
 
 def main() -> None:
@@ -15,13 +16,14 @@ def main() -> None:
     ap.add_argument("--asc-features", default="data/features/asc")
     ap.add_argument("--pool-features", default="data/features/ranking_pool")
     ap.add_argument("--out", default="data/ranking")
-    ap.add_argument("--runs", default="data/runs", help="the run store, where the tagger trains")
+    ap.add_argument("--runs", default=None, help="the run store, where the tagger trains (default: "
+                                                  "$AETASC_RUN_STORE, else the workspace's data/runs)")
     ap.add_argument("--metrics", default="metrics/ranking.json")
     args = ap.parse_args()
     params = load_params(args.params)
     with atomic_dir(args.out) as tmp:
         summary = rank_events(params, Path(args.asc), Path(args.aet), Path(args.asc_features),
-                              Path(args.pool_features), tmp, Path(args.runs))
+                              Path(args.pool_features), tmp, Path(args.runs or default_store()))
     write_json(args.metrics, summary)
     for key, value in summary.items():
         print(f"{key}: {value}")

@@ -2,10 +2,12 @@
 
 Writes metrics/<figure>.json (per-seed values, mean, std, statistics) and
 metrics/<figure>.csv (one row per grid point, for `dvc plots`). Finished runs are taken
-from the run store (data/runs) instead of being retrained.
+from the run store (aetasc.store: $AETASC_RUN_STORE, else the workspace's data/runs)
+instead of being retrained.
 
 Under torchrun (`torchrun --nproc_per_node=N stages/train_figure.py --figure fig3b`) each
-rank trains its share of the runs and rank 0 alone writes the metrics (aetasc.distributed).
+rank takes the runs no other rank has claimed and rank 0 alone writes the metrics
+(aetasc.distributed).
 """
 import argparse
 import csv
@@ -15,6 +17,7 @@ from aetasc.config import load_params
 from aetasc.distributed import Launch, process_group
 from aetasc.experiments import FIGURES, Paths, run_figure, write_points_csv
 from aetasc.io import write_json
+from aetasc.store import default_store
 
 
 def main() -> None:
@@ -23,13 +26,15 @@ def main() -> None:
     ap.add_argument("--params", default="params.yaml")
     ap.add_argument("--features", default="data/features")
     ap.add_argument("--subsets", default="data/subsets")
-    ap.add_argument("--runs", default="data/runs")
+    ap.add_argument("--runs", default=None, help="the run store (default: $AETASC_RUN_STORE, "
+                                                  "else the workspace's data/runs)")
     ap.add_argument("--metrics", default="metrics")
     args = ap.parse_args()
     params = load_params(args.params)
     metrics = Path(args.metrics)
     paths = Paths(asc_features=Path(args.features) / "asc", aet_features=Path(args.features) / "aet_subsets",
-                  subsets=Path(args.subsets), runs=Path(args.runs), baselines=metrics / "baselines.json")
+                  subsets=Path(args.subsets), runs=Path(args.runs or default_store()),
+                  baselines=metrics / "baselines.json")
     launch = Launch.from_env()
     with process_group(launch) as group:
         summary = run_figure(args.figure, params, paths, rank=launch.rank, world_size=launch.world_size,

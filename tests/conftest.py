@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import copy
+import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +15,8 @@ import yaml
 from aetasc.config import parse_params
 
 REPO = Path(__file__).resolve().parents[1]
+# Tests keep their runs in their own folders, whatever store the shell points to.
+os.environ.pop("AETASC_RUN_STORE", None)
 
 # A world of a few dozen one-second clips at 8 kHz, a narrow net and two epochs.
 TINY_GENERATOR = {
@@ -106,4 +110,46 @@ def tiny_pipeline(tmp_path_factory) -> Path:
                           ("rank_events.py",), ("make_subsets.py",),
                           ("extract_features.py", "--set", "aet_subsets")]:
         run_stage(root, script, *args)
+    return root
+
+
+# ------------------------------------------------------------------ DVC on the tiny world
+
+def run_cmd(cmd, cwd, env) -> str:
+    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
+    if proc.returncode != 0:
+        pytest.fail(f"{' '.join(map(str, cmd))} failed ({proc.returncode}):\n"
+                    f"{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    return proc.stdout + proc.stderr
+
+
+DVC_ENV = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+           "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t",
+           "GIT_COMMITTER_EMAIL": "t@t"}
+DVC = str(Path(sys.executable).parent / "dvc")
+
+
+@pytest.fixture(scope="session")
+def dvc_repo_pristine(tmp_path_factory):
+    """A DVC project holding this pipeline with the tiny params, after `dvc repro` (committed).
+    Tests work on copies of it (`dvc_repo`), never on it."""
+    root = tmp_path_factory.mktemp("repo")
+    for name in ("dvc.yaml", "stages", "src"):
+        src = REPO / name
+        (shutil.copytree if src.is_dir() else shutil.copy)(src, root / name)
+    (root / "params.yaml").write_text(yaml.safe_dump(tiny_raw_params(), sort_keys=False))
+    (root / ".gitignore").write_text("/data/\n__pycache__/\n")
+    for cmd in (["git", "init", "-q"], [DVC, "init", "-q"], [DVC, "config", "core.analytics", "false"]):
+        run_cmd(cmd, root, DVC_ENV)
+    out = run_cmd([DVC, "repro"], root, DVC_ENV)
+    run_cmd(["git", "add", "-A"], root, DVC_ENV)
+    run_cmd(["git", "commit", "-qm", "repro"], root, DVC_ENV)
+    return root, out
+
+
+@pytest.fixture
+def dvc_repo(dvc_repo_pristine, tmp_path):
+    """A private copy of the reproduced tiny project (data, run store and DVC cache included)."""
+    root = tmp_path / "repo"
+    shutil.copytree(dvc_repo_pristine[0], root, symlinks=True)
     return root

@@ -1,46 +1,21 @@
 """The whole DVC graph on the tiny configuration, as `dvc repro` runs it."""
 import json
-import os
 import re
 import shutil
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
-import yaml
 
-from conftest import REPO, tiny_raw_params
+from conftest import DVC, DVC_ENV, run_cmd as _run
 
 FIGURES = ("baselines", "fig2", "fig3a", "fig3b", "fig4", "fig5", "regularizers")
 
 
-def _run(cmd, cwd, env):
-    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
-    if proc.returncode != 0:
-        pytest.fail(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
-    return proc.stdout + proc.stderr
-
-
 @pytest.fixture(scope="module")
-def repo(tmp_path_factory):
-    """A fresh DVC project holding this pipeline, with the tiny params."""
-    root = tmp_path_factory.mktemp("repo")
-    for name in ("dvc.yaml", "stages", "src"):
-        src = REPO / name
-        (shutil.copytree if src.is_dir() else shutil.copy)(src, root / name)
-    (root / "params.yaml").write_text(yaml.safe_dump(tiny_raw_params(), sort_keys=False))
-    (root / ".gitignore").write_text("/data/\n__pycache__/\n")
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-           "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t",
-           "GIT_COMMITTER_EMAIL": "t@t"}
-    dvc = str(Path(sys.executable).parent / "dvc")
-    for cmd in (["git", "init", "-q"], [dvc, "init", "-q"], [dvc, "config", "core.analytics", "false"]):
-        _run(cmd, root, env)
-    out = _run([dvc, "repro"], root, env)
-    _run(["git", "add", "-A"], root, env)
-    _run(["git", "commit", "-qm", "repro"], root, env)
-    return root, env, dvc, out
+def repo(dvc_repo_pristine, tmp_path_factory):
+    """A copy of the reproduced tiny project that this module's tests change in turn."""
+    root = tmp_path_factory.mktemp("dvc-pipeline") / "repo"
+    shutil.copytree(dvc_repo_pristine[0], root, symlinks=True)
+    return root, DVC_ENV, DVC, dvc_repo_pristine[1]
 
 
 def _stages_run(output: str) -> set[str]:

@@ -1,5 +1,6 @@
 """aetasc.features and stages/extract_features.py: the front end, extraction, the reader."""
 import csv
+import hashlib
 import importlib.util
 import json
 import subprocess
@@ -19,7 +20,7 @@ from aetasc.config import FeatureParams
 from aetasc.data.audioset import (Availability, EventClass, Segment, write_availability,
                                   write_class_labels, write_segments_csv)
 from aetasc.data.tut2018 import SceneClip, write_tut2018
-from aetasc.features import (FeatureError, LogMel, extract_features, open_features)
+from aetasc.features import FeatureError, LogMel, extract_features, open_features, row_digest
 
 REPO = Path(__file__).resolve().parents[1]
 SMALL = dict(sample_rate=16000, clip_seconds=1.0, n_fft=512, win_length=400, hop_length=160,
@@ -158,7 +159,11 @@ def test_bad_clips_are_listed_and_good_rows_are_right(tmp_path, mixed_clips, sma
     assert table.array.shape == (4, small.n_mels, small.frames) and table.array.dtype == np.float16
     np.testing.assert_allclose(table.array.astype(np.float32), expected_rows(clips, good, small),
                                atol=1e-2, rtol=1e-3)
-    assert read_csv(out / "index.csv") == [{"row": str(i), "clip_id": c} for i, c in enumerate(good)]
+    # each row's digest is a hash of exactly the bytes stored in that row
+    assert read_csv(out / "index.csv") == [{"row": str(i), "clip_id": c, "digest": row_digest(table.array[i])}
+                                           for i, c in enumerate(good)]
+    assert table.digests == [hashlib.blake2b(table.array[i].tobytes(), digest_size=8).hexdigest()
+                             for i in range(len(good))]
     settings = json.loads((out / "settings.json").read_text())
     assert settings["features"] == small.model_dump()
     assert settings["shape"] == [4, small.n_mels, small.frames]

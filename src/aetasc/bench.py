@@ -570,20 +570,20 @@ GPUS = (1, 8)
 
 def wall_hours(counts: dict, hours: dict, train_s_per_clip: float, batch: dict, gpus: int) -> float:
     """Hours until every figure is done on `gpus` GPUs under torchrun, one figure at a time:
-    rank r trains planned runs r, r + gpus, ... of a figure (stored ones cost nothing), and
-    the figure ends with its slowest rank. The ranking's tagger and the front end run on one
-    GPU; each run's evaluation and compilation go with the run."""
+    each rank takes the next run of the figure that no rank has claimed (stored runs cost
+    nothing), and the figure ends with its last rank. The ranking's tagger and the front end
+    run on one GPU; each run's evaluation and compilation go with the run."""
     h = hours["hours"]
-    runs = counts["runs"]
-    per_run_extra = 3600 * (h["evaluation"] + h.get("compilation", 0.0)) / (runs + 1)
+    per_run_extra = 3600 * (h["evaluation"] + h.get("compilation", 0.0)) / (counts["runs"] + 1)
     clips = {"asc": batch["asc"], "aet": batch["aet"], "joint": batch["asc"] + batch["aet"]}
     seconds = 3600 * (h["tagger"] + h["feature_front_end"])
     for entries in counts["schedule"].values():
-        ranks = [0.0] * gpus
-        for i, kinds in enumerate(entries):
-            ranks[i % gpus] += sum(counts["steps_per_run"] * clips[k] * train_s_per_clip + per_run_extra
-                                   for k in kinds)
-        seconds += max(ranks)
+        free = [0.0] * gpus                  # when each rank is free again
+        for kinds in entries:
+            cost = sum(counts["steps_per_run"] * clips[k] * train_s_per_clip + per_run_extra for k in kinds)
+            if cost:
+                free[free.index(min(free))] += cost
+        seconds += max(free)
     return seconds / 3600
 
 

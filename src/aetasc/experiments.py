@@ -11,7 +11,6 @@ own figure; the others compare against it and take Eq. 3's alpha from it.
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -21,11 +20,13 @@ import torch
 
 from .config import AugmentParams, Params
 from .features import FeatureTable, open_features
+from .identity import digest
 from .io import read_json
 from .ranking import multi_hot
 from .stats import paired_gain, pearson, summarize
 from .subsets import SubsetRequest, read_clip_list
-from .train import CHECKPOINT, CURVES, RESULT, RunData, RunSpec, Task, train_run
+from .store import Busy
+from .train import CHECKPOINT, CURVES, RESULT, RunData, RunSpec, Task, read_result, train_run
 
 FIGURES = ("baselines", "fig2", "fig3a", "fig3b", "fig4", "fig5", "regularizers")
 ALPHA_PARAM = "alpha"   # a point trained at the world's alpha (a number, or Eq. 3 when "auto")
@@ -120,13 +121,20 @@ class Run:
 
 
 class DataCache:
-    """Features and clip lists, loaded once per figure stage and shared by its runs."""
+    """Features and clip lists, loaded once per figure stage and shared by its runs.
+
+    A data set's identity (part of every run's fingerprint) is the digest of what the run
+    trains and evaluates on: the digests of its feature rows (written at extraction) in the
+    order it reads them, its targets and its classes. It is computed from the clip lists and
+    the features' index alone, without reading the features.
+    """
 
     def __init__(self, params: Params, paths: Paths):
         self.params, self.paths = params, paths
         self._asc = None
         self._aet_table = None
         self._subsets = {}
+        self._aet_ids: dict[str, str] = {}
         self._index = None
 
     @property
@@ -146,16 +154,16 @@ class DataCache:
             table = open_features(self.paths.asc_features, self.params.active.features)
             clips = read_json(self.paths.subsets / "asc_clips.json")
             scenes = tuple(clips["scenes"])
-            tasks = []
+            tasks, parts = [], [list(scenes)]
             for split in ("train", "evaluate"):
                 kept = [(c, s) for c, s in clips[split] if c not in table.rejected]
                 rows = table.rows(c for c, _ in kept)
-                x = torch.from_numpy(np.ascontiguousarray(table.array[np.sort(rows)]))
                 order = np.argsort(rows)
+                x = torch.from_numpy(np.ascontiguousarray(table.array[rows[order]]))
                 y = torch.tensor([scenes.index(kept[i][1]) for i in order])
                 tasks.append(Task(x, y))
-            ident = _digest(table.settings, clips)
-            self._asc = (scenes, tasks[0], tasks[1], ident)
+                parts += [[table.digests[r] for r in rows[order]], y.numpy()]
+            self._asc = (scenes, tasks[0], tasks[1], digest(*parts))
         return self._asc
 
     def _entry(self, request: SubsetRequest) -> dict:
@@ -164,9 +172,27 @@ class DataCache:
             raise KeyError(f"{self.paths.subsets}: no subset {request.id} (rerun make_subsets)")
         return entry
 
+    def _aet_rows(self, request: SubsetRequest):
+        """(classes, [(feature rows, targets) of train, of val]), rows in reading order."""
+        entry = self._entry(request)
+        classes = tuple(entry["classes"])
+        table = self.aet_table()
+        parts = []
+        for part in ("train", "val"):
+            segs = [s for s in read_clip_list(self.paths.subsets / entry[part]) if s.ytid not in table.rejected]
+            rows = table.rows(s.ytid for s in segs)
+            order = np.argsort(rows)
+            parts.append((rows[order], multi_hot([segs[i] for i in order], list(classes))))
+        return classes, parts
+
     def aet_identity(self, request: SubsetRequest) -> str:
-        """Identifies a subset's data without loading it (a run's fingerprint needs it)."""
-        return _digest(self.aet_table().settings, self._entry(request))
+        """Identifies a subset's data without loading its features (a run's fingerprint needs it)."""
+        if request.id not in self._aet_ids:
+            classes, parts = self._aet_rows(request)
+            digests = self.aet_table().digests
+            self._aet_ids[request.id] = digest(list(classes), *[v for rows, y in parts
+                                                                for v in ([digests[r] for r in rows], y.numpy())])
+        return self._aet_ids[request.id]
 
     def aet(self, request: SubsetRequest) -> tuple[tuple[str, ...], Task, Task]:
         """(classes, train, validation) of an AET subset; rejected clips left out.
@@ -174,22 +200,11 @@ class DataCache:
         Only the last subset stays in memory: in the paper's world one can take tens of GB.
         """
         if request.id not in self._subsets:
-            entry = self._entry(request)
-            classes = tuple(entry["classes"])
-            table = self.aet_table()
-            tasks = []
-            for part in ("train", "val"):
-                segs = [s for s in read_clip_list(self.paths.subsets / entry[part]) if s.ytid not in table.rejected]
-                rows = table.rows(s.ytid for s in segs)
-                order = np.argsort(rows)
-                x = torch.from_numpy(np.ascontiguousarray(table.array[rows[order]]))
-                tasks.append(Task(x, multi_hot([segs[i] for i in order], list(classes))))
+            classes, parts = self._aet_rows(request)
+            array = self.aet_table().array
+            tasks = [Task(torch.from_numpy(np.ascontiguousarray(array[rows])), y) for rows, y in parts]
             self._subsets = {request.id: (classes, tasks[0], tasks[1])}
         return self._subsets[request.id]
-
-
-def _digest(*objs) -> str:
-    return hashlib.sha256(json.dumps(objs, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 def resolve_alpha(point: Point, params: Params, baselines: dict | None) -> float:
@@ -224,6 +239,21 @@ def plan_runs(figure: str, params: Params, cache: DataCache, baselines: dict | N
     return runs
 
 
+def needed_runs(params: Params, paths: Paths) -> dict[str, str]:
+    """Fingerprint -> the first run of the current figures that needs it (pre-training runs
+    included): what the store must keep for these params and data."""
+    cache = DataCache(params, paths)
+    baselines = read_json(paths.baselines) if paths.baselines.is_file() else None
+    out = {}
+    for figure in FIGURES:
+        for run in plan_runs(figure, params, cache, baselines):
+            what = f"{figure} {run.point.label} seed {run.seed}"
+            out.setdefault(run.dir_name, what)
+            if run.pretrain_spec is not None:
+                out.setdefault(run.pretrain_spec.fingerprint(), what + " (pre-training)")
+    return out
+
+
 def run_data(run: Run, cache: DataCache) -> RunData:
     scenes, asc_train, asc_eval, _ = cache.asc()
     if run.events is None:
@@ -232,19 +262,28 @@ def run_data(run: Run, cache: DataCache) -> RunData:
     return RunData(scenes, classes, asc_train, asc_eval, aet_train, aet_val)
 
 
-def execute(run: Run, cache: DataCache, store: Path, device=None, progress=True) -> dict:
-    """Train one run (or fetch it from the store); a pre-training run goes first."""
+def execute(run: Run, cache: DataCache, store: Path, device=None, progress=True,
+            wait: bool = True) -> tuple[dict, int]:
+    """Train one run (or fetch it from the store); a pre-training run goes first. Returns its
+    result and how many runs were trained for it here (0: it was in the store). Its data is
+    loaded only when something must be trained. wait=False raises store.Busy when another
+    process is training it."""
+    done = read_result(store / run.dir_name, run.spec)
+    if done is not None:
+        return done, 0
     data = run_data(run, cache)
-    encoder = None
+    trained, encoder = 0, None
     if run.pretrain_spec is not None:
         pre_dir = store / run.pretrain_spec.fingerprint()
         if (pre_dir / RESULT).is_file() and not (pre_dir / CHECKPOINT).is_file():
             (pre_dir / RESULT).unlink()               # its encoder is needed again: retrain
-        train_run(run.pretrain_spec, data, pre_dir, device, progress, keep_checkpoint=True)
+        trained += read_result(pre_dir, run.pretrain_spec) is None
+        train_run(run.pretrain_spec, data, pre_dir, device, progress, keep_checkpoint=True, wait=wait)
         encoder = pre_dir / CHECKPOINT
     # An AET-only run is a pre-trained encoder another run may start from: keep its weights.
-    return train_run(run.spec, data, store / run.dir_name, device, progress,
-                     keep_checkpoint=run.spec.alpha == 1.0, init_encoder_path=encoder)
+    result = train_run(run.spec, data, store / run.dir_name, device, progress,
+                       keep_checkpoint=run.spec.alpha == 1.0, init_encoder_path=encoder, wait=wait)
+    return result, trained + 1
 
 
 # ------------------------------------------------------------------------ aggregation
@@ -335,17 +374,25 @@ def run_figure(figure: str, params: Params, paths: Paths, rank: int = 0, world_s
                device=None, progress: bool = True, barrier=None) -> dict | None:
     """Train a figure's runs (this rank's share) and, on rank 0, aggregate all of them.
 
-    With several ranks, rank r takes runs r, r + world_size, ...; `barrier` waits for all
-    ranks before rank 0 reads every run's result from the store. Returns the summary on
-    rank 0, None elsewhere.
+    With several ranks, each takes the next run that no other rank has claimed (aetasc.store);
+    `barrier` waits for all ranks before rank 0 reads every run's result from the store.
+    Returns the summary on rank 0, None elsewhere. (rank only picks who aggregates.)
     """
     baselines = None if figure == "baselines" else read_json(paths.baselines)
     cache = DataCache(params, paths)
     runs = plan_runs(figure, params, cache, baselines)
-    mine = runs[rank::world_size]
     from tqdm import tqdm
-    for run in tqdm(mine, desc=f"{figure} runs", unit="run", disable=not progress):
+    # Several ranks take runs first come, first served: a run another rank is training is
+    # skipped and waited for at the end (so a slow run does not hold up the rest).
+    trained, deferred = 0, []
+    for run in tqdm(runs, desc=f"{figure} runs", unit="run", disable=not progress):
+        try:
+            trained += execute(run, cache, paths.runs, device, progress, wait=world_size == 1)[1]
+        except Busy:
+            deferred.append(run)
+    for run in deferred:            # trained by another rank: wait for its result
         execute(run, cache, paths.runs, device, progress)
+    print(f"{figure}: trained {trained} run(s) here; {len(runs)} planned; store {paths.runs}")
     if barrier is not None:
         barrier()
     if rank != 0:

@@ -2,7 +2,7 @@
 
 An extracted folder holds
     features.npy   float16 (clips, n_mels, frames), one row per accepted clip, in input order
-    index.csv      row,clip_id
+    index.csv      row,clip_id,digest (a hash of the row's bytes: what a run's identity is made of)
     rejected.csv   clip_id,path,reason,detail (reason: one of aetasc.audio.REASONS)
     settings.json  what produced the array; written last, so it doubles as the completion mark
 The folder is built under a temporary name and renamed into place only when complete, so
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import hashlib
 import io
 import os
 import time
@@ -35,7 +36,7 @@ from .config import FeatureParams
 from .io import atomic_dir, read_json, write_json
 
 FEATURES, INDEX, REJECTED, SETTINGS = "features.npy", "index.csv", "rejected.csv", "settings.json"
-FORMAT = 1
+FORMAT = 2       # 2: index.csv carries each row's digest
 # What the front end does beyond FeatureParams. Stored with every extraction and compared on
 # reading, so features made by a different front end are never mixed with current ones.
 FRONT_END = {
@@ -78,6 +79,11 @@ class FeatureError(ValueError):
     """A features folder is incomplete, inconsistent, or made with other settings."""
 
 
+def row_digest(row: np.ndarray) -> str:
+    """The identity of one feature row: a hash of its bytes (64 bits, ~1 GB/s)."""
+    return hashlib.blake2b(np.ascontiguousarray(row).tobytes(), digest_size=8).hexdigest()
+
+
 @dataclass
 class FeatureTable:
     root: Path
@@ -85,6 +91,7 @@ class FeatureTable:
     array: np.ndarray                     # read-only memmap (clips, n_mels, frames), float16
     settings: dict
     rejected: dict[str, str] = field(default_factory=dict)   # clip_id -> reason
+    digests: list[str] = field(default_factory=list)          # row_digest of each row
     _row: dict[str, int] = field(init=False, repr=False)
 
     def __post_init__(self):
@@ -130,21 +137,22 @@ def open_features(root: str | Path, expected: FeatureParams | None = None) -> Fe
     if list(array.shape) != settings["shape"] or array.dtype != np.float16:
         raise FeatureError(f"{root / FEATURES}: {array.dtype} {list(array.shape)} does not match "
                            f"{SETTINGS} (float16 {settings['shape']})")
-    ids = _read_index(root / INDEX, len(array))
-    table = FeatureTable(root, ids, array, settings, _read_rejected(root / REJECTED))
+    ids, digests = _read_index(root / INDEX, len(array))
+    table = FeatureTable(root, ids, array, settings, _read_rejected(root / REJECTED), digests)
     if expected is not None:
         table.check(expected)
     return table
 
 
-def _read_index(path: Path, n: int) -> list[str]:
+def _read_index(path: Path, n: int) -> tuple[list[str], list[str]]:
+    """(clip ids, row digests) of index.csv."""
     with path.open(newline="") as f:
         rows = list(csv.reader(f))
-    if not rows or rows[0] != ["row", "clip_id"]:
-        raise FeatureError(f"{path}: header must be row,clip_id")
-    if [r[0] for r in rows[1:]] != [str(i) for i in range(n)]:
-        raise FeatureError(f"{path}: rows must run 0..{n - 1} in order, one per array row")
-    return [r[1] for r in rows[1:]]
+    if not rows or rows[0] != ["row", "clip_id", "digest"]:
+        raise FeatureError(f"{path}: header must be row,clip_id,digest")
+    if [r[0] for r in rows[1:]] != [str(i) for i in range(n)] or any(len(r) != 3 for r in rows[1:]):
+        raise FeatureError(f"{path}: rows must run 0..{n - 1} in order, one per array row, with a digest")
+    return [r[1] for r in rows[1:]], [r[2] for r in rows[1:]]
 
 
 def _read_rejected(path: Path) -> dict[str, str]:
@@ -229,9 +237,9 @@ def extract_features(clips: list[tuple[str, Path]], params: FeatureParams, out_d
     workers = default_workers() if workers is None else workers
     started = time.perf_counter()
     with atomic_dir(out_dir) as tmp, _front_end_threads(device, workers):
-        accepted, rejected = _extract_into(tmp / FEATURES, clips, params, device, workers,
-                                           batch_size, progress)
-        _write_tables(tmp, clips, accepted, rejected)
+        accepted, rejected, digests = _extract_into(tmp / FEATURES, clips, params, device, workers,
+                                                    batch_size, progress)
+        _write_tables(tmp, clips, accepted, rejected, digests)
         settings = _settings(params, len(clips), len(accepted), rejected)
         write_json(tmp / SETTINGS, settings)
         _fsync(tmp / SETTINGS)
@@ -252,7 +260,8 @@ def _check_unique(ids: list[str]) -> None:
 
 def _extract_into(path: Path, clips, params: FeatureParams, device: torch.device, workers: int,
                   batch_size: int, progress: bool):
-    """Fill features.npy with accepted clips in order; return (accepted, rejected) clip numbers.
+    """Fill features.npy with accepted clips in order; return (accepted, rejected) clip numbers
+    and the digest of each written row.
 
     The array is created with a row for every clip, since how many files are bad is known
     only at the end, and then cut to the accepted rows.
@@ -263,7 +272,7 @@ def _extract_into(path: Path, clips, params: FeatureParams, device: torch.device
                         prefetch_factor=2 if workers else None)
     array = npy.open_memmap(path, mode="w+", dtype=np.float16,
                             shape=(len(clips), params.n_mels, params.frames))
-    accepted, rejected = [], []
+    accepted, rejected, digests = [], [], []
     with tqdm(total=len(clips), unit="clip", desc="log-mel", disable=not progress) as bar, \
             torch.inference_mode():
         for batch in loader:
@@ -271,13 +280,14 @@ def _extract_into(path: Path, clips, params: FeatureParams, device: torch.device
                 feats = front_end(batch.waves.to(device, non_blocking=True)).half().cpu().numpy()
                 array[len(accepted):len(accepted) + len(feats)] = feats
                 accepted += batch.accepted
+                digests += [row_digest(row) for row in feats]
             rejected += batch.rejected
             bar.update(len(batch.accepted) + len(batch.rejected))
     array.flush()
     del array
     _shrink_rows(path, len(accepted))
     _fsync(path)
-    return accepted, rejected
+    return accepted, rejected, digests
 
 
 def _shrink_rows(path: Path, rows: int) -> None:
@@ -308,11 +318,12 @@ def _fsync(path: Path) -> None:
         os.fsync(f.fileno())
 
 
-def _write_tables(root: Path, clips, accepted: list[int], rejected: list[tuple[int, str, str]]) -> None:
+def _write_tables(root: Path, clips, accepted: list[int], rejected: list[tuple[int, str, str]],
+                  digests: list[str]) -> None:
     with (root / INDEX).open("w", newline="") as f:
         w = csv.writer(f, lineterminator="\n")
-        w.writerow(["row", "clip_id"])
-        w.writerows((row, clips[i][0]) for row, i in enumerate(accepted))
+        w.writerow(["row", "clip_id", "digest"])
+        w.writerows((row, clips[i][0], digests[row]) for row, i in enumerate(accepted))
     with (root / REJECTED).open("w", newline="") as f:
         w = csv.writer(f, lineterminator="\n")
         w.writerow(["clip_id", "path", "reason", "detail"])

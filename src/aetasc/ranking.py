@@ -9,8 +9,6 @@ classes are ranked by it, most likely present first.
 from __future__ import annotations
 
 import csv
-import hashlib
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +20,7 @@ from .data.audioset import read_audioset
 from .data.synthetic import read_ground_truth
 from .data.tut2018 import read_tut2018
 from .features import open_features
+from .identity import digest
 from .model import MultiTaskNet
 from .train import CHECKPOINT, RESULT, RunData, RunSpec, Task, load_checkpoint, resolve_device, train_run
 
@@ -152,6 +151,23 @@ def read_ranking(path: Path) -> list[RankedClass]:
                 for r in csv.DictReader(f)]
 
 
+def tagger_plan(params, layout, pool_features: Path):
+    """(pool table, its segments, their feature rows, targets, run spec) of the ranking's tagger:
+    the AET baseline on every class of the ranking pool, identified by that data."""
+    world = params.active
+    classes = [c.mid for c in layout.classes]
+    pool = open_features(pool_features, world.features)
+    segs = [s for s in layout.segments["balanced_train"] if s.ytid not in pool.rejected]
+    rows = pool.rows(s.ytid for s in segs)
+    y = multi_hot(segs, classes)
+    spec = RunSpec(alpha=1.0, seed=world.seeds[0], epochs=world.ranking.tagger_epochs,
+                   width=world.model.width, batch=params.batch, optimizer=params.optimizer,
+                   augment=params.augment,
+                   data_id="ranking:" + digest(classes, [pool.digests[r] for r in rows], y.numpy(),
+                                               world.ranking.validation_fraction))
+    return pool, segs, rows, y, spec
+
+
 def rank_events(params, asc_root: Path, aet_root: Path, asc_features: Path, pool_features: Path,
                 out_dir: Path, run_store: Path, device=None) -> dict:
     """Train (or load) the tagger, score the ASC training clips, write out_dir/ranking.csv.
@@ -168,19 +184,12 @@ def rank_events(params, asc_root: Path, aet_root: Path, asc_features: Path, pool
     summary = {"world": params.world, "classes": len(classes)}
     checkpoint = world.ranking.tagger_checkpoint
     if checkpoint is None:
-        pool = open_features(pool_features, world.features)
-        segs = [s for s in layout.segments["balanced_train"] if s.ytid not in pool.rejected]
-        rows = pool.rows(s.ytid for s in segs)
+        pool, segs, rows, y, spec = tagger_plan(params, layout, pool_features)
         x = torch.from_numpy(np.ascontiguousarray(pool.array[rows]))
-        identity = json.dumps([pool.settings, [s.ytid for s in segs], world.ranking.validation_fraction])
-        spec = RunSpec(alpha=1.0, seed=world.seeds[0], epochs=world.ranking.tagger_epochs,
-                       width=world.model.width, batch=params.batch, optimizer=params.optimizer,
-                       augment=params.augment,
-                       data_id="ranking:" + hashlib.sha256(identity.encode()).hexdigest()[:16])
         run_dir = run_store / spec.fingerprint()
         if (run_dir / RESULT).is_file() and not (run_dir / CHECKPOINT).is_file():
             (run_dir / RESULT).unlink()          # the tagger itself is needed: retrain it
-        result = train_tagger(spec, x, multi_hot(segs, classes), classes,
+        result = train_tagger(spec, x, y, classes,
                               world.ranking.validation_fraction, run_dir, device)
         checkpoint = run_dir / CHECKPOINT
         summary.update(tagger="trained on the ranking pool", tagger_lwlrap=result["lwlrap"],

@@ -20,6 +20,7 @@ import hashlib
 import json
 import math
 import os
+import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -32,7 +33,9 @@ from tqdm import tqdm
 from .augment import SpecAugment, mixup
 from .batches import Batch, batch_source, fits_on_device
 from .config import AugmentParams, BatchParams, OptimizerParams
+from .identity import code_digest, library_versions
 from .io import write_json
+from .store import claim
 from .metrics import class_accuracies, lwlrap, macro_accuracy
 from .model import MultiTaskNet
 
@@ -77,12 +80,6 @@ class RunData:
     aet_val: Task | None = None
 
 
-# The code a run's numbers depend on: a change to it makes every earlier result stale.
-_CODE_ID = hashlib.sha256(b"".join(
-    (Path(__file__).parent / name).read_bytes()
-    for name in ("train.py", "model.py", "augment.py", "metrics.py", "batches.py"))).hexdigest()[:16]
-
-
 @dataclass(frozen=True)
 class RunSpec:
     alpha: float
@@ -94,11 +91,12 @@ class RunSpec:
     augment: AugmentParams
     init_encoder: str | None = None   # the checkpoint whose encoder starts this run (fine-tuning):
                                       # a path, or an identity resolved by train_run's caller
-    data_id: str = ""                 # identifies the run's data (features, clip lists)
+    data_id: str = ""                 # digest of the run's data: feature rows, targets, classes
 
     def fingerprint(self) -> str:
-        """Identifies the run: settings, data and code. Nothing of another run is reused."""
-        blob = json.dumps({**asdict(self), "code": _CODE_ID}, sort_keys=True, default=str)
+        """Identifies the run: settings, data and code (aetasc.identity). Equal fingerprints
+        give equal numbers (on the CPU); nothing of another run is ever reused."""
+        blob = json.dumps({**asdict(self), "code": code_digest()}, sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
@@ -377,18 +375,41 @@ def _write_curves(path: Path, history: list[dict]) -> None:
 
 
 def read_result(run_dir: str | Path, spec: RunSpec) -> dict | None:
-    """The result of a finished run with these settings, or None."""
+    """The result of a finished run with these settings, or None. An unreadable result.json
+    is reported by path and set aside: the run is trained again, never reused."""
     path = Path(run_dir) / RESULT
-    if path.is_file():
+    if not path.is_file():
+        return None
+    try:
         result = json.loads(path.read_text())
-        if result.get("fingerprint") == spec.fingerprint():
-            return result
-    return None
+        if not isinstance(result, dict):
+            raise ValueError("not a JSON object")
+    except (OSError, ValueError) as err:
+        _set_aside(path, f"unreadable ({err})")
+        return None
+    return result if result.get("fingerprint") == spec.fingerprint() else None
+
+
+def _set_aside(path: Path, why: str) -> None:
+    print(f"{path}: {why}; set aside as {path.name}.bad, the run is trained again", file=sys.stderr)
+    os.replace(path, path.with_name(path.name + ".bad"))
+
+
+def _readable_checkpoint(path: Path, spec: RunSpec) -> dict | None:
+    """This run's last checkpoint, or None; a damaged one is reported by path and set aside."""
+    if not path.is_file():
+        return None
+    try:
+        ckpt = load_checkpoint(path)
+    except Exception as err:          # truncated, not a zip, unpickling refused: all the same here
+        _set_aside(path, f"unreadable checkpoint ({type(err).__name__}: {err})")
+        return None
+    return ckpt if isinstance(ckpt, dict) and ckpt.get("fingerprint") == spec.fingerprint() else None
 
 
 def train_run(spec: RunSpec, data: RunData, run_dir: str | Path, device=None,
               progress: bool = True, keep_checkpoint: bool = False,
-              init_encoder_path: str | Path | None = None) -> dict:
+              init_encoder_path: str | Path | None = None, wait: bool = True) -> dict:
     """Train (or resume, or return the finished result of) one run; return its metrics.
 
     run_dir receives checkpoint.pt after every epoch, curves.csv (per-epoch losses and
@@ -396,19 +417,29 @@ def train_run(spec: RunSpec, data: RunData, run_dir: str | Path, device=None,
     A finished run's checkpoint is deleted unless keep_checkpoint (e.g. a pre-trained
     encoder that a fine-tuning run starts from): results are what the figures need.
     init_encoder_path locates spec.init_encoder when the spec holds an identity, not a path.
+    The run is claimed in the store while it trains (aetasc.store): if another process holds
+    the claim, this one waits for its result (or, with wait=False, raises store.Busy).
     """
     run_dir = Path(run_dir)
     finished = read_result(run_dir, spec)
     if finished is not None:
         return finished
-    run_dir.mkdir(parents=True, exist_ok=True)
-    device = resolve_device(device)
+    with claim(run_dir, wait, is_done=lambda: read_result(run_dir, spec) is not None) as mine:
+        if mine:      # another process may have finished it just before this one claimed it
+            finished = read_result(run_dir, spec)
+            return finished if finished is not None else _train(
+                spec, data, run_dir, resolve_device(device), progress, keep_checkpoint, init_encoder_path)
+    return read_result(run_dir, spec)       # finished by the process this one waited for
+
+
+def _train(spec: RunSpec, data: RunData, run_dir: Path, device: torch.device, progress: bool,
+           keep_checkpoint: bool, init_encoder_path) -> dict:
+    started = time.perf_counter()
     trainer = Trainer(spec, data, device, init_encoder_path)
     ckpt_path = run_dir / CHECKPOINT
-    if ckpt_path.is_file():
-        ckpt = load_checkpoint(ckpt_path)
-        if ckpt.get("fingerprint") == spec.fingerprint():
-            trainer.restore(ckpt)
+    ckpt = _readable_checkpoint(ckpt_path, spec)
+    if ckpt is not None:
+        trainer.restore(ckpt)
     total = spec.epochs * trainer.steps_per_epoch
     bar = tqdm(total=total, initial=trainer.epoch * trainer.steps_per_epoch, unit="step",
                desc=run_dir.name, leave=False, disable=not progress)
@@ -428,7 +459,9 @@ def train_run(spec: RunSpec, data: RunData, run_dir: str | Path, device=None,
               "loss_asc": trainer.history[-1]["loss_asc"], "loss_aet": trainer.history[-1]["loss_aet"],
               "train_seconds": sum(h["seconds"] for h in trainer.history),
               "clips_per_second": float(np.mean([h["clips_per_second"] for h in trainer.history])),
-              "device": str(device)}
+              # provenance: what the fingerprint was made of, and where and how long it ran
+              "data_id": spec.data_id, "code": code_digest(), "versions": library_versions(),
+              "device": str(device), "wall_seconds_this_session": time.perf_counter() - started}
     write_json(run_dir / RESULT, result)
     if not keep_checkpoint:
         ckpt_path.unlink()

@@ -1,0 +1,158 @@
+"""The run store: one folder per run, named by its fingerprint, shared by every process.
+
+Where it is: `$AETASC_RUN_STORE` if set (absolute paths allowed: a shared filesystem for
+torchrun ranks on several machines), else `data/runs` of the workspace. A queued DVC
+experiment runs in a copy of the workspace under `<workspace>/.dvc/tmp/exps/`; its default
+store is the workspace's, so queued experiments reuse what the workspace trained, and the
+other way round.
+
+Claims: a process about to train a run first creates `claim.json` in its folder, atomically
+(O_EXCL), with its host and pid, and keeps touching it while it trains. Another process
+that wants the same run waits until the result appears, then reuses it; a claim whose owner
+died (same host and its pid gone, or not touched for STALE_SECONDS) is taken over. So two
+queue workers, two figure stages or two torchrun ranks never train one run twice, and
+torchrun ranks can take runs first come, first served.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import socket
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+
+ENV = "AETASC_RUN_STORE"
+CLAIM = "claim.json"
+HEARTBEAT_SECONDS = 20.0
+STALE_SECONDS = 300.0
+POLL_SECONDS = 2.0
+
+
+def default_store(cwd: str | Path | None = None) -> Path:
+    """$AETASC_RUN_STORE, else <workspace>/data/runs (a queued experiment's workspace is the
+    one that queued it)."""
+    if os.environ.get(ENV):
+        return Path(os.environ[ENV])
+    here = Path(cwd or Path.cwd()).resolve()
+    parts = here.parts
+    for i in range(len(parts) - 2):
+        if parts[i:i + 3] == (".dvc", "tmp", "exps"):
+            return Path(*parts[:i]) / "data" / "runs"
+    return here / "data" / "runs"
+
+
+class Busy(RuntimeError):
+    """Another live process holds the claim on this run."""
+
+
+def _owner() -> dict:
+    return {"host": socket.gethostname(), "pid": os.getpid(), "token": uuid.uuid4().hex,
+            "since": time.time()}
+
+
+def _read_claim(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _is_stale(path: Path) -> bool:
+    try:
+        age = time.time() - path.stat().st_mtime
+    except FileNotFoundError:
+        return False
+    owner = _read_claim(path)
+    if owner is not None and owner.get("host") == socket.gethostname():
+        try:
+            os.kill(int(owner["pid"]), 0)
+        except ProcessLookupError:
+            return True                      # its owner on this machine is gone
+        except (PermissionError, KeyError, ValueError, TypeError):
+            pass
+    return age > STALE_SECONDS
+
+
+def _try_create(path: Path) -> dict | None:
+    owner = _owner()
+    try:
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+    except FileExistsError:
+        return None
+    with os.fdopen(fd, "w") as f:
+        json.dump(owner, f)
+    return owner
+
+
+def _take_over(path: Path) -> dict | None:
+    """Move a stale claim aside (one process wins the rename) and claim the run."""
+    aside = path.with_name(f"{CLAIM}.stale-{uuid.uuid4().hex[:8]}")
+    try:
+        os.rename(path, aside)
+    except FileNotFoundError:
+        return None                          # someone else moved it first
+    aside.unlink(missing_ok=True)
+    return _try_create(path)
+
+
+@contextlib.contextmanager
+def claim(run_dir: str | Path, wait: bool = True, is_done=lambda: False):
+    """Hold the run's claim for the block; yields True if this process holds it, False if the
+    run became done (is_done()) while waiting for another process's claim. With wait=False,
+    raises Busy instead of waiting."""
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    path = run_dir / CLAIM
+    announced = False
+    while True:
+        owner = _try_create(path) or (_take_over(path) if _is_stale(path) else None)
+        if owner is not None:
+            break
+        if is_done():
+            yield False
+            return
+        if not wait:
+            raise Busy(f"{run_dir}: claimed by {_read_claim(path)}")
+        if not announced:
+            print(f"{run_dir.name}: another process is training this run "
+                  f"({_read_claim(path)}); waiting for its result", file=sys.stderr)
+            announced = True
+        time.sleep(POLL_SECONDS)
+    stop = threading.Event()
+
+    def beat():
+        while not stop.wait(HEARTBEAT_SECONDS):
+            with contextlib.suppress(OSError):
+                os.utime(path)
+
+    heart = threading.Thread(target=beat, daemon=True, name=f"claim-{run_dir.name}")
+    heart.start()
+    try:
+        yield True
+    finally:
+        stop.set()
+        heart.join()
+        if (_read_claim(path) or {}).get("token") == owner["token"]:
+            path.unlink(missing_ok=True)
+
+
+def is_claimed(run_dir: str | Path) -> bool:
+    path = Path(run_dir) / CLAIM
+    return path.is_file() and not _is_stale(path)
+
+
+def folder_bytes(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def entries(store: Path) -> list[Path]:
+    return sorted(p for p in Path(store).iterdir() if p.is_dir()) if Path(store).is_dir() else []
+
+
+def remove(entry: Path) -> None:
+    shutil.rmtree(entry)

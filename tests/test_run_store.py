@@ -1,0 +1,279 @@
+"""The run store: a run is identified by what its numbers depend on, and by nothing else.
+
+Unit tests of identities, claims and damaged files, then the behaviour through `dvc repro`
+on copies of the tiny project: exactly the changed runs retrain.
+"""
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from aetasc import store
+from aetasc.identity import code_digest, digest, training_modules
+from aetasc.train import CHECKPOINT, RESULT, train_run
+from conftest import DVC, DVC_ENV, run_cmd
+from test_train import make_data, make_spec
+
+TESTS = Path(__file__).resolve().parent
+
+
+# ------------------------------------------------------------------------------ identity
+
+def test_the_training_path_is_what_importing_the_trainer_loads():
+    """The AST walk against the interpreter: the package modules `import aetasc.train` loads."""
+    loaded = subprocess.run([sys.executable, "-c", "import sys, aetasc.train; print('\\n'.join(sorted("
+                             "m.__file__ for n, m in sys.modules.items() if n.startswith('aetasc') "
+                             "and getattr(m, '__file__', None))))"],
+                            capture_output=True, text=True, check=True).stdout.split()
+    walked = {str(p) for p in training_modules()}
+    assert walked == {f for f in loaded if not f.endswith("__init__.py")} | (
+        {f for f in loaded if f.endswith("__init__.py")} & walked)
+    assert {Path(f).name for f in walked} >= {"train.py", "model.py", "augment.py", "metrics.py",
+                                              "batches.py", "identity.py", "store.py"}
+
+
+def test_digest_tells_bytes_apart():
+    a = np.arange(6, dtype=np.float32)
+    assert digest(a) == digest(a.copy())
+    assert digest(a) != digest(a.reshape(2, 3)) != digest(a.astype(np.float64))
+    b = a.copy()
+    b[3] = np.nextafter(b[3], 10)                    # one ulp
+    assert digest(b) != digest(a)
+    assert digest(["x"], a) != digest(["y"], a)
+
+
+def test_the_code_digest_covers_library_versions(monkeypatch):
+    before = code_digest()
+    code_digest.cache_clear()
+    monkeypatch.setattr("aetasc.identity.library_versions", lambda: {"torch": "0.0"})
+    try:
+        assert code_digest() != before
+    finally:
+        code_digest.cache_clear()
+
+
+# --------------------------------------------------------------------------- the store
+
+def test_store_location(tmp_path, monkeypatch):
+    monkeypatch.delenv(store.ENV, raising=False)
+    assert store.default_store(tmp_path) == tmp_path / "data/runs"
+    queued = tmp_path / "ws/.dvc/tmp/exps/tmpab12cd/sub"
+    queued.mkdir(parents=True)
+    assert store.default_store(queued) == tmp_path / "ws/data/runs"      # the queuing workspace's
+    monkeypatch.setenv(store.ENV, "/shared/runs")
+    assert store.default_store(queued) == Path("/shared/runs")
+
+
+_TWO = """
+import sys, time
+sys.path.insert(0, {tests!r})
+import aetasc.train as t
+from test_train import make_data, make_spec
+original = t._train
+def counted(*a, **k):
+    print("TRAINING", flush=True)
+    return original(*a, **k)
+t._train = counted
+r = t.train_run(make_spec(epochs=3), make_data(), {run_dir!r}, device="cpu", progress=False)
+print("RESULT", r["loss_asc"], r["loss_aet"], flush=True)
+"""
+
+
+def test_two_processes_wanting_one_run_train_it_once(tmp_path, monkeypatch):
+    monkeypatch.setattr(store, "POLL_SECONDS", 0.2)
+    code = _TWO.format(tests=str(TESTS), run_dir=str(tmp_path / "run"))
+    procs = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True) for _ in range(2)]
+    outs = [p.communicate(timeout=300) for p in procs]
+    assert all(p.returncode == 0 for p in procs), outs
+    stdout = [o[0] for o in outs]
+    assert sum(o.count("TRAINING") for o in stdout) == 1
+    results = {line for o in stdout for line in o.splitlines() if line.startswith("RESULT")}
+    assert len(results) == 1                          # the waiting process reused the result
+    assert "waiting for its result" in "".join(o[1] for o in outs)
+    assert not (tmp_path / "run" / store.CLAIM).exists()
+
+
+def test_a_live_claim_makes_others_wait_or_step_aside(tmp_path):
+    run_dir = tmp_path / "run"
+    with store.claim(run_dir) as mine:
+        assert mine and store.is_claimed(run_dir)
+        with pytest.raises(store.Busy):
+            with store.claim(run_dir, wait=False):
+                pass
+    assert not store.is_claimed(run_dir)
+
+
+def test_a_dead_owners_claim_is_taken_over(tmp_path):
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True).stdout.strip()
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / store.CLAIM).write_text(json.dumps({"host": socket.gethostname(), "pid": int(dead)}))
+    result = train_run(make_spec(epochs=1), make_data(), run_dir, device="cpu", progress=False, wait=False)
+    assert result["epochs"] == 1 and not (run_dir / store.CLAIM).exists()
+
+
+def test_an_abandoned_claim_elsewhere_is_taken_over_once_stale(tmp_path):
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    path = run_dir / store.CLAIM
+    path.write_text(json.dumps({"host": "another-machine", "pid": 1}))
+    assert store.is_claimed(run_dir)
+    old = time.time() - store.STALE_SECONDS - 1
+    os.utime(path, (old, old))
+    assert not store.is_claimed(run_dir)
+    with store.claim(run_dir, wait=False) as mine:
+        assert mine and json.loads(path.read_text())["host"] == socket.gethostname()
+
+
+def test_a_damaged_result_is_reported_and_retrained(tmp_path, capsys):
+    spec, data = make_spec(epochs=1), make_data()
+    first = train_run(spec, data, tmp_path, device="cpu", progress=False)
+    (tmp_path / RESULT).write_text('{"fingerprint": "' + spec.fingerprint()[:5])     # cut short
+    again = train_run(spec, data, tmp_path, device="cpu", progress=False)
+    assert str(tmp_path / RESULT) in capsys.readouterr().err
+    assert (tmp_path / (RESULT + ".bad")).is_file()
+    assert again["loss_asc"] == first["loss_asc"]
+
+
+def test_a_damaged_checkpoint_is_reported_and_the_run_starts_over(tmp_path, capsys):
+    spec, data = make_spec(epochs=2), make_data()
+    whole = train_run(spec, data, tmp_path / "whole", device="cpu", progress=False)
+    cut = tmp_path / "cut"
+    train_run(make_spec(epochs=2), data, tmp_path / "donor", device="cpu", progress=False, keep_checkpoint=True)
+    cut.mkdir()
+    blob = (tmp_path / "donor" / CHECKPOINT).read_bytes()
+    (cut / CHECKPOINT).write_bytes(blob[:len(blob) // 2])           # killed mid-write, say
+    result = train_run(spec, data, cut, device="cpu", progress=False)
+    assert str(cut / CHECKPOINT) in capsys.readouterr().err
+    assert result["loss_asc"] == whole["loss_asc"] and result["lwlrap"] == whole["lwlrap"]
+
+
+def test_a_result_records_its_provenance(tmp_path):
+    spec = make_spec(epochs=1)
+    result = train_run(spec, make_data(), tmp_path, device="cpu", progress=False)
+    assert result["fingerprint"] == spec.fingerprint() and result["data_id"] == spec.data_id
+    assert result["code"] == code_digest()
+    assert set(result["versions"]) == {"torch", "torchvision", "torchaudio", "numpy"}
+    assert result["device"] == "cpu" and result["wall_seconds_this_session"] > 0
+
+
+# ---------------------------------------------------- through DVC on the tiny project
+
+def _trained(out: str) -> dict[str, int]:
+    return {f: int(n) for f, n in re.findall(r"^(\w+): trained (\d+) run\(s\) here", out, re.M)}
+
+
+def _params(root: Path, change) -> None:
+    raw = yaml.safe_load((root / "params.yaml").read_text())
+    change(raw)
+    (root / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+
+
+def _runs(root: Path) -> dict[str, dict]:
+    return {p.parent.name: json.loads(p.read_text()) for p in (root / "data/runs").glob("*/result.json")}
+
+
+def _asc(root: Path, figure: str) -> dict:
+    return {k: v["asc_accuracy"]["per_seed"] for k, v in
+            json.loads((root / f"metrics/{figure}.json").read_text())["points"].items()}
+
+
+@pytest.mark.slow
+def test_a_new_T_trains_exactly_its_runs(dvc_repo):
+    before = _runs(dvc_repo)
+    _params(dvc_repo, lambda raw: raw["worlds"]["synthetic"]["figures"]["fig3b"]["hours"].append(0.004))
+    out = run_cmd([DVC, "repro", "train@fig3b"], dvc_repo, DVC_ENV)
+    new = {k: v for k, v in _runs(dvc_repo).items() if k not in before}
+    # the new subsets re-run the stages upstream; the baselines' runs all come from the store
+    assert _trained(out) == {"baselines": 0, "fig3b": 2}      # T = 0.004 h x 2 seeds
+    assert len(new) == 2 and {r["seed"] for r in new.values()} == {0, 1}
+
+
+@pytest.mark.slow
+def test_a_new_seed_trains_exactly_that_seeds_runs(dvc_repo):
+    """Through Fig. 2, whose alphas are fixed: with `alpha: auto` the other figures train at
+    Eq. 3's alpha, a mean over every seed's baselines, which a new seed rightly changes."""
+    before = _runs(dvc_repo)
+    _params(dvc_repo, lambda raw: raw["worlds"]["synthetic"].update(seeds=[0, 1, 2]))
+    out = run_cmd([DVC, "repro", "train@fig2"], dvc_repo, DVC_ENV)
+    new = {k: v for k, v in _runs(dvc_repo).items() if k not in before}
+    assert _trained(out) == {"baselines": 2, "fig2": 1}       # asc + aet; alpha = 0.5
+    assert {(r["seed"], r["alpha"]) for r in new.values()} == {(2, 0.0), (2, 1.0), (2, 0.5)}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("change", ["generator seed", "feature setting", "training code"])
+def test_what_changes_the_numbers_retrains(dvc_repo, change):
+    before, asc_before = _runs(dvc_repo), _asc(dvc_repo, "baselines")
+    if change == "generator seed":
+        _params(dvc_repo, lambda raw: raw["worlds"]["synthetic"]["generator"].update(seed=7))
+    elif change == "feature setting":
+        _params(dvc_repo, lambda raw: raw["worlds"]["synthetic"]["features"].update(fmax=3500.0))
+    else:      # one line on the training path: masked bins take 0 instead of the example's mean
+        path = dvc_repo / "src/aetasc/augment.py"
+        text = path.read_text()
+        assert "return self.masks(x - mean) + mean" in text
+        path.write_text(text.replace("return self.masks(x - mean) + mean", "return self.masks(x)"))
+    env = {**DVC_ENV, "PYTHONPATH": str(dvc_repo / "src")}      # the copy's code, not the installed one
+    out = run_cmd([DVC, "repro", "train@baselines"], dvc_repo, env)
+    assert _trained(out) == {"baselines": 4}                  # asc + aet x 2 seeds, none reused
+    assert len(set(_runs(dvc_repo)) - set(before)) >= 4          # new store entries, not overwritten ones
+    assert _asc(dvc_repo, "baselines") != asc_before
+
+
+@pytest.mark.slow
+def test_an_emptied_store_retrains_to_the_same_numbers(dvc_repo):
+    metrics = {f: (dvc_repo / f"metrics/{f}.json").read_bytes() for f in ("baselines", "fig3a")}
+    shutil.rmtree(dvc_repo / "data/runs")
+    for figure in metrics:
+        out = run_cmd([DVC, "repro", "-s", "-f", f"train@{figure}"], dvc_repo, DVC_ENV)
+        assert _trained(out)[figure] > 0
+    assert {f: (dvc_repo / f"metrics/{f}.json").read_bytes() for f in metrics} == metrics
+
+
+@pytest.mark.slow
+def test_a_queued_experiment_reuses_the_workspaces_runs(dvc_repo):
+    """A queued experiment runs in a copy of the workspace under .dvc/tmp/exps; every run it
+    needs was trained by the same experiment in the workspace, so it trains none."""
+    run_cmd([DVC, "exp", "run", "-S", "alpha=0.5"], dvc_repo, DVC_ENV)
+    run_cmd(["git", "checkout", "--", "."], dvc_repo, DVC_ENV)
+    run_cmd([DVC, "exp", "run", "--queue", "-S", "alpha=0.5"], dvc_repo, DVC_ENV)
+    run_cmd([DVC, "queue", "start", "-j", "1"], dvc_repo, DVC_ENV)
+    deadline = time.time() + 600
+    while time.time() < deadline:
+        status = run_cmd([DVC, "queue", "status"], dvc_repo, DVC_ENV)
+        if "Running" not in status and "Queued" not in status:
+            break
+        time.sleep(2)
+    assert "Success" in status, status
+    task = re.search(r"^(\w+)\s", status.splitlines()[1]).group(1)
+    logs = run_cmd([DVC, "queue", "logs", task], dvc_repo, DVC_ENV)
+    trained = _trained(logs)
+    assert set(trained) >= {"fig3a", "fig3b", "fig4", "fig5", "regularizers"}, logs[-3000:]
+    assert set(trained.values()) == {0}, logs[-3000:]
+
+
+@pytest.mark.slow
+def test_housekeeping_lists_and_removes_what_no_figure_needs(dvc_repo):
+    store_dir = dvc_repo / "data/runs"
+    stale = store_dir / "0123456789abcdef"
+    stale.mkdir()
+    (stale / RESULT).write_text("{}")
+    kept = {p.name for p in store_dir.iterdir()} - {stale.name}
+    script = str(dvc_repo / "stages/run_store.py")
+    listing = run_cmd([sys.executable, script], dvc_repo, DVC_ENV)
+    assert re.search(r"^0123456789abcdef\s.*not needed$", listing, re.M)
+    assert f"{len(kept)} of {len(kept)} needed runs present" in listing   # every other entry is needed
+    run_cmd([sys.executable, script, "--remove"], dvc_repo, DVC_ENV)
+    assert {p.name for p in store_dir.iterdir()} == kept
