@@ -6,10 +6,10 @@ from pathlib import Path
 from aetasc.config import load_params
 from aetasc.data.audioset import read_audioset
 from aetasc.data.tut2018 import read_tut2018
-from aetasc.experiments import subset_requests
+from aetasc.experiments import asked_by
 from aetasc.io import atomic_dir
 from aetasc.ranking import read_ranking
-from aetasc.subsets import SubsetError, make_subsets
+from aetasc.subsets import SubsetError, check_pool_hours, make_subsets
 
 
 def main() -> None:
@@ -22,10 +22,12 @@ def main() -> None:
     args = ap.parse_args()
     params = load_params(args.params)
     ranking = [r.mid for r in read_ranking(Path(args.ranking))]
-    requests = subset_requests(params)
+    requests = asked_by(params)
+    layout = read_audioset(args.aet)
     try:
+        check_pool_hours(params, list(layout.segments["unbalanced_train"]))
         with atomic_dir(args.out) as tmp:
-            summary = make_subsets(requests, ranking, read_audioset(args.aet), read_tut2018(args.asc), tmp)
+            summary = make_subsets(sorted(requests), ranking, layout, read_tut2018(args.asc), tmp, requests)
     except SubsetError as err:
         sys.exit(f"make_subsets: {err}")
     print(f"{summary['subsets']} AET subsets; {summary['aet_clips']} distinct AET clips "

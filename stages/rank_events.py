@@ -1,11 +1,13 @@
 """DVC stage rank_events: rank the event classes by how likely they occur in the scenes."""
 import argparse
+import sys
 from pathlib import Path
 
 from aetasc.config import load_params
 from aetasc.io import atomic_dir, write_json
 from aetasc.ranking import rank_events
 from aetasc.store import default_store
+from aetasc.subsets import SubsetError
 
 
 def main() -> None:
@@ -21,9 +23,12 @@ def main() -> None:
     ap.add_argument("--metrics", default="metrics/ranking.json")
     args = ap.parse_args()
     params = load_params(args.params)
-    with atomic_dir(args.out) as tmp:
-        summary = rank_events(params, Path(args.asc), Path(args.aet), Path(args.asc_features),
-                              Path(args.pool_features), tmp, Path(args.runs or default_store()))
+    try:
+        with atomic_dir(args.out) as tmp:
+            summary = rank_events(params, Path(args.asc), Path(args.aet), Path(args.asc_features),
+                                  Path(args.pool_features), tmp, Path(args.runs or default_store()))
+    except SubsetError as err:
+        sys.exit(f"rank_events: {err}")
     write_json(args.metrics, summary)
     for key, value in summary.items():
         print(f"{key}: {value}")

@@ -16,6 +16,8 @@ class FixtureServer:
                  the connection (once; later requests are served whole)
     fail_with    path -> statuses answered first, one per request (e.g. [503, 500])
     ignore_range answer Range requests with the whole file and 200, as some hosts do
+    no_length    send no Content-Length: the body ends when the connection closes, so a
+                 cut looks like the end of the file
     requests     one dict per request: path, range (header or None), status
     """
 
@@ -24,6 +26,7 @@ class FixtureServer:
         self.cut_after: dict[str, int] = {}
         self.fail_with: dict[str, list[int]] = {}
         self.ignore_range = False
+        self.no_length = False
         self.requests: list[dict] = []
         self._lock = threading.Lock()
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
@@ -79,7 +82,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(status)
         for name, value in headers.items():
             self.send_header(name, value)
-        self.send_header("Content-Length", str(len(body)))
+        if not self.server.fixture.no_length:
+            self.send_header("Content-Length", str(len(body)))
         self.send_header("Accept-Ranges", "bytes")
         self.end_headers()
         # A cut sends part of the promised body and closes: what a dropped link looks like.

@@ -1,12 +1,13 @@
 """aetasc.audio: real-world files in, fixed-length mono clips out, bad files named and classed."""
 import pickle
+import tracemalloc
 
 import numpy as np
 import pytest
 import soundfile as sf
 
-from aetasc.audio import (EMPTY, NON_FINITE, SILENT, TRUNCATED, UNREADABLE, AudioError, load_clip,
-                          wav_data_shortfall)
+from aetasc.audio import (BAD_RATE, EMPTY, NON_FINITE, SILENT, TOO_SHORT, TRUNCATED, UNREADABLE, UNTRUSTED,
+                          AudioError, load_clip, wav_data_shortfall)
 
 SR = 16000
 CLIP = SR  # 1 s clips
@@ -181,3 +182,47 @@ def test_audio_error_survives_pickling():
     err = pickle.loads(pickle.dumps(AudioError("x.wav", TRUNCATED, "short")))
     assert (err.path, err.reason, err.detail) == ("x.wav", TRUNCATED, "short")
     assert str(err) == "x.wav: truncated (short)"
+
+
+# Hardening: files that used to pass for clips.
+
+def test_one_sample_is_too_short(tmp_path):
+    path = tmp_path / "one.wav"
+    sf.write(path, np.array([0.5], np.float32), SR, subtype="FLOAT")
+    with pytest.raises(AudioError) as err:
+        load_clip(path, SR, CLIP)
+    assert err.value.reason == TOO_SHORT and "1 frames" in err.value.detail
+
+
+@pytest.mark.parametrize("rate", [1, 100])
+def test_implausible_sample_rates_are_refused(tmp_path, rate):
+    path = tmp_path / "slow.wav"
+    sf.write(path, np.full(4 * rate, 0.5, np.float32), rate, subtype="FLOAT")
+    with pytest.raises(AudioError) as err:
+        load_clip(path, SR, CLIP)
+    assert err.value.reason == BAD_RATE and f"{rate} Hz" in err.value.detail
+
+
+def test_a_half_written_ogg_is_refused_not_zero_padded(tmp_path):
+    path = tmp_path / "cut.ogg"
+    sf.write(path, np.random.default_rng(5).uniform(-0.5, 0.5, 10 * 44100).astype(np.float32), 44100,
+             format="OGG", subtype="VORBIS")
+    _cut_in_half(path)
+    assert 0 < sf.info(path).frames < 10 * 44100         # what the header says covers only what is left
+    with pytest.raises(AudioError) as err:
+        load_clip(path, SR, CLIP)
+    assert err.value.reason == UNTRUSTED
+
+
+def test_a_long_file_is_read_only_as_far_as_the_clip_needs(tmp_path):
+    """10 minutes at 48 kHz: decoding all of it took 330 MB; the clip needs 1 s of it."""
+    path = tmp_path / "long.wav"
+    rng = np.random.default_rng(6)
+    with sf.SoundFile(path, "w", 48000, 2, subtype="PCM_16") as f:
+        for _ in range(60):
+            f.write(rng.uniform(-0.5, 0.5, (10 * 48000, 2)).astype(np.float32))
+    tracemalloc.start()
+    clip = load_clip(path, SR, CLIP)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert len(clip) == CLIP and peak < 5e6              # bytes: 1 s of stereo float32 is 0.4 MB

@@ -107,3 +107,45 @@ def test_missing_and_malformed_files(tmp_path):
     bad.write_text("- a list\n")
     with pytest.raises(ParamsError, match="mapping at the top level"):
         load_params(bad)
+
+
+# Hardening: values that used to slip through.
+INF = float("inf")
+
+
+@pytest.mark.parametrize("path, value, fragment", [
+    (["optimizer", "lr"], INF, "optimizer.lr"),
+    (["worlds", "synthetic", "figures", "fig2", "hours"], INF, "fig2.hours"),
+    (["worlds", "synthetic", "features", "clip_seconds"], INF, "features.clip_seconds"),
+    (["worlds", "synthetic", "features", "log_offset"], INF, "features.log_offset"),
+    (["augment", "mixup_alpha"], float("nan"), "augment.mixup_alpha"),
+    (["worlds", "synthetic", "seeds"], [True, 0], "worlds.synthetic.seeds.0"),
+    (["worlds", "synthetic", "epochs"], True, "worlds.synthetic.epochs"),
+    (["worlds", "synthetic", "epochs"], "3", "worlds.synthetic.epochs"),
+    (["augment", "mixup"], "yes", "augment.mixup"),
+    (["worlds", "synthetic", "figures", "fig3b", "hours"], [0.1, 0.1, 0.2], "the T grid repeats 0.1"),
+    (["worlds", "synthetic", "figures", "fig2", "alphas"], [0.0, 0.5, 0.5], "the alpha grid repeats 0.5"),
+    (["worlds", "synthetic", "figures", "fig4", "ks"], [2, 3, 2], "the k grid repeats 2"),
+    (["worlds", "synthetic", "figures", "fig3a", "strategies"], ["random", "random"], "strategy list repeats"),
+    (["worlds", "synthetic", "features", "clip_seconds"], 0.01, "fewer than one analysis window"),
+    (["worlds", "paper", "sources", "tut2018_url"], "zenodo.org/record/1228142/files", "no scheme"),
+    (["worlds", "paper", "sources", "audioset_csv_url"], "s3://bucket/csv", "scheme 's3' is not supported"),
+])
+def test_values_that_must_not_slip_through(raw_params, path, value, fragment):
+    node = raw_params
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = value
+    with pytest.raises(ParamsError) as err:
+        parse_params(raw_params)
+    assert fragment in str(err.value)
+
+
+def test_numbers_in_exponent_form_are_numbers_everywhere(tmp_path):
+    """YAML 1.1 reads `1e-3` as a string; DVC (YAML 1.2) as a number. We read it as DVC does."""
+    text = (REPO / "params.yaml").read_text()
+    assert "  lr: 3.0e-3" in text and "  paper: 0.95" in text
+    path = tmp_path / "params.yaml"
+    path.write_text(text.replace("  lr: 3.0e-3", "  lr: 3e-3").replace("  paper: 0.95", "  paper: 95e-2"))
+    params = load_params(path)
+    assert params.optimizer.lr == 0.003 and params.alpha["paper"] == 0.95

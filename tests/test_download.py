@@ -173,3 +173,45 @@ def test_unreadable_archive_is_named(tmp_path):
     (tmp_path / "bad.zip").write_bytes(b"not a zip")
     with pytest.raises(ArchiveError, match="bad.zip: not a readable zip"):
         safe_extract(tmp_path / "bad.zip", tmp_path / "t", progress=False)
+
+
+# Hardening: short transfers never get the final name.
+
+def test_a_cut_without_content_length_resumes_when_the_size_is_known(server, tmp_path):
+    server.no_length = True
+    server.cut_after["/a.bin"] = 100_000                  # looks like the end of the file
+    dest = fetch(server, tmp_path / "a.bin", md5=None)
+    assert dest.read_bytes() == DATA
+    assert seen(server) == [(None, 200), ("bytes=100000-", 206)]
+
+
+def test_a_short_file_with_only_its_size_known_is_refused(server, tmp_path):
+    server.files["/a.bin"] = DATA[:150_000]               # the server states this length
+    with pytest.raises(ChecksumError, match="size mismatch: expected 300000 bytes, got 150000"):
+        fetch(server, tmp_path / "a.bin", md5=None)
+    assert not (tmp_path / "a.bin").exists() and not (tmp_path / "a.bin.part").exists()
+
+
+def _zip_with_symlink(path, link, target, members):
+    with zipfile.ZipFile(path, "w") as zf:
+        info = zipfile.ZipInfo(link)
+        info.external_attr = (0o120777 << 16)             # S_IFLNK
+        zf.writestr(info, target)
+        for name, data in members.items():
+            zf.writestr(name, data)
+    return path
+
+
+def test_a_symlink_member_refuses_the_archive_before_writing(tmp_path):
+    archive = _zip_with_symlink(tmp_path / "link.zip", "top/link", "/etc",
+                                {"top/fine.txt": b"ok", "top/link/evil.txt": b"pwned"})
+    with pytest.raises(ArchiveError, match="symbolic link"):
+        safe_extract(archive, tmp_path / "t", progress=False)
+    assert files_under(tmp_path / "t") == []
+
+
+def test_a_member_inside_a_file_member_refuses_the_archive(tmp_path):
+    archive = make_zip(tmp_path / "clash.zip", {"top/a": b"a file", "top/a/b.txt": b"b"})
+    with pytest.raises(ArchiveError, match="holds as a file"):
+        safe_extract(archive, tmp_path / "t", progress=False)
+    assert files_under(tmp_path / "t") == []

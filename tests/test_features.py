@@ -116,6 +116,9 @@ def mixed_clips(tmp_path):
     nan[5] = np.nan
     sf.write(d / "nan.wav", nan, 16000, subtype="FLOAT")
     sf.write(d / "zeros.wav", np.zeros(16000), 16000)
+    # finite samples whose power overflows float32: the log-mel row would be inf
+    sf.write(d / "huge.wav", np.random.default_rng(9).uniform(-1e20, 1e20, 16000).astype(np.float32),
+             16000, subtype="FLOAT")
     sf.write(d / "header_only.wav", np.zeros((0, 1)), 16000)
     (d / "garbage.wav").write_bytes(b"RIFF....not audio at all" * 50)
     (d / "zero_bytes.wav").write_bytes(b"")
@@ -128,11 +131,12 @@ def mixed_clips(tmp_path):
              ("good2", noise(d / "good2.wav", channels=3, subtype="FLOAT", seed=2)),
              ("zeros", d / "zeros.wav"),
              ("nan", d / "nan.wav"),
+             ("huge", d / "huge.wav"),
              ("missing", d / "missing.wav"),
              ("good3", noise(d / "good3.wav", seconds=0.9, seed=3))]
     expected_rejections = {"garbage": "unreadable", "zero_bytes": "empty", "header_only": "empty",
                            "truncated": "truncated", "zeros": "silent", "nan": "non_finite",
-                           "missing": "unreadable"}
+                           "huge": "non_finite", "missing": "unreadable"}
     return clips, expected_rejections
 
 
@@ -149,7 +153,7 @@ def test_bad_clips_are_listed_and_good_rows_are_right(tmp_path, mixed_clips, sma
     summary = extract_features(clips, small, out, workers=0, batch_size=4, progress=False)
     good = ["good0", "good1", "good2", "good3"]
     assert summary["accepted"] == 4 and summary["clips"] == len(clips)
-    assert summary["rejected"] == {"empty": 2, "non_finite": 1, "silent": 1, "truncated": 1,
+    assert summary["rejected"] == {"empty": 2, "non_finite": 2, "silent": 1, "truncated": 1,
                                    "unreadable": 2}
     rejected = read_csv(out / "rejected.csv")
     assert {r["clip_id"]: r["reason"] for r in rejected} == expected_rejections
@@ -157,6 +161,7 @@ def test_bad_clips_are_listed_and_good_rows_are_right(tmp_path, mixed_clips, sma
     table = open_features(out, expected=small)
     assert table.ids == good
     assert table.array.shape == (4, small.n_mels, small.frames) and table.array.dtype == np.float16
+    assert np.isfinite(table.array).all()
     np.testing.assert_allclose(table.array.astype(np.float32), expected_rows(clips, good, small),
                                atol=1e-2, rtol=1e-3)
     # each row's digest is a hash of exactly the bytes stored in that row

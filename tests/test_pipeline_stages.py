@@ -1,9 +1,12 @@
 """The stages on the tiny world, run as DVC runs them, checked against the world's ground truth."""
 import json
+import subprocess
+import sys
 
-from aetasc.data.audioset import read_audioset
+import yaml
+
 from aetasc.subsets import read_clip_list
-from conftest import run_stage
+from conftest import REPO, run_stage
 
 
 def test_subsets_cover_every_experiment(tiny_pipeline):
@@ -22,10 +25,39 @@ def test_baselines_figure_runs_and_gives_eq3(tiny_pipeline, tmp_path):
                     "--runs", str(tmp_path / "runs"), "--metrics", str(tmp_path / "metrics"))
     summary = json.loads((tmp_path / "metrics/baselines.json").read_text())
     assert "baselines asc: ASC accuracy" in out
-    asc, aet = summary["points"]["asc"], summary["points"]["aet"]
+    asc = summary["points"]["asc"]
     assert len(asc["asc_accuracy"]["per_seed"]) == 2
     l_asc, l_aet = summary["converged_loss_asc"], summary["converged_loss_aet"]
     assert summary["eq3_alpha"] == l_asc / (l_asc + l_aet)
     assert l_asc == sum(asc["loss_asc"]["per_seed"]) / 2
     assert (tmp_path / "metrics/baselines.csv").is_file()
     assert (tmp_path / "metrics/curves/baselines.csv").read_text().startswith("epoch,")
+
+
+def _params_with(tiny_pipeline, tmp_path, **fig3b):
+    raw = yaml.safe_load((tiny_pipeline / "params.yaml").read_text())
+    raw["worlds"]["synthetic"]["figures"]["fig3b"].update(fig3b)
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    return str(path)
+
+
+def _stage(cwd, script, *args):
+    return subprocess.run([sys.executable, str(REPO / "stages" / script), *args], cwd=cwd,
+                          capture_output=True, text=True)
+
+
+def test_a_T_beyond_the_whole_pool_stops_before_the_tagger_trains(tiny_pipeline, tmp_path):
+    params = _params_with(tiny_pipeline, tmp_path, hours=[0.0025, 5.0])
+    done = _stage(tiny_pipeline, "rank_events.py", "--params", params, "--runs", str(tmp_path / "runs"),
+                  "--out", str(tmp_path / "ranking"), "--metrics", str(tmp_path / "ranking.json"))
+    assert done.returncode != 0
+    assert "worlds.synthetic.figures.fig3b.hours.1 = 5 h exceeds the" in done.stderr
+    assert "Traceback" not in done.stderr and not (tmp_path / "runs").exists()
+
+
+def test_a_subset_the_pool_cannot_fill_names_the_params_key(tiny_pipeline, tmp_path):
+    params = _params_with(tiny_pipeline, tmp_path, k=1, hours=[0.0025, 0.02])
+    done = _stage(tiny_pipeline, "make_subsets.py", "--params", params, "--out", str(tmp_path / "subsets"))
+    assert done.returncode != 0 and "Traceback" not in done.stderr
+    assert "asked for by worlds.synthetic.figures.fig3b.hours.1, seed" in done.stderr

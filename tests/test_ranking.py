@@ -33,11 +33,16 @@ def test_missing_or_foreign_tagger_checkpoint(tmp_path):
 def test_ranking_finds_the_scene_events_of_the_synthetic_world(tmp_path):
     """On the synthetic world of params.yaml, the ranking puts the scene events on top.
 
-    The AET training and eval pools play no part in the ranking, so they are shrunk;
-    the scenes, the events and the ranking pool are those of the real configuration.
+    The AET training and eval pools play no part in the ranking, so they are shrunk (and the
+    figures' T with them); the scenes, the events and the ranking pool are those of the real
+    configuration.
     """
     raw = yaml.safe_load((REPO / "params.yaml").read_text())
     raw["worlds"]["synthetic"]["generator"].update(unbalanced_clips=20, eval_clips_per_class=1)
+    figures = raw["worlds"]["synthetic"]["figures"]
+    for fig in ("fig2", "fig3a", "fig4", "fig5", "regularizers"):
+        figures[fig]["hours"] = 0.005
+    figures["fig3b"]["hours"] = [0.0025, 0.005]
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw))
     for script, *args in [("acquire_asc.py",), ("acquire_aet.py",), ("extract_features.py", "--set", "asc"),
                           ("extract_features.py", "--set", "ranking_pool")]:

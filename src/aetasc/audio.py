@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import struct
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import soundfile as sf
@@ -22,8 +23,18 @@ UNREADABLE = "unreadable"   # missing, not audio, or a header libsndfile cannot 
 EMPTY = "empty"             # 0 bytes or 0 frames
 TRUNCATED = "truncated"     # fewer frames on disk than the header promises, or decoding fails midway
 SILENT = "silent"           # peak below SILENT_PEAK
-NON_FINITE = "non_finite"   # NaN or Inf samples (float files)
-REASONS = (UNREADABLE, EMPTY, TRUNCATED, SILENT, NON_FINITE)
+NON_FINITE = "non_finite"   # NaN or Inf samples (float files), or features that are not finite
+TOO_SHORT = "too_short"     # shorter than MIN_SECONDS
+BAD_RATE = "bad_rate"       # a sample rate below MIN_SAMPLE_RATE
+UNTRUSTED = "untrusted_format"   # a format whose length cannot be checked (Ogg, MP3, ...)
+REASONS = (UNREADABLE, EMPTY, TRUNCATED, SILENT, NON_FINITE, TOO_SHORT, BAD_RATE, UNTRUSTED)
+
+# Formats whose header states how many frames the file holds, so that a file cut short is
+# caught (WAV's data chunk size, FLAC's STREAMINFO, AIFF's COMM). An Ogg or MP3 file states
+# only what was written before it was cut: a half-written one looks complete.
+TRUSTED_FORMATS = ("WAV", "WAVEX", "RF64", "W64", "FLAC", "AIFF")
+MIN_SECONDS = 0.04          # 40 ms: four 10 ms frames; no event or scene fits in less
+MIN_SAMPLE_RATE = 4000      # Hz: below telephone band; 1 Hz or 100 Hz is a broken header
 
 # -100 dBFS: below one 16-bit step (-90.3 dBFS), so only digital silence, or content a
 # 16-bit file could not hold at all, counts as silent.
@@ -44,8 +55,9 @@ class AudioError(Exception):
         return f"{self.path}: {self.reason}" + (f" ({self.detail})" if self.detail else "")
 
 
-def read_audio(path: str | Path) -> tuple[np.ndarray, int]:
-    """All frames of a file as float32 (frames, channels), and its sample rate."""
+def read_audio(path: str | Path, frames_needed: Callable[[int], int] | None = None) -> tuple[np.ndarray, int]:
+    """The frames of a file as float32 (frames, channels), and its sample rate: all of them,
+    or the first frames_needed(sample rate). Only what is returned is read and checked."""
     path = Path(path)
     if not path.is_file():
         raise AudioError(path, UNREADABLE, "no such file" if not path.exists() else "not a file")
@@ -57,14 +69,24 @@ def read_audio(path: str | Path) -> tuple[np.ndarray, int]:
         raise AudioError(path, UNREADABLE, str(err)) from None
     with f:
         promised, sr = f.frames, f.samplerate
+        if f.format not in TRUSTED_FORMATS:
+            raise AudioError(path, UNTRUSTED, f"{f.format} does not state its length, so a file cut "
+                                              f"short looks complete; convert it to WAV or FLAC")
         if promised == 0:
             raise AudioError(path, EMPTY, "header announces 0 frames")
+        if sr < MIN_SAMPLE_RATE:
+            raise AudioError(path, BAD_RATE, f"{sr} Hz, below {MIN_SAMPLE_RATE} Hz")
+        if promised < MIN_SECONDS * sr:
+            raise AudioError(path, TOO_SHORT, f"{promised} frames ({promised / sr:.4f} s), "
+                                              f"shorter than {MIN_SECONDS} s")
+        wanted = promised if frames_needed is None else min(promised, frames_needed(sr))
         try:
-            data = f.read(promised, dtype="float32", always_2d=True)
+            data = f.read(wanted, dtype="float32", always_2d=True)
         except sf.SoundFileError as err:
             raise AudioError(path, TRUNCATED, f"decoding failed: {err}") from None
-    if len(data) < promised:
-        raise AudioError(path, TRUNCATED, f"header promises {promised} frames, read {len(data)}")
+    if len(data) < wanted:
+        raise AudioError(path, TRUNCATED, f"header promises {promised} frames, read {len(data)} of "
+                                          f"the first {wanted}")
     _check_wav_data_size(path)
     if not np.isfinite(data).all():
         raise AudioError(path, NON_FINITE, f"{np.count_nonzero(~np.isfinite(data))} NaN/Inf samples")
@@ -115,11 +137,17 @@ def load_clip(path: str | Path, sample_rate: int, clip_samples: int) -> np.ndarr
     Channels are averaged; the file is resampled if needed; a shorter clip is zero-padded at
     the end and a longer one keeps its beginning. Raises AudioError (see REASONS).
     """
-    data, sr = read_audio(path)
+    # only the frames the clip needs (and the resampler's margin): a 10-minute file costs
+    # what a 10-second one does
+    def needed(sr: int) -> int:
+        if sr == sample_rate:
+            return clip_samples
+        return math.ceil(clip_samples * sr / sample_rate) + int(_RESAMPLE_MARGIN_S * sr)
+
+    data, sr = read_audio(path, needed)
     mono = data.mean(axis=1)
     if sr != sample_rate:
-        keep = math.ceil(clip_samples * sr / sample_rate) + int(_RESAMPLE_MARGIN_S * sr)
-        mono = soxr.resample(mono[:keep], sr, sample_rate).astype(np.float32, copy=False)
+        mono = soxr.resample(mono, sr, sample_rate).astype(np.float32, copy=False)
     clip = np.zeros(clip_samples, dtype=np.float32)
     n = min(clip_samples, len(mono))
     clip[:n] = mono[:n]

@@ -30,12 +30,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import yaml
 from numpy.lib import format as npy
 from torch.utils.flop_counter import FlopCounterMode
 
 from .batches import batch_source
-from .config import FeatureParams, Params, parse_params
+from .config import FeatureParams, Params, parse_params, read_yaml
 from .experiments import ALPHA_PARAM, FIGURES, Point, figure_points, subset_requests
 from .features import LogMel
 from .io import write_json
@@ -788,7 +787,7 @@ def main(argv: list[str] | None = None) -> dict:
                     help="measure nothing: project the paper world of --params from the timings "
                          "in a saved bench.json (e.g. one taken on a GPU) and print its report")
     args = ap.parse_args(argv)
-    raw = yaml.safe_load(Path(args.params).read_text())
+    raw = read_yaml(Path(args.params).read_text())
     if args.source:
         saved = json.loads(Path(args.source).read_text())
         if not {"training", "features", "matmul"} <= set(saved):

@@ -6,8 +6,10 @@ allowed range, so no stage starts on a configuration that would fail hours later
 """
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Literal, Union
+from urllib.parse import urlparse
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -39,8 +41,17 @@ def _one_alpha(value, world: str | None = None):
 
 
 class Strict(BaseModel):
-    # Unknown keys are errors: a typo must not silently fall back to a default.
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Unknown keys are errors: a typo must not silently fall back to a default. Values are
+    # taken as written: no true-as-1, no "3" as 3, no inf or nan.
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
+
+
+def _distinct(values: list, what: str) -> list:
+    """A grid lists each value once: a repeat would merge two grid points into one."""
+    seen = [v for i, v in enumerate(values) if v in values[:i]]
+    if seen:
+        raise ValueError(f"{what} repeats {seen[0]!r}; each value once")
+    return values
 
 
 class BatchParams(Strict):
@@ -84,6 +95,9 @@ class FeatureParams(Strict):
                              f"sample_rate / 2 = {self.sample_rate / 2}")
         if self.fmin >= self.fmax:
             raise ValueError(f"fmin ({self.fmin}) must be below fmax ({self.fmax})")
+        if self.clip_samples < self.n_fft:
+            raise ValueError(f"clip_seconds ({self.clip_seconds}) gives {self.clip_samples} samples, "
+                             f"fewer than one analysis window (n_fft = {self.n_fft})")
         return self
 
     @property
@@ -119,11 +133,15 @@ class Fig2Params(Strict):
     hours: PositiveFloat
     alphas: Annotated[list[Fraction], Field(min_length=1)]
 
+    _distinct_alphas = field_validator("alphas")(lambda cls, v: _distinct(v, "the alpha grid"))
+
 
 class Fig3aParams(Strict):
     strategies: Annotated[list[Strategy], Field(min_length=1)]
     k: PositiveInt
     hours: PositiveFloat
+
+    _distinct_strategies = field_validator("strategies")(lambda cls, v: _distinct(v, "the strategy list"))
 
 
 class Fig3bParams(Strict):
@@ -131,11 +149,15 @@ class Fig3bParams(Strict):
     k: PositiveInt
     hours: Annotated[list[PositiveFloat], Field(min_length=2)]
 
+    _distinct_hours = field_validator("hours")(lambda cls, v: _distinct(v, "the T grid"))
+
 
 class Fig4Params(Strict):
     strategy: Strategy
     hours: PositiveFloat
     ks: Annotated[list[PositiveInt], Field(min_length=2)]
+
+    _distinct_ks = field_validator("ks")(lambda cls, v: _distinct(v, "the k grid"))
 
 
 class Fig5Params(Strict):
@@ -165,6 +187,13 @@ class FigureParams(Strict):
                ("fig5.k", self.fig5.k), ("regularizers.k", self.regularizers.k)]
         out += [(f"fig4.ks.{i}", k) for i, k in enumerate(self.fig4.ks)]
         return out
+
+    def hours(self) -> list[tuple[str, float]]:
+        """Every (key, T) the figures ask for, to check against the event pool."""
+        out = [("fig2.hours", self.fig2.hours), ("fig3a.hours", self.fig3a.hours),
+               ("fig4.hours", self.fig4.hours), ("fig5.hours", self.fig5.hours),
+               ("regularizers.hours", self.regularizers.hours)]
+        return out + [(f"fig3b.hours.{i}", h) for i, h in enumerate(self.fig3b.hours)]
 
 
 class GeneratorParams(Strict):
@@ -215,6 +244,15 @@ class PaperSources(Strict):
     audioset_hdf5: str | None
     ytdlp: bool
     ytdlp_interval_seconds: Annotated[float, Field(ge=0.0)]   # between two clip fetches
+
+    @field_validator("tut2018_url", "audioset_csv_url", "audioset_ontology_url")
+    @classmethod
+    def _fetchable(cls, url: str) -> str:
+        scheme = urlparse(url).scheme
+        if scheme not in ("http", "https", "file"):
+            raise ValueError("must be an http://, https:// or file:// URL"
+                             + (f" (scheme {scheme!r} is not supported)" if scheme else " (no scheme)"))
+        return url
 
 
 class WorldCommon(Strict):
@@ -318,12 +356,31 @@ def parse_params(raw: dict, source: str = "params") -> Params:
         raise ParamsError(_format_errors(err, source)) from None
 
 
+class YAMLLoader(yaml.SafeLoader):
+    """YAML 1.2's numbers, as DVC reads params.yaml: `1e-3` is a float (YAML 1.1 makes it a
+    string), so `dvc params diff` and the pipeline see the same value."""
+
+
+YAMLLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+                  |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
+                  |\.[0-9_]+(?:[eE][-+]?[0-9]+)?
+                  |[-+]?\.(?:inf|Inf|INF)
+                  |\.(?:nan|NaN|NAN))$""", re.X),
+    list("-+0123456789."))
+
+
+def read_yaml(text: str):
+    return yaml.load(text, Loader=YAMLLoader)
+
+
 def load_params(path: str | Path = "params.yaml") -> Params:
     path = Path(path)
     if not path.is_file():
         raise ParamsError(f"{path}: no such file (run from the repository root)")
     try:
-        raw = yaml.safe_load(path.read_text())
+        raw = read_yaml(path.read_text())
     except yaml.YAMLError as err:
         raise ParamsError(f"{path}: not valid YAML: {err}") from None
     return parse_params(raw, str(path))

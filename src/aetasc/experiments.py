@@ -91,9 +91,23 @@ def figure_points(figure: str, params: Params) -> list[Point]:
 
 def subset_requests(params: Params) -> list[SubsetRequest]:
     """Every AET data set that some figure trains or validates on, once."""
-    wanted = {p.events.request(seed) for fig in FIGURES for p in figure_points(fig, params)
-              if p.events is not None for seed in params.active.seeds}
-    return sorted(wanted)
+    return sorted(asked_by(params))
+
+
+def asked_by(params: Params) -> dict[SubsetRequest, str]:
+    """Each AET data set some figure needs -> the params key of the first figure asking for it."""
+    out = {}
+    base = f"worlds.{params.world}.figures"
+    for fig in FIGURES:
+        for i, p in enumerate(figure_points(fig, params)):
+            if p.events is None:
+                continue
+            key = {"fig3b": f"fig3b.hours.{i}", "fig4": f"fig4.ks.{i}"}.get(fig, f"{fig}.k / {fig}.hours")
+            if fig == "baselines":
+                key = "fig2.k / fig2.hours"
+            for seed in params.active.seeds:
+                out.setdefault(p.events.request(seed), f"{base}.{key}, seed {seed}")
+    return out
 
 
 # ------------------------------------------------------------------------ the run store

@@ -31,7 +31,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
-from .audio import AudioError, load_clip
+from .audio import NON_FINITE, AudioError, load_clip
 from .config import FeatureParams
 from .io import atomic_dir, read_json, write_json
 
@@ -278,8 +278,15 @@ def _extract_into(path: Path, clips, params: FeatureParams, device: torch.device
         for batch in loader:
             if batch.accepted:
                 feats = front_end(batch.waves.to(device, non_blocking=True)).half().cpu().numpy()
+                # audio can be finite and still overflow the front end (float samples of 1e20)
+                finite = np.isfinite(feats).all(axis=(1, 2))
+                for j in np.flatnonzero(~finite):
+                    peak = float(batch.waves[j].abs().max())
+                    rejected.append((batch.accepted[j], NON_FINITE,
+                                     f"log-mel not finite (sample peak {peak:.3g})"))
+                feats = feats[finite]
                 array[len(accepted):len(accepted) + len(feats)] = feats
-                accepted += batch.accepted
+                accepted += [i for i, ok in zip(batch.accepted, finite) if ok]
                 digests += [row_digest(row) for row in feats]
             rejected += batch.rejected
             bar.update(len(batch.accepted) + len(batch.rejected))
@@ -327,7 +334,7 @@ def _write_tables(root: Path, clips, accepted: list[int], rejected: list[tuple[i
     with (root / REJECTED).open("w", newline="") as f:
         w = csv.writer(f, lineterminator="\n")
         w.writerow(["clip_id", "path", "reason", "detail"])
-        w.writerows((clips[i][0], str(clips[i][1]), reason, detail) for i, reason, detail in rejected)
+        w.writerows((clips[i][0], str(clips[i][1]), reason, detail) for i, reason, detail in sorted(rejected))
 
 
 def _settings(params: FeatureParams, n_clips: int, n_accepted: int, rejected) -> dict:

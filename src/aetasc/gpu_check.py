@@ -37,6 +37,7 @@ from pathlib import Path
 import yaml
 
 from .bench import TARGETS as BENCH_TARGETS
+from .config import read_yaml
 from .io import write_json
 
 REPO = Path(__file__).resolve().parents[2]
@@ -205,7 +206,7 @@ def run_pipeline(out: Path, work: Path, sizes: Sizes, budget: Budget) -> dict:
                "audioset_csv_url": (work / "source" / "audioset").as_uri(),
                "audioset_ontology_url": (work / "source" / "audioset" / "ontology.json").as_uri(),
                "audioset_clips_dir": str(work / "source" / "clips")}
-    raw = yaml.safe_load((REPO / "params.yaml").read_text())
+    raw = read_yaml((REPO / "params.yaml").read_text())
     (work / "params.yaml").write_text(yaml.safe_dump(pipeline_params(raw, sizes, sources), sort_keys=False))
     stages, log = [], out / "pipeline.txt"
     for script, *args in PIPELINE:

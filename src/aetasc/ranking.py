@@ -22,6 +22,7 @@ from .data.tut2018 import read_tut2018
 from .features import open_features
 from .identity import digest
 from .model import MultiTaskNet
+from .subsets import check_pool_hours
 from .train import CHECKPOINT, RESULT, RunData, RunSpec, Task, load_checkpoint, resolve_device, train_run
 
 
@@ -179,6 +180,8 @@ def rank_events(params, asc_root: Path, aet_root: Path, asc_features: Path, pool
     """
     world = params.active
     layout = read_audioset(aet_root)
+    # a T beyond the whole pool is known now: say so before hours of tagger training
+    check_pool_hours(params, list(layout.segments["unbalanced_train"]))
     classes = [c.mid for c in layout.classes]
     names = [c.name for c in layout.classes]
     summary = {"world": params.world, "classes": len(classes)}

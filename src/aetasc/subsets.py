@@ -89,6 +89,17 @@ def _restrict(segments, classes) -> list[Segment]:
             for s in segments if wanted.intersection(s.labels)]
 
 
+def check_pool_hours(params, pool: list[Segment]) -> None:
+    """Refuse a T that no choice of classes can reach: more than the whole event pool holds.
+    Runs as soon as the pool is known (before the ranking trains), naming the params key."""
+    total = sum(s.seconds for s in pool) / 3600
+    for key, hours in params.active.figures.hours():
+        if hours > total:
+            raise SubsetError(f"worlds.{params.world}.figures.{key} = {hours:g} h exceeds the "
+                              f"{total:.3f} h of clips the event pool holds (unbalanced_train, "
+                              f"{len(pool)} clips present): no choice of classes can reach it")
+
+
 def build_subset(request: SubsetRequest, classes: tuple[str, ...], pool: list[Segment],
                  evaluation: list[Segment]) -> Subset:
     candidates = _restrict(pool, classes)
@@ -131,22 +142,26 @@ def read_clip_list(path: Path) -> list[Segment]:
 
 
 def make_subsets(requests: list[SubsetRequest], ranking: list[str], layout, scenes_dataset,
-                 out_dir: Path) -> dict:
+                 out_dir: Path, asked_by: dict[SubsetRequest, str] | None = None) -> dict:
     """Build every requested subset (all checked before anything is written) into out_dir.
 
     out_dir/index.json     subset id -> classes, files, hours, clip counts
     out_dir/<id>.train.csv, <id>.val.csv   ytid,start,end,labels (labels restricted to k)
     out_dir/union.csv      ytid,split of every AET clip some experiment needs
     out_dir/asc_clips.json the scene clips of each fold, with their scenes
-    `ranking` lists every class mid, most likely present in scenes first.
+    `ranking` lists every class mid, most likely present in scenes first. `asked_by` names
+    the params key behind each request, for the error messages.
     """
     pool = list(layout.segments["unbalanced_train"])
     evaluation = list(layout.segments["eval"])
     counts = abundance(pool)
     built = []
     for r in requests:
-        classes = choose_classes(r.strategy, r.k, r.seed, ranking, counts)
-        built.append(build_subset(r, classes, pool, evaluation))
+        try:
+            classes = choose_classes(r.strategy, r.k, r.seed, ranking, counts)
+            built.append(build_subset(r, classes, pool, evaluation))
+        except SubsetError as err:
+            raise SubsetError(f"{err} (asked for by {(asked_by or {}).get(r, r.id)})") from None
     out_dir = Path(out_dir)
     index, union = {}, {}
     for sub in built:

@@ -14,6 +14,8 @@ class set its fixed AET validation clips.
 from __future__ import annotations
 
 import csv
+import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,32 +51,76 @@ class EventClass:
     name: str
 
 
+YTID = re.compile(r"^[A-Za-z0-9_-]{11}$")      # YouTube ids: 11 characters of this alphabet
+MID = re.compile(r"^/[a-z]/[0-9A-Za-z_]+$")     # Freebase / Google ids: /m/09x0r, /t/dd00001
+SEGMENT_SECONDS = 10.0                          # AudioSet's segments are at most 10 s long
+NUM_SEGS = re.compile(r"num_segs=(\d+)")
+
+
 def read_segments_csv(path: str | Path) -> list[Segment]:
-    """Parse an official AudioSet segment CSV; a malformed row names its line number."""
+    """Parse an official AudioSet segment CSV; anything wrong names its line.
+
+    The official files begin with up to three '#' lines, the second stating num_segs; the row
+    count must match it (a file cut short is not taken for a smaller one). A '#' line after
+    them is an error (no YouTube id starts with '#'), and so is every row a spreadsheet may
+    have damaged: an id that is not 11 characters of [A-Za-z0-9_-] (a formula, an error
+    value), a wrong field count (quotes around the labels lost, trailing empty fields),
+    start and end that are not finite with 0 <= start < end <= start + 10 s, a label that is
+    not an ontology id, an id listed twice.
+    """
     path = Path(path)
     if not path.is_file():
         raise LayoutError(f"{path}: missing")
-    segments = []
+    segments, first_line, num_segs = [], {}, None
     with path.open(newline="") as f:
+        header = True
         for lineno, line in enumerate(f, start=1):
-            if not line.strip() or line.startswith("#"):
+            if header and line.startswith("#") and lineno <= 3:
+                if (m := NUM_SEGS.search(line)) is not None:
+                    num_segs = int(m.group(1))
                 continue
-            row = next(csv.reader([line], skipinitialspace=True))
-            if len(row) != 4:
-                raise LayoutError(f"{path}:{lineno}: expected 4 fields "
-                                  f"(YTID, start_seconds, end_seconds, labels), got {len(row)}")
-            ytid, start, end, labels = row
-            try:
-                start_s, end_s = float(start), float(end)
-            except ValueError:
-                raise LayoutError(f"{path}:{lineno}: start/end seconds are not numbers: "
-                                  f"{start!r}, {end!r}") from None
-            mids = tuple(m.strip() for m in labels.split(",") if m.strip())
-            if not ytid.strip() or end_s <= start_s or not mids:
-                raise LayoutError(f"{path}:{lineno}: needs a YTID, end > start and at least "
-                                  f"one label: {line.strip()!r}")
-            segments.append(Segment(ytid.strip(), start_s, end_s, mids))
+            header = False
+            if not line.strip():
+                continue
+            where = f"{path}:{lineno}"
+            if line.startswith("#"):
+                raise LayoutError(f"{where}: a '#' line after the header; no YouTube id starts with "
+                                  f"'#' (a spreadsheet error value?): {line.strip()[:80]!r}")
+            segment = _segment(next(csv.reader([line], skipinitialspace=True)), where, line)
+            if segment.ytid in first_line:
+                raise LayoutError(f"{where}: {segment.ytid} is listed twice (first on line "
+                                  f"{first_line[segment.ytid]})")
+            first_line[segment.ytid] = lineno
+            segments.append(segment)
+    if num_segs is not None and num_segs != len(segments):
+        raise LayoutError(f"{path}: holds {len(segments)} segments, its header says num_segs={num_segs} "
+                          f"(cut short, or rows lost?)")
     return segments
+
+
+def _segment(row: list[str], where: str, line: str) -> Segment:
+    if len(row) != 4:
+        hint = ("trailing empty fields" if len(row) > 4 and not any(row[4:]) else
+                "the quotes around the labels lost?" if len(row) > 4 else "fields missing")
+        raise LayoutError(f"{where}: expected 4 fields (YTID, start_seconds, end_seconds, "
+                          f'"labels"), got {len(row)}: {hint}: {line.strip()[:80]!r}')
+    ytid, start, end, labels = (v.strip() for v in row)
+    if not YTID.match(ytid):
+        raise LayoutError(f"{where}: {ytid[:40]!r} is not an 11-character YouTube id "
+                          f"(a spreadsheet formula or error value?)")
+    try:
+        start_s, end_s = float(start), float(end)
+    except ValueError:
+        raise LayoutError(f"{where}: start/end seconds are not numbers: {start!r}, {end!r}") from None
+    if not (math.isfinite(start_s) and math.isfinite(end_s)
+            and 0 <= start_s < end_s <= start_s + SEGMENT_SECONDS + 1e-6):
+        raise LayoutError(f"{where}: start {start!r} and end {end!r} must be finite, with "
+                          f"0 <= start < end <= start + {SEGMENT_SECONDS:g} s")
+    mids = tuple(m.strip() for m in labels.split(","))
+    bad = [m for m in mids if not MID.match(m)]
+    if bad or not mids:
+        raise LayoutError(f"{where}: labels must be ontology ids like /m/09x0r, got {labels[:80]!r}")
+    return Segment(ytid, start_s, end_s, mids)
 
 
 def write_segments_csv(path: str | Path, segments: list[Segment]) -> None:
@@ -104,7 +150,29 @@ def read_class_labels(path: str | Path) -> list[EventClass]:
         classes.append(EventClass(int(row[0]), row[1].strip(), row[2].strip()))
     if [c.index for c in classes] != list(range(len(classes))):
         raise LayoutError(f"{path}: indices must run 0..{len(classes) - 1} in order")
+    first = {}
+    for c in classes:
+        if c.mid in first:
+            raise LayoutError(f"{path}:{c.index + 2}: class {c.mid} is listed twice (first on line "
+                              f"{first[c.mid] + 2})")
+        first[c.mid] = c.index
     return classes
+
+
+def check_splits(segments: dict[str, list[Segment]], classes: list[EventClass], where: Path) -> None:
+    """Every label is a class of the table, and no clip is in two splits (an evaluation clip
+    in a training split would leak)."""
+    known = {c.mid for c in classes}
+    seen: dict[str, str] = {}
+    for split, segs in segments.items():
+        for s in segs:
+            unknown = [m for m in s.labels if m not in known]
+            if unknown:
+                raise LayoutError(f"{where / SPLITS[split]}: clip {s.ytid} has labels not in "
+                                  f"{CLASS_TABLE}: {', '.join(unknown)}")
+            if seen.setdefault(s.ytid, split) != split:
+                raise LayoutError(f"{where}: clip {s.ytid} is in both {SPLITS[seen[s.ytid]]} and "
+                                  f"{SPLITS[split]}")
 
 
 def write_class_labels(path: str | Path, classes: list[EventClass]) -> None:
@@ -166,17 +234,8 @@ def read_audioset(root: str | Path) -> AudioSetLayout:
     """
     root = Path(root)
     classes = read_class_labels(root / CLASS_TABLE)
-    known = {c.mid for c in classes}
+    every = {split: read_segments_csv(root / name) for split, name in SPLITS.items()}
+    check_splits(every, classes, root)
     present = {a.ytid: a.path for a in read_availability(root) if a.status == "present"}
-    segments = {}
-    for split, name in SPLITS.items():
-        kept = []
-        for s in read_segments_csv(root / name):
-            unknown = [m for m in s.labels if m not in known]
-            if unknown:
-                raise LayoutError(f"{root / name}: clip {s.ytid} has labels not in "
-                                  f"{CLASS_TABLE}: {', '.join(unknown)}")
-            if s.ytid in present:
-                kept.append(s)
-        segments[split] = tuple(kept)
+    segments = {split: tuple(s for s in segs if s.ytid in present) for split, segs in every.items()}
     return AudioSetLayout(root, tuple(classes), segments, present)

@@ -12,6 +12,7 @@ import http.client
 import os
 import re
 import shutil
+import stat
 import sys
 import time
 import zipfile
@@ -100,17 +101,18 @@ def download(url: str, dest: str | Path, *, md5: str | None = None, size: int | 
         if from_scratch:
             part.unlink(missing_ok=True)
         _fetch(url, part, size, retry, progress)
+        got = part.stat().st_size
         actual = file_digest(part, "md5") if md5 else None
-        if actual == md5:
+        if actual == md5 and (size is None or got == size):
             os.replace(part, dest)
             return dest
         part.unlink()
+        wrong = (f"md5 mismatch: expected {md5}, got {actual}" if actual != md5
+                 else f"size mismatch: expected {size} bytes, got {got}")
         if from_scratch:
-            raise ChecksumError(f"{dest.name}: md5 mismatch after two downloads from {url}: "
-                                f"expected {md5}, got {actual}. The file was deleted; if it "
-                                f"persists, the source changed or the md5 list is wrong.")
-        print(f"{dest.name}: md5 {actual} != expected {md5}; downloading again from scratch",
-              file=sys.stderr)
+            raise ChecksumError(f"{dest.name}: {wrong}, after two downloads from {url}. The file was "
+                                f"deleted; if it persists, the source changed or the list is wrong.")
+        print(f"{dest.name}: {wrong}; downloading again from scratch", file=sys.stderr)
 
 
 def _fetch(url: str, part: Path, size: int | None, retry: Retry, progress: bool) -> None:
@@ -124,8 +126,13 @@ def _fetch(url: str, part: Path, size: int | None, retry: Retry, progress: bool)
             part.unlink()       # longer than the file can be: start over
             offset = 0
         try:
-            _transfer(url, part, offset, retry.timeout, progress)
-            return
+            stated = _transfer(url, part, offset, retry.timeout, progress)
+            have = part.stat().st_size if part.exists() else 0
+            if size is None or have == size or stated:
+                return        # complete, or complete as the server states it (download() checks)
+            # without a Content-Length a transfer can end early without a trace; the size we
+            # know says so: resume
+            raise _Transient(f"transfer ended at {have} of {size} bytes")
         except _Transient as err:
             # An attempt that brought bytes resets the count: a long file on a link that
             # drops every few minutes still completes, a dead link gives up quickly.
@@ -156,12 +163,14 @@ def _open(url: str, offset: int, timeout: float):
         raise _Transient(f"{type(err).__name__}: {getattr(err, 'reason', err)}") from None
 
 
-def _transfer(url: str, part: Path, offset: int, timeout: float, progress: bool) -> None:
+def _transfer(url: str, part: Path, offset: int, timeout: float, progress: bool) -> bool:
+    """Append the resource from `offset` to `part`; True if the server stated its length
+    (so the transfer is complete as far as it knows)."""
     resp = _open(url, offset, timeout)
     if isinstance(resp, HTTPError):     # 416: the range starts at or past the end
         total = _content_range(resp.headers.get("Content-Range", ""))[2]
         if total == offset:
-            return
+            return True
         part.unlink()
         raise _Transient(f"HTTP 416 for bytes {offset}- (resource is {total} bytes); restarting")
     with resp:
@@ -192,6 +201,7 @@ def _transfer(url: str, part: Path, offset: int, timeout: float, progress: bool)
     if expected is not None and received < expected:
         raise _Transient(f"connection closed after {offset + received} of "
                          f"{offset + expected} bytes")
+    return expected is not None
 
 
 def _content_range(value: str) -> tuple[int | None, int | None, int | None]:
@@ -229,7 +239,8 @@ def safe_extract(archive: str | Path, target: str | Path, progress: bool = True)
     """Extract a zip into `target` after checking every member; return the member count.
 
     Any member with an absolute path, '..' or a path that resolves outside `target`
-    (through a symlink already there, say) refuses the archive before anything is written.
+    (through a symlink already there, say), a symbolic-link member, or a member inside
+    another member that is a file refuses the archive before anything is written.
     """
     archive, target = Path(archive), Path(target)
     target.mkdir(parents=True, exist_ok=True)
@@ -237,8 +248,17 @@ def safe_extract(archive: str | Path, target: str | Path, progress: bool = True)
     try:
         with zipfile.ZipFile(archive) as zf:
             members = zf.infolist()
+            files = {PurePosixPath(i.filename.replace("\\", "/")) for i in members if not i.is_dir()}
             for info in members:
                 _member_target(root, info.filename, archive)
+                if stat.S_ISLNK(info.external_attr >> 16):
+                    raise ArchiveError(f"{archive}: member {info.filename!r} is a symbolic link; refusing "
+                                       f"the whole archive, nothing was extracted")
+                inside = [p for p in PurePosixPath(info.filename.replace("\\", "/")).parents if p in files]
+                if inside:
+                    raise ArchiveError(f"{archive}: member {info.filename!r} would be written inside "
+                                       f"{str(inside[0])!r}, which the archive holds as a file; "
+                                       f"refusing the whole archive, nothing was extracted")
             with tqdm(total=sum(i.file_size for i in members), unit="B", unit_scale=True,
                       unit_divisor=1024, desc=f"extract {archive.name}", disable=not progress,
                       leave=False) as bar:

@@ -28,7 +28,8 @@ from tqdm import tqdm
 from ..config import PaperSources
 from ..io import atomic_dir, write_json
 from .audioset import (AUDIO_SUFFIXES, CLASS_TABLE, SPLITS, STATUSES, Availability, Segment,
-                       read_audioset, read_class_labels, read_segments_csv, write_availability)
+                       check_splits, read_audioset, read_class_labels, read_segments_csv,
+                       write_availability)
 from .download import (ChecksumError, DownloadError, Retry, check_free_space, download,
                        file_digest, is_verified, link_file, safe_extract)
 from .tut2018 import LayoutError, SceneDataset, read_tut2018
@@ -255,6 +256,8 @@ def acquire_audioset(sources: PaperSources, out: str | Path,
         for name, (path, _) in tables.items():
             shutil.copyfile(path, tmp / name)
         segments = {split: read_segments_csv(tmp / name) for split, name in SPLITS.items()}
+        # labels and splits checked before any clip is gathered, not after hours of it
+        check_splits(segments, read_class_labels(tmp / CLASS_TABLE), tmp)
         wanted = {}
         for segs in segments.values():
             for s in segs:
@@ -333,7 +336,8 @@ def _check_table(name: str, path: Path, url: str) -> None:
         else:
             read_segments_csv(path)
     except LayoutError as err:
-        raise LayoutError(f"{err}\n(downloaded from {url}; delete {path} to fetch it again)") from None
+        path.unlink()        # never reused: the next run fetches it again
+        raise LayoutError(f"{err}\n(downloaded from {url}; deleted, the next run fetches it again)") from None
 
 
 def _check_ontology(path: Path) -> None:
@@ -377,15 +381,16 @@ def clip_ytid(stem: str) -> str:
     return stem[1:] if len(stem) == 12 and stem.startswith("Y") else stem
 
 
-def index_clips(folder: Path) -> dict[str, Path]:
-    """ytid -> audio file, over the folder and its subfolders (first in sorted order wins)."""
+def index_clips(folder: Path) -> dict[str, list[Path]]:
+    """ytid -> its audio files, over the folder and its subfolders, in sorted order (the
+    first readable one is taken)."""
     found = {}
     for dirpath, dirnames, names in os.walk(folder):
         dirnames.sort()
         for name in sorted(names):
             path = Path(dirpath, name)
             if path.suffix.lower() in AUDIO_SUFFIXES:
-                found.setdefault(clip_ytid(path.stem), path)
+                found.setdefault(clip_ytid(path.stem), []).append(path)
     return found
 
 
@@ -406,20 +411,23 @@ def _gather_clips(wanted: dict[str, Segment], clip_sources: ClipSources, sources
     """
     present, corrupt, links = {}, set(), set()
 
-    def take(found: dict[str, Path]) -> None:
+    def take(found: dict[str, list[Path]]) -> None:
+        """Each clip's first readable candidate; a clip with none is corrupt."""
+        paths = [p for candidates in found.values() for p in candidates]
         with ThreadPoolExecutor(max_workers=8) as pool:
-            ok = list(tqdm(pool.map(is_readable, found.values()), total=len(found),
-                           desc="check clips", disable=not progress, leave=False))
-        for (ytid, path), good in zip(found.items(), ok):
-            inside = path.parent == audio
-            if not good:
+            ok = dict(zip(paths, tqdm(pool.map(is_readable, paths), total=len(paths),
+                                      desc="check clips", disable=not progress, leave=False)))
+        for ytid, candidates in found.items():
+            good = next((p for p in candidates if ok[p]), None)
+            for p in candidates:
+                if p is not good and p.parent == audio:
+                    p.unlink()                  # a bad copy written here (HDF5, yt-dlp)
+            if good is None:
                 corrupt.add(ytid)
-                if inside:
-                    path.unlink()
                 continue
-            name = f"{ytid}{path.suffix.lower()}"
-            if not inside:
-                links.add(link_file(path, audio / name))
+            name = f"{ytid}{good.suffix.lower()}"
+            if good.parent != audio:
+                links.add(link_file(good, audio / name))
             present[ytid] = f"audio/{name}"
             corrupt.discard(ytid)
 
@@ -430,11 +438,12 @@ def _gather_clips(wanted: dict[str, Segment], clip_sources: ClipSources, sources
         left = still_wanted()
         take({y: p for y, p in index_clips(folder).items() if y in left})
     if clip_sources.hdf5_packs:
-        take(write_from_hdf5(clip_sources.hdf5_packs, still_wanted(), audio, progress))
+        take({y: [p] for y, p in write_from_hdf5(clip_sources.hdf5_packs, still_wanted(), audio,
+                                                 progress).items()})
     if clip_sources.ytdlp_tools:
         todo = [wanted[y] for y in sorted(still_wanted())]
-        take(fetch_with_ytdlp(todo, ytdlp_folder(sources), clip_sources.ytdlp_tools,
-                              sources.ytdlp_interval_seconds, progress))
+        take({y: [p] for y, p in fetch_with_ytdlp(todo, ytdlp_folder(sources), clip_sources.ytdlp_tools,
+                                                  sources.ytdlp_interval_seconds, progress).items()})
     return present, corrupt, links
 
 
