@@ -8,6 +8,7 @@ import argparse
 import os
 from pathlib import Path
 
+from aetasc.config import load_params
 from aetasc.report import load_metrics, render
 
 
@@ -15,9 +16,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--metrics", default="metrics")
     ap.add_argument("--out", default="figures/REPORT.md")
+    ap.add_argument("--params", default="params.yaml")
     args = ap.parse_args()
     metrics, digests = load_metrics(args.metrics)
-    text = render(metrics, digests, folder_label=Path(args.metrics).name)
+    text = render(metrics, digests, load_params(args.params).stats, folder_label=Path(args.metrics).name)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.partial")

@@ -11,11 +11,12 @@ rank takes the runs no other rank has claimed and rank 0 alone writes the metric
 """
 import argparse
 import csv
+import sys
 from pathlib import Path
 
 from aetasc.config import load_params
 from aetasc.distributed import Launch, process_group
-from aetasc.experiments import FIGURES, Paths, run_figure, write_points_csv
+from aetasc.experiments import FIGURES, DataError, Paths, run_figure, write_points_csv
 from aetasc.io import write_json
 from aetasc.store import default_store
 
@@ -36,9 +37,12 @@ def main() -> None:
                   subsets=Path(args.subsets), runs=Path(args.runs or default_store()),
                   baselines=metrics / "baselines.json")
     launch = Launch.from_env()
-    with process_group(launch) as group:
-        summary = run_figure(args.figure, params, paths, rank=launch.rank, world_size=launch.world_size,
-                             device=group.device, barrier=group.barrier)
+    try:
+        with process_group(launch) as group:
+            summary = run_figure(args.figure, params, paths, rank=launch.rank, world_size=launch.world_size,
+                                 device=group.device, barrier=group.barrier)
+    except DataError as err:
+        sys.exit(f"train_figure --figure {args.figure}: {err}")
     if summary is None:          # not rank 0: its runs are in the store, rank 0 aggregates
         return
     curves = summary.pop("curves")

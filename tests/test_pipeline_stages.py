@@ -1,12 +1,16 @@
 """The stages on the tiny world, run as DVC runs them, checked against the world's ground truth."""
 import json
+import shutil
 import subprocess
 import sys
 
+import pytest
 import yaml
 
+from aetasc.config import parse_params
+from aetasc.experiments import DataCache, DataError, Paths, plan_runs, run_data
 from aetasc.subsets import read_clip_list
-from conftest import REPO, run_stage
+from conftest import REPO, run_stage, tiny_raw_params
 
 
 def test_subsets_cover_every_experiment(tiny_pipeline):
@@ -61,3 +65,38 @@ def test_a_subset_the_pool_cannot_fill_names_the_params_key(tiny_pipeline, tmp_p
     done = _stage(tiny_pipeline, "make_subsets.py", "--params", params, "--out", str(tmp_path / "subsets"))
     assert done.returncode != 0 and "Traceback" not in done.stderr
     assert "asked for by worlds.synthetic.figures.fig3b.hours.1, seed" in done.stderr
+
+
+def _with_a_rejected_eval_clip(tiny_pipeline, tmp_path) -> Paths:
+    """The tiny world's scene features, as if one evaluation clip had been rejected."""
+    features = tmp_path / "features"
+    shutil.copytree(tiny_pipeline / "data/features/asc", features / "asc")
+    clip = json.loads((tiny_pipeline / "data/subsets/asc_clips.json").read_text())["evaluate"][0][0]
+    with (features / "asc" / "rejected.csv").open("a") as f:
+        f.write(f"{clip},audio/{clip}.wav,silent,peak 0\n")
+    return Paths(features / "asc", tiny_pipeline / "data/features/aet_subsets", tiny_pipeline / "data/subsets",
+                 tmp_path / "runs", tmp_path / "baselines.json")
+
+
+def test_a_fold_that_lost_too_many_clips_stops_the_run(tiny_pipeline, tmp_path):
+    paths = _with_a_rejected_eval_clip(tiny_pipeline, tmp_path)
+    params = tiny_params_with(max_rejected_share=0.05)      # 1 of 18 evaluation clips is 5.6 %
+    with pytest.raises(DataError, match=r"the ASC evaluate fold .*: 1 of 18 clips were rejected .*5.6 % > "
+                                        r"max_rejected_share = 5 %"):
+        DataCache(params, paths).asc()
+
+
+def test_a_run_records_what_its_data_held(tiny_pipeline, tmp_path):
+    paths = _with_a_rejected_eval_clip(tiny_pipeline, tmp_path)
+    cache = DataCache(tiny_params_with(max_rejected_share=0.1), paths)
+    run = next(r for r in plan_runs("baselines", cache.params, cache, None) if r.spec.alpha == 1.0)
+    record = run_data(run, cache).record
+    assert record["asc_evaluate"] == {"clips": 17, "rejected": 1}
+    assert record["asc_train"]["rejected"] == 0 and record["aet_train"]["hours"] > 0
+    assert record["aet_train"]["clips"] == len(run_data(run, cache).aet_train)
+
+
+def tiny_params_with(**changes):
+    raw = tiny_raw_params()
+    raw.update(changes)
+    return parse_params(raw)

@@ -6,14 +6,17 @@ from made-up per-seed values, so they have exactly the structure the stages writ
 from types import SimpleNamespace
 
 import pytest
+import yaml
 
 from aetasc.config import parse_params
 from aetasc.experiments import aggregate, figure_points, resolve_alpha
 from aetasc.io import write_json
 from aetasc.report import (CLAIMS, FAILS, HOLDS, INCONCLUSIVE, NOT_MEASURED, evaluate, load_metrics, render,
-                           verdict_all, verdict_beats, verdict_greater, verdict_no_difference,
-                           verdict_positive_correlation, verdict_within)
+                           verdict_all, verdict_band, verdict_effect, verdict_not_better)
+from aetasc.stats import mean_test
 from conftest import run_stage, tiny_raw_params
+
+STATS = parse_params(tiny_raw_params()).stats          # level 0.05, margin 2 pp, power 0.8
 
 BASE = [0.60, 0.62, 0.61, 0.63]       # ASC baseline accuracy per seed
 GAIN = [0.03, 0.04, 0.035, 0.045]     # a clear, consistent gain
@@ -80,43 +83,43 @@ def fabricate(folder=None, params=None, acc=None, lwlrap=None, losses=None, skip
 
 def verdict(metrics, number):
     claim = next(c for c in CLAIMS if c.number == number)
-    return evaluate(claim, metrics).verdict
+    return evaluate(claim, metrics, STATS).verdict
+
+
+def t(values):
+    return mean_test(values, level=STATS.level, margin=STATS.equivalence_margin, power=STATS.power)
 
 
 # ------------------------------------------------------------------------ rules
 
-def test_beats_baseline_rule():
-    assert verdict_beats({"mean": 0.02, "p_greater": 0.01}) == HOLDS
-    assert verdict_beats({"mean": 0.02, "p_greater": 0.2}) == INCONCLUSIVE
-    assert verdict_beats({"mean": 0.02, "p_greater": None}) == INCONCLUSIVE
-    assert verdict_beats({"mean": 0.0, "p_greater": 1.0}) == FAILS
-    assert verdict_beats({"mean": -0.01, "p_greater": 0.9}) == FAILS
+def test_effect_rule_is_symmetric():
+    assert verdict_effect(t(GAIN), STATS) == HOLDS
+    assert verdict_effect(t([-g for g in GAIN]), STATS) == FAILS          # significant the other way
+    assert verdict_effect(t([0.001, -0.001, 0.002, -0.0015]), STATS) == FAILS   # shown smaller than 2 pp
+    assert verdict_effect(t([0.05, -0.04, 0.03, -0.03]), STATS) == INCONCLUSIVE
+    assert verdict_effect(t([0.02]), STATS) == INCONCLUSIVE               # one seed: no test
 
 
-def test_greater_rule():
-    assert verdict_greater(0.01, 0.99) == HOLDS
-    assert verdict_greater(0.99, 0.01) == FAILS
-    assert verdict_greater(0.3, 0.7) == INCONCLUSIVE
-    assert verdict_greater(None, None) == INCONCLUSIVE
+def test_effect_rule_at_the_border():
+    # d = (2, 3, 0, 1) pp: t = 2.324 with 3 d.o.f., one-sided p = 0.0514 just above 0.05
+    assert t([0.02, 0.03, 0.00, 0.01])["p_greater"] == pytest.approx(0.0514, abs=1e-4)
+    assert verdict_effect(t([0.02, 0.03, 0.00, 0.01]), STATS) == INCONCLUSIVE
+    # a fifth seed at +2.5 pp: t = 3.30 with 4 d.o.f., p = 0.015
+    assert verdict_effect(t([0.02, 0.03, 0.00, 0.01, 0.025]), STATS) == HOLDS
 
 
-def test_correlation_rule():
-    assert verdict_positive_correlation({"rho": 0.9, "p_value": 0.001}) == HOLDS
-    assert verdict_positive_correlation({"rho": -0.9, "p_value": 0.001}) == FAILS
-    assert verdict_positive_correlation({"rho": 0.9, "p_value": 0.2}) == INCONCLUSIVE
-    assert verdict_positive_correlation({"rho": None, "p_value": None}) == INCONCLUSIVE
+def test_an_absence_holds_only_when_shown():
+    assert verdict_not_better(t([0.001, -0.001, 0.002, -0.0015]), STATS) == HOLDS   # equivalent
+    assert verdict_not_better(t([-g for g in GAIN]), STATS) == HOLDS                # significantly worse
+    assert verdict_not_better(t(GAIN), STATS) == FAILS
+    assert verdict_not_better(t([0.05, -0.04, 0.03, -0.03]), STATS) == INCONCLUSIVE  # not found != absent
 
 
-def test_no_difference_rule_tests_absence_of_a_significant_difference():
-    assert verdict_no_difference({"F": 0.5, "p_value": 0.6}) == HOLDS
-    assert verdict_no_difference({"F": 9.0, "p_value": 0.01}) == FAILS
-    assert verdict_no_difference({"F": None, "p_value": None}) == INCONCLUSIVE
-
-
-def test_within_and_all_rules():
-    assert verdict_within([15, 20, 30], 10, 40) == HOLDS
-    assert verdict_within([2, 3], 10, 40) == FAILS
-    assert verdict_within([2, 20], 10, 40) == INCONCLUSIVE
+def test_band_and_all_rules():
+    assert verdict_band(t([19.0, 20.0, 21.0, 20.5]), 10, 40) == HOLDS
+    assert verdict_band(t([2.0, 3.0, 2.5]), 10, 40) == FAILS
+    assert verdict_band(t([2.0, 20.0, 35.0]), 10, 40) == INCONCLUSIVE          # the interval straddles 10
+    assert verdict_band(t([20.0]), 10, 40) == INCONCLUSIVE
     assert verdict_all([HOLDS, HOLDS]) == HOLDS
     assert verdict_all([HOLDS, INCONCLUSIVE]) == INCONCLUSIVE
     assert verdict_all([HOLDS, INCONCLUSIVE, FAILS]) == FAILS
@@ -135,10 +138,11 @@ def test_mtl_near_one_beats_baseline():
     assert verdict(fabricate(params=make_params(alphas=(0.0, 0.5, 1.0))), "1") == NOT_MEASURED
 
 
-def test_mtl_near_one_lists_every_alpha():
-    outcome = evaluate(CLAIMS[0], fabricate())
+def test_mtl_near_one_averages_each_seed_and_lists_every_alpha():
+    outcome = evaluate(CLAIMS[0], fabricate(), STATS)
     assert [d.label for d in outcome.details] == ["alpha=0.8", "alpha=0.9", "alpha=0.95"]
-    assert "n = 12" in outcome.test
+    assert "n = 4 seeds" in outcome.test                      # not 12 pooled values
+    assert outcome.interval.startswith("[+") and "MDE" in outcome.power and "seeds for +5.0 pp" in outcome.power
 
 
 def test_loss_ratio_and_eq3_alpha():
@@ -187,8 +191,10 @@ def test_accuracy_grows_with_hours_and_k():
                  "fig4": {k: plus(BASE, GAIN, 4 - i) for i, k in enumerate(ks)}}
     m = fabricate(acc=shrinking)
     assert verdict(m, "8") == FAILS and verdict(m, "10") == FAILS
-    m = fabricate()                                                # flat: rho = 0
-    assert verdict(m, "8") == INCONCLUSIVE and verdict(m, "10") == INCONCLUSIVE
+    m = fabricate()                             # flat: no change across the grid, shown within 2 pp
+    assert verdict(m, "8") == FAILS and verdict(m, "10") == FAILS
+    noisy = {"fig3b": {t: plus(BASE, [0.05, -0.04, 0.03, -0.03], (-1) ** i) for i, t in enumerate(hours)}}
+    assert verdict(fabricate(acc=noisy), "8") == INCONCLUSIVE
 
 
 def test_two_events():
@@ -198,7 +204,7 @@ def test_two_events():
 
 
 def test_joint_against_pretraining():
-    assert verdict(fabricate(), "12") == INCONCLUSIVE              # identical: no difference
+    assert verdict(fabricate(), "12") == FAILS                     # identical: shown not better
     lower = plus(BASE, [0.01, 0.02, 0.015, 0.03])
     assert verdict(fabricate(acc={"fig5": {"pretrain+finetune": lower}}), "12") == HOLDS
     higher = plus(BASE, [0.06, 0.08, 0.07, 0.09])
@@ -208,19 +214,19 @@ def test_joint_against_pretraining():
 def test_largest_gain():
     m = fabricate()
     assert verdict(m, "13") == HOLDS
-    assert "16 joint-training points" in evaluate(CLAIMS[12], m).test
+    assert "16 joint-training points" in evaluate(CLAIMS[12], m, STATS).test
     worse = {fig: {p.label: plus(BASE, GAIN, -1) for p in figure_points(fig, make_params())} for fig in FIGURES}
     assert verdict(fabricate(acc=worse), "13") == FAILS
     only_baselines = fabricate(skip=FIGURES)
     assert verdict(only_baselines, "13") == NOT_MEASURED
-    partial = evaluate(CLAIMS[12], fabricate(skip=("fig4", "fig5")))
+    partial = evaluate(CLAIMS[12], fabricate(skip=("fig4", "fig5")), STATS)
     assert partial.verdict == HOLDS and "not run: fig4, fig5" in partial.test
 
 
 def test_aet_as_regularizer():
     assert verdict(fabricate(), "14") == HOLDS                     # single regularizers at the baseline
     tie = {"regularizers": {s: plus(BASE, GAIN) for s in ("dropout", "mixup", "specaugment")}}
-    assert verdict(fabricate(acc=tie), "14") == INCONCLUSIVE
+    assert verdict(fabricate(acc=tie), "14") == FAILS               # shown equal: not stronger
     assert verdict(fabricate(acc={"regularizers": {"mixup": plus(BASE, GAIN, 2)}}), "14") == FAILS
 
 
@@ -236,7 +242,7 @@ def test_figure_without_baseline_is_not_measured():
 
 def test_every_claim_is_not_measured_without_metrics(tmp_path):
     metrics, digests = load_metrics(tmp_path)
-    text = render(metrics, digests)
+    text = render(metrics, digests, STATS)
     rows = [line for line in text.splitlines() if line.startswith("| ") and line[2].isdigit()]
     assert len(rows) == len(CLAIMS)
     assert all("**not measured**" in row for row in rows)
@@ -245,8 +251,13 @@ def test_every_claim_is_not_measured_without_metrics(tmp_path):
 
 # ------------------------------------------------------------------------ the stage
 
+def _params_file(folder):
+    (folder / "params.yaml").write_text(yaml.safe_dump(tiny_raw_params()))
+
+
 def test_stage_renders_every_claim(tmp_path):
     fabricate(tmp_path / "metrics")
+    _params_file(tmp_path)
     run_stage(tmp_path, "report.py", "--metrics", "metrics", "--out", "figures/REPORT.md")
     text = (tmp_path / "figures" / "REPORT.md").read_text()
     for claim in CLAIMS:
@@ -256,11 +267,12 @@ def test_stage_renders_every_claim(tmp_path):
     assert "not the paper's data" in text
     assert "precision of the top 4 75.0 %; the 12 lowest-ranked classes hold no scene event" in text
     assert "`fig2.json`" in text and "missing: none" in text
-    assert "## Verdict rules" in text
+    assert "## Verdict rules" in text and "| 95 % CI | Power |" in text
 
 
 def test_stage_is_deterministic_and_tolerates_missing_files(tmp_path):
     fabricate(tmp_path / "metrics", skip=("fig4", "ranking"))
+    _params_file(tmp_path)
     for out in ("a.md", "b.md"):
         run_stage(tmp_path, "report.py", "--metrics", "metrics", "--out", out)
     text = (tmp_path / "a.md").read_text()
@@ -274,7 +286,7 @@ def test_disagreeing_settings_are_flagged(tmp_path):
     m = fabricate(tmp_path)
     m["fig5"]["epochs"] = 7
     write_json(tmp_path / "fig5.json", m["fig5"])
-    text = render(*load_metrics(tmp_path))
+    text = render(*load_metrics(tmp_path), STATS)
     assert "disagree" in text and "(fig5)" in text
 
 
@@ -283,5 +295,5 @@ def test_paper_world_has_no_synthetic_disclaimer(tmp_path, world):
     m = fabricate()
     for name in FIGURES + ("baselines",):
         m[name]["world"] = world
-    text = render(m, {})
+    text = render(m, {}, STATS)
     assert "**paper** world" in text and "not the paper's data" not in text

@@ -1,10 +1,11 @@
-"""Statistics against values computed by hand from their formulas."""
+"""Statistics against hand-computed values, scipy's own tests, least squares and simulation."""
 import math
 
+import numpy as np
 import pytest
 from scipy import stats as sp
 
-from aetasc.stats import anova, one_sample_gain, paired_gain, pearson, pearson_p, summarize
+from aetasc.stats import mde, mean_test, paired_gain, rm_anova, seeds_needed, summarize, t_test_power, trend_per_seed
 
 
 def test_summarize_uses_the_sample_std():
@@ -32,33 +33,81 @@ def test_paired_gain_pairs_by_seed_not_by_position():
     assert g["p_greater"] == 0.0                  # identical differences: degenerate, positive
 
 
-def test_one_sample_gain_tests_mean_above_zero():
-    g = one_sample_gain([0.02, 0.03, 0.00, 0.01])
-    t = 0.015 / (math.sqrt(0.0005 / 3) / 2)
-    assert g["p_greater"] == pytest.approx(sp.t.sf(t, df=3))
-    assert one_sample_gain([-0.01, -0.02, -0.03])["p_greater"] > 0.95
+# ------------------------------------------------------- inference over seeds, and power
+
+D = [0.02, 0.03, 0.00, 0.01, 0.025]
 
 
-def test_pearson_by_hand_on_four_points():
-    # deviations (-1.5, -0.5, 0.5, 1.5) and (-1.5, 0.5, -0.5, 1.5): cross sum 4, squares 5 and 5
-    r = pearson([1, 2, 3, 4], [1, 3, 2, 4])
-    assert r["rho"] == pytest.approx(0.8)
-    t = 0.8 * math.sqrt(2 / (1 - 0.64))
-    assert r["p_value"] == pytest.approx(2 * sp.t.sf(t, df=2))
-    assert pearson_p(0.8, 4) == pytest.approx(r["p_value"])
-    assert r["n"] == 4
+def test_mean_test_agrees_with_scipys_t_tests():
+    t = mean_test(D, level=0.05, margin=0.02)
+    assert t["p_greater"] == pytest.approx(sp.ttest_1samp(D, 0.0, alternative="greater").pvalue)
+    assert t["p_less"] == pytest.approx(sp.ttest_1samp(D, 0.0, alternative="less").pvalue)
+    lo, hi = sp.t.interval(0.95, len(D) - 1, loc=sp.tmean(D), scale=sp.sem(D))
+    assert t["ci"] == pytest.approx([lo, hi])
+    # two one-sided tests: mean > -margin and mean < +margin, the larger p decides
+    tost = max(sp.ttest_1samp(D, -0.02, alternative="greater").pvalue,
+               sp.ttest_1samp(D, 0.02, alternative="less").pvalue)
+    assert t["p_equivalent"] == pytest.approx(tost)
 
 
-def test_pearson_undefined_for_a_constant_variable():
-    assert pearson([1, 2, 3], [5, 5, 5])["rho"] is None
+def test_equivalence_needs_the_whole_interval_inside_the_margin():
+    tight = mean_test([0.001, -0.002, 0.0015, -0.0005, 0.0], margin=0.02)
+    loose = mean_test([0.03, -0.04, 0.05, -0.02, 0.0], margin=0.02)
+    assert tight["p_equivalent"] < 0.05 < loose["p_equivalent"]
 
 
-def test_anova_f_by_hand():
-    # group means 2, 5, 8 around 5: SSB = 3 * 18 = 54 (df 2); SSW = 3 * 2 = 6 (df 6): F = 27 / 1
-    r = anova([[1, 2, 3], [4, 5, 6], [7, 8, 9]])
-    assert r["F"] == pytest.approx(27.0)
-    assert r["p_value"] == pytest.approx(sp.f.sf(27.0, 2, 6))
+def test_degenerate_samples():
+    assert mean_test([0.01])["p_greater"] is None and mean_test([0.01])["ci"] is None
+    same = mean_test([0.01, 0.01, 0.01], margin=0.02)
+    assert same["ci"] == pytest.approx([0.01, 0.01]) and same["mde"] is None
+    assert (same["p_greater"], same["p_less"], same["p_equivalent"]) == (0.0, 1.0, 0.0)
+    assert mean_test([0.0, 0.0])["p_greater"] == 1.0
 
 
-def test_anova_needs_two_values_per_group():
-    assert anova([[1.0], [2.0, 3.0]]) == {"F": None, "p_value": None}
+def test_power_at_the_mde_is_what_a_simulation_gives():
+    """The noncentral t against 40,000 simulated experiments of 5 seeds."""
+    n, std = 5, 0.03
+    effect = mde(std, n, level=0.05, power=0.8)
+    rng = np.random.default_rng(0)
+    samples = rng.normal(effect, std, size=(40_000, n))
+    p = sp.ttest_1samp(samples, 0.0, axis=1, alternative="greater").pvalue
+    assert (p < 0.05).mean() == pytest.approx(0.8, abs=0.01)
+    assert t_test_power(effect, std, n) == pytest.approx(0.8)
+
+
+def test_mde_tends_to_the_normal_approximation():
+    n, std = 2000, 0.05
+    normal = (sp.norm.ppf(0.95) + sp.norm.ppf(0.8)) * std / math.sqrt(n)
+    assert mde(std, n) == pytest.approx(normal, rel=2e-3)
+
+
+def test_seeds_needed_is_the_first_n_with_enough_power():
+    n = seeds_needed(0.05, 0.069)
+    assert t_test_power(0.05, 0.069, n) >= 0.8 > t_test_power(0.05, 0.069, n - 1)
+    assert seeds_needed(0.05, None) is None
+
+
+def test_repeated_measures_anova_is_the_additive_model_f_test():
+    """Against ordinary least squares: seeds + conditions vs seeds alone."""
+    y = np.array([[0.51, 0.55, 0.50], [0.47, 0.53, 0.49], [0.56, 0.57, 0.52], [0.50, 0.56, 0.47]])
+    n, k = y.shape
+    seed = np.repeat(np.eye(n), k, axis=0)
+    cond = np.tile(np.eye(k)[:, 1:], (n, 1))
+    target = y.reshape(-1)
+
+    def rss(design):
+        beta = np.linalg.lstsq(design, target, rcond=None)[0]
+        return float(((target - design @ beta) ** 2).sum())
+
+    full, reduced = rss(np.hstack([seed, cond])), rss(seed)
+    df1, df2 = k - 1, (n - 1) * (k - 1)
+    f = ((reduced - full) / df1) / (full / df2)
+    r = rm_anova(y)
+    assert r["F"] == pytest.approx(f) and r["df"] == [df1, df2]
+    assert r["p_value"] == pytest.approx(sp.f.sf(f, df1, df2))
+
+
+def test_trend_per_seed_is_the_fitted_change_across_the_grid():
+    xs = [1, 2, 4, 8]
+    rows = [[0.5 + 0.01 * x for x in xs], [0.6 - 0.002 * x for x in xs]]
+    assert trend_per_seed(xs, rows) == pytest.approx([0.07, -0.014])

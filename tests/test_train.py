@@ -221,3 +221,15 @@ def test_missing_aet_data_for_a_joint_run():
     data = replace(make_data(), aet_train=None, aet_val=None)
     with pytest.raises(ValueError, match="needs AET training data"):
         Trainer(make_spec(alpha=0.5), data, torch.device("cpu"))
+
+
+def test_an_asc_only_run_is_normalized_by_its_own_data_alone():
+    """The ASC baseline carries its figure's AET set (for the record) but never trains on it:
+    that set must not change it, through the input statistics or otherwise."""
+    data = make_data()
+    other = replace(data, aet_train=Task(data.aet_train.x * 3 + 5, data.aet_train.y))
+    a = Trainer(make_spec(alpha=0.0), data, torch.device("cpu")).model.encoder
+    b = Trainer(make_spec(alpha=0.0), other, torch.device("cpu")).model.encoder
+    assert float(a.input_mean) == float(b.input_mean) and float(a.input_std) == float(b.input_std)
+    joint = Trainer(make_spec(alpha=0.5), other, torch.device("cpu")).model.encoder
+    assert float(joint.input_mean) != float(a.input_mean)

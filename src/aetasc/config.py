@@ -110,6 +110,14 @@ class FeatureParams(Strict):
         return 1 + self.clip_samples // self.hop_length
 
 
+class StatsParams(Strict):
+    """How the claims report decides (figures/REPORT.md states each rule)."""
+    level: Annotated[float, Field(gt=0.0, lt=0.5)]
+    power: Annotated[float, Field(gt=0.5, lt=1.0)]
+    equivalence_margin: Annotated[float, Field(gt=0.0, lt=1.0)]
+    reference_effect: Annotated[float, Field(gt=0.0, lt=1.0)]
+
+
 class ModelParams(Strict):
     width: Annotated[int, Field(ge=4, le=256)]
 
@@ -209,7 +217,9 @@ class GeneratorParams(Strict):
     events: Annotated[int, Field(ge=4, le=1000)]
     scene_events: Annotated[int, Field(ge=2)]
     events_per_scene: PositiveInt
-    scene_similarity: Annotated[float, Field(ge=0.0, lt=1.0)]
+    scene_similarity: Annotated[float, Field(ge=0.0, le=1.0)]
+    scene_event_snr_db: Annotated[list[Annotated[float, Field(ge=-40.0, le=40.0)]],
+                                  Field(min_length=2, max_length=2)]
     location_variation_db: Annotated[float, Field(ge=0.0, le=40.0)]
     city_variation_db: Annotated[float, Field(ge=0.0, le=40.0)]
     balanced_clips_per_class: PositiveInt
@@ -227,6 +237,9 @@ class GeneratorParams(Strict):
         if self.events_per_scene > self.scene_events:
             raise ValueError(f"events_per_scene ({self.events_per_scene}) must not exceed "
                              f"scene_events ({self.scene_events})")
+        lo, hi = self.scene_event_snr_db
+        if lo > hi:
+            raise ValueError(f"scene_event_snr_db: the lower bound ({lo}) exceeds the upper ({hi})")
         return self
 
 
@@ -297,6 +310,8 @@ class Params(Strict):
     batch: BatchParams
     optimizer: OptimizerParams
     augment: AugmentParams
+    max_rejected_share: Annotated[float, Field(ge=0.0, lt=1.0)]
+    stats: StatsParams
     worlds: Worlds
 
     @field_validator("alpha", mode="before")

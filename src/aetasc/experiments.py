@@ -23,7 +23,7 @@ from .features import FeatureTable, open_features
 from .identity import digest
 from .io import read_json
 from .ranking import multi_hot
-from .stats import paired_gain, pearson, summarize
+from .stats import paired_gain, summarize
 from .subsets import SubsetRequest, read_clip_list
 from .store import Busy
 from .train import CHECKPOINT, CURVES, RESULT, RunData, RunSpec, Task, read_result, train_run
@@ -134,6 +134,20 @@ class Run:
         return self.spec.fingerprint()
 
 
+class DataError(ValueError):
+    """A run's data lost more clips at extraction than params allow (max_rejected_share)."""
+
+
+def _kept(listed: int, kept: int, what: str, share: float) -> dict:
+    """Counts of a clip set after rejection; an error when it lost more than `share` of it."""
+    lost = listed - kept
+    if listed and lost / listed > share:
+        raise DataError(f"{what}: {lost} of {listed} clips were rejected at extraction "
+                        f"({100 * lost / listed:.1f} % > max_rejected_share = {100 * share:g} %); see "
+                        f"rejected.csv of the features, and fix or replace those files")
+    return {"clips": kept, "rejected": lost}
+
+
 class DataCache:
     """Features and clip lists, loaded once per figure stage and shared by its runs.
 
@@ -150,6 +164,8 @@ class DataCache:
         self._subsets = {}
         self._aet_ids: dict[str, str] = {}
         self._index = None
+        self.asc_record: dict = {}
+        self.aet_records: dict[str, dict] = {}
 
     @property
     def subsets_index(self) -> dict:
@@ -168,9 +184,12 @@ class DataCache:
             table = open_features(self.paths.asc_features, self.params.active.features)
             clips = read_json(self.paths.subsets / "asc_clips.json")
             scenes = tuple(clips["scenes"])
-            tasks, parts = [], [list(scenes)]
+            tasks, parts, self.asc_record = [], [list(scenes)], {}
             for split in ("train", "evaluate"):
                 kept = [(c, s) for c, s in clips[split] if c not in table.rejected]
+                self.asc_record[f"asc_{split}"] = _kept(
+                    len(clips[split]), len(kept), f"the ASC {split} fold ({self.paths.subsets / 'asc_clips.json'})",
+                    self.params.max_rejected_share)
                 rows = table.rows(c for c, _ in kept)
                 order = np.argsort(rows)
                 x = torch.from_numpy(np.ascontiguousarray(table.array[rows[order]]))
@@ -192,11 +211,18 @@ class DataCache:
         classes = tuple(entry["classes"])
         table = self.aet_table()
         parts = []
+        record = {}
         for part in ("train", "val"):
-            segs = [s for s in read_clip_list(self.paths.subsets / entry[part]) if s.ytid not in table.rejected]
+            listed = read_clip_list(self.paths.subsets / entry[part])
+            segs = [s for s in listed if s.ytid not in table.rejected]
+            record[f"aet_{part}"] = {**_kept(len(listed), len(segs), f"AET subset {request.id} ({part}: "
+                                                                     f"{self.paths.subsets / entry[part]})",
+                                             self.params.max_rejected_share),
+                                     "hours": round(sum(s.seconds for s in segs) / 3600, 6)}
             rows = table.rows(s.ytid for s in segs)
             order = np.argsort(rows)
             parts.append((rows[order], multi_hot([segs[i] for i in order], list(classes))))
+        self.aet_records[request.id] = record
         return classes, parts
 
     def aet_identity(self, request: SubsetRequest) -> str:
@@ -269,11 +295,14 @@ def needed_runs(params: Params, paths: Paths) -> dict[str, str]:
 
 
 def run_data(run: Run, cache: DataCache) -> RunData:
+    """A run's data, with the record of what it holds (clips, hours, rejections) that its
+    result.json keeps."""
     scenes, asc_train, asc_eval, _ = cache.asc()
     if run.events is None:
-        return RunData(scenes, (), asc_train, asc_eval)
+        return RunData(scenes, (), asc_train, asc_eval, record=dict(cache.asc_record))
     classes, aet_train, aet_val = cache.aet(run.events)
-    return RunData(scenes, classes, asc_train, asc_eval, aet_train, aet_val)
+    return RunData(scenes, classes, asc_train, asc_eval, aet_train, aet_val,
+                   record={**cache.asc_record, **cache.aet_records[run.events.id]})
 
 
 def execute(run: Run, cache: DataCache, store: Path, device=None, progress=True,
@@ -346,10 +375,6 @@ def aggregate(figure: str, params: Params, results: list[tuple[Run, dict]],
         out["eq3_alpha"] = l_asc / (l_asc + l_aet)   # Eq. 3 of the paper
     else:
         out["baseline"] = baselines["points"]["asc"] if baselines is not None else None
-    if figure in ("fig3b", "fig4"):
-        xs = [float(p["x"]) for p in raw.values() for _ in p["seeds"]]
-        ys = [a for p in raw.values() for a in p["asc_accuracy"]]
-        out["pearson"] = pearson(xs, ys)
     return out
 
 

@@ -21,8 +21,8 @@ from matplotlib.patches import Patch  # noqa: E402
 from matplotlib.ticker import FixedLocator, NullLocator  # noqa: E402
 
 from .io import read_json  # noqa: E402
-from .report import fmt_p, fmt_rho, raw_correlation, signed  # noqa: E402
-from .stats import anova  # noqa: E402
+from .report import fmt_p, rho_over_means, signed  # noqa: E402
+from .stats import rm_anova  # noqa: E402
 
 DPI = 120
 STYLE = {"font.size": 10, "axes.titlesize": 10, "axes.labelsize": 10, "figure.titlesize": 11,
@@ -60,7 +60,8 @@ def _title(m: dict, what: str) -> str:
 
 
 def _rho_label(m: dict, metric: str) -> str:
-    return "Pearson " + fmt_rho(raw_correlation(m, metric))
+    rho = rho_over_means(m, metric)
+    return "ρ over grid means " + ("n/a" if rho is None else f"{rho:.2f}")
 
 
 def _legend_below(fig: Figure, axes, ncols: int = 2) -> None:
@@ -174,9 +175,11 @@ def _point_bars(m: dict, color_of) -> list[tuple[str, dict, str, dict | None]]:
 
 
 def draw_fig3a(m: dict) -> Figure:
-    result = anova([p["asc_accuracy"] for p in m["raw"].values()])
-    text = ("ANOVA across strategies: undefined" if result["F"] is None
-            else f"ANOVA across strategies: F = {result['F']:.2f}, {fmt_p(result['p_value'])}")
+    tables = [dict(zip(p["seeds"], p["asc_accuracy"])) for p in m["raw"].values()]
+    seeds = [seed for seed in tables[0] if all(seed in t for t in tables)]
+    result = rm_anova([[t[seed] for t in tables] for seed in seeds])
+    text = ("repeated-measures ANOVA across strategies: undefined" if result["F"] is None
+            else f"repeated-measures ANOVA across strategies: F = {result['F']:.2f}, {fmt_p(result['p_value'])}")
     return _bars(m, "Fig. 3a: choice of events", _point_bars(m, lambda p: ASC_COLOR),
                  [Line2D([], [], ls="", label=text)])
 

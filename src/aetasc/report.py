@@ -1,87 +1,99 @@
 """The claims report: each claim of the paper, the paper's number, ours, and a verdict.
 
-Verdicts are computed from the metrics files by the rules in RULES, never written by
-hand; a claim whose metrics file is missing is reported as "not measured".
+Verdicts are computed from the metrics files by the rules in `rules()`, never written by
+hand; a claim whose metrics file is missing is reported as "not measured". Every test works
+on per-seed values (a seed's runs share its initialization and its baseline run), every row
+shows a confidence interval, and every effect test shows its power: the minimum effect it
+detects with the seeds and the spread observed, and the seeds that would detect the paper's
+effect size. A claim of an effect *does not hold* when the opposite effect is significant
+or when the effect is shown to be smaller than the equivalence margin; a claim of no effect
+*holds* only when equivalence is shown.
 """
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from .stats import anova, one_sample_gain, paired_gain, pearson, pearson_p
+import numpy as np
+
+from .config import StatsParams
+from .stats import mean_test, rm_anova, seeds_needed, trend_per_seed
 
 FILES = ("baselines", "fig2", "fig3a", "fig3b", "fig4", "fig5", "regularizers", "ranking")
 JOINT_FIGURES = ("fig2", "fig3a", "fig3b", "fig4", "fig5", "regularizers")
 
-LEVEL = 0.05                     # significance level of every test
 HOLDS, FAILS, INCONCLUSIVE, NOT_MEASURED = "holds", "does not hold", "inconclusive", "not measured"
 PAPER_LOSS_RATIO = 20.0          # L*_ASC / L*_AET at convergence (Sec. 4.1)
 LOSS_RATIO_RANGE = (10.0, 40.0)  # within a factor 2 of the paper's ratio
 PAPER_ALPHA = 0.95
 ALPHA_TOLERANCE = 0.025
-PAPER_RHO_K = (0.24, 8 * 4)      # Fig. 4: rho over 8 values of k x 4 seeds
+PAPER_GAIN = 0.05                # "up to +5 %" (Sec. 1)
 
-RULES = f"""\
-- Significance level {LEVEL} for every test; p-values of t-tests are one-sided, in the claimed direction.
-- **"beats the baseline"**: paired by seed, gain = MTL accuracy - ASC baseline accuracy.
-  *holds* if the one-sided paired t-test gives p < {LEVEL}; *does not hold* if the mean gain is <= 0;
-  *inconclusive* otherwise (right direction, p >= {LEVEL}).
-- **"A is better than B"** (no baseline): *holds* if the one-sided paired t-test of A > B gives
-  p < {LEVEL}; *does not hold* if the test of B > A gives p < {LEVEL}; *inconclusive* otherwise.
-- **"grows with"** (Pearson rho over the (x, value) pairs of all seeds, two-sided p): *holds* if
-  rho > 0 and p < {LEVEL}; *does not hold* if rho < 0 and p < {LEVEL}; *inconclusive* otherwise.
-- **"no dependence"** (one-way ANOVA across groups of per-seed values): *holds* if p >= {LEVEL}, i.e. no
-  significant difference was found (absence of evidence, not proof of equality); *does not hold* if p < {LEVEL}.
-- **"approximately equals"** (a number per seed compared with a tolerance band): *holds* if every seed lies
-  in the band; *does not hold* if none does; *inconclusive* otherwise.
-- A claim made of several parts (e.g. "each strategy beats the baseline"): *does not hold* if any part does
-  not hold, *holds* if all hold, *inconclusive* otherwise.
-- A test that cannot be computed (one seed; fewer than three pairs or a constant variable for Pearson)
-  has no p-value: the claim is then *inconclusive*, unless a rule above already says *does not hold*.
+
+def rules(s: StatsParams) -> str:
+    m = signed(s.equivalence_margin).lstrip("+")
+    return f"""\
+- Every test works on one value per seed: a gain is MTL minus the ASC baseline of the same seed; a
+  claim over several grid points sharing a seed's baseline averages them per seed first. Tests are
+  t-tests on the per-seed values (n = seeds), at level {s.level}; intervals are two-sided
+  {100 * (1 - s.level):.0f} % confidence intervals.
+- **A claimed effect** ("beats the baseline", "A is better than B", "grows with"): *holds* if the
+  one-sided test in the claimed direction gives p < {s.level}; *does not hold* if the test in the other
+  direction does, or if the two one-sided tests show the effect within ±{m} pp (equivalence); *inconclusive*
+  otherwise. "Grows with x" is tested on each seed's fitted change across the grid (slope × range of x).
+- **A claimed absence** ("no dependence", "not better"): *holds* only if equivalence within ±{m} pp is
+  shown (for several conditions: every pair, Bonferroni-corrected); *does not hold* if the effect is
+  significant (several conditions: repeated-measures ANOVA across them, paired by seed); *inconclusive*
+  otherwise. Not finding an effect is never reported as its absence.
+- **"approximately equals"** (a band around the paper's number): *holds* if the confidence interval of the
+  mean lies inside the band, *does not hold* if it lies outside, *inconclusive* otherwise.
+- **"up to +5 %"**: the largest mean gain of all joint-training points, with its confidence interval
+  widened for having picked the best of m points (level {s.level} / m): *holds* if it excludes 0 and
+  contains +5 pp; *does not hold* if it lies below or above +5 pp; *inconclusive* otherwise.
+- A claim made of several parts: *does not hold* if any part does not hold, *holds* if all hold,
+  *inconclusive* otherwise. With one seed, or identical values, no test can be computed: *inconclusive*.
+- **Power**: MDE is the smallest true effect the one-sided test detects with probability {s.power} at
+  level {s.level}, given the seeds and the per-seed spread observed; "seeds for +{pct(s.reference_effect)} pp" is
+  how many seeds would detect the paper's effect size with that spread. A row with MDE above the effect
+  the paper reports cannot decide it: *inconclusive* there means "too few seeds", not "no effect".
+- Correlations are reported over the grid means (what the paper's figures plot, like its ρ) and as the
+  mean of the per-seed ρ; the paper states no p-values for them and none is invented.
 """
 
 
 # ------------------------------------------------------------------------ verdict rules
 
-def verdict_beats(gain: dict) -> str:
-    """A gain over the baseline (paired_gain's output)."""
-    if gain["mean"] <= 0:
-        return FAILS
-    p = gain.get("p_greater")
-    return HOLDS if p is not None and p < LEVEL else INCONCLUSIVE
-
-
-def verdict_greater(p_greater: float | None, p_less: float | None) -> str:
-    """A > B from the one-sided p-values of both directions."""
-    if p_greater is not None and p_greater < LEVEL:
+def verdict_effect(t: dict, s: StatsParams) -> str:
+    """A claimed positive effect, from mean_test over per-seed values."""
+    if t["p_greater"] is not None and t["p_greater"] < s.level:
         return HOLDS
-    if p_less is not None and p_less < LEVEL:
+    if (t["p_less"] is not None and t["p_less"] < s.level) or \
+            (t["p_equivalent"] is not None and t["p_equivalent"] < s.level):
         return FAILS
     return INCONCLUSIVE
 
 
-def verdict_positive_correlation(corr: dict) -> str:
-    rho, p = corr.get("rho"), corr.get("p_value")
-    if rho is None or p is None or p >= LEVEL:
-        return INCONCLUSIVE
-    return HOLDS if rho > 0 else FAILS
-
-
-def verdict_no_difference(result: dict) -> str:
-    p = result.get("p_value")
-    if p is None:
-        return INCONCLUSIVE
-    return HOLDS if p >= LEVEL else FAILS
-
-
-def verdict_within(values: list[float], lo: float, hi: float) -> str:
-    inside = [lo <= v <= hi for v in values]
-    if inside and all(inside):
+def verdict_not_better(t: dict, s: StatsParams) -> str:
+    """A claimed absence of a gain: equivalent to none, or significantly negative."""
+    if (t["p_equivalent"] is not None and t["p_equivalent"] < s.level) or \
+            (t["p_less"] is not None and t["p_less"] < s.level):
         return HOLDS
-    return FAILS if not any(inside) else INCONCLUSIVE
+    if t["p_greater"] is not None and t["p_greater"] < s.level:
+        return FAILS
+    return INCONCLUSIVE
+
+
+def verdict_band(t: dict, lo: float, hi: float) -> str:
+    ci = t["ci"]
+    if ci is None:
+        return INCONCLUSIVE
+    if lo <= ci[0] and ci[1] <= hi:
+        return HOLDS
+    return FAILS if ci[1] < lo or ci[0] > hi else INCONCLUSIVE
 
 
 def verdict_all(verdicts: list[str]) -> str:
@@ -107,21 +119,31 @@ def signed(x: float) -> str:
     return f"{round(100 * x, 1) + 0.0:+.1f}"
 
 
-def pp(s: dict) -> str:
-    """A gain summary in percentage points."""
-    return f"{signed(s['mean'])} ± {pct(s['std'])} pp"
-
-
 def fmt_p(p: float | None) -> str:
     if p is None:
         return "p n/a"
     return "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
 
 
-def fmt_rho(corr: dict) -> str:
-    if corr.get("rho") is None:
-        return f"ρ undefined (n = {corr.get('n')})"
-    return f"ρ = {corr['rho']:.2f}, {fmt_p(corr['p_value'])} (n = {corr['n']})"
+def fmt_effect(t: dict) -> str:
+    """Mean ± std over seeds in pp, with the one-sided p of the claimed direction."""
+    std = "n/a" if t["std"] is None else pct(t["std"])
+    return f"{signed(t['mean'])} ± {std} pp, {fmt_p(t['p_greater'])}"
+
+
+def fmt_ci(t: dict, scale: float = 100.0, unit: str = " pp") -> str:
+    if t["ci"] is None:
+        return "n/a"
+    lo, hi = (scale * v for v in t["ci"])
+    return f"[{lo + 0.0:+.1f}, {hi + 0.0:+.1f}]{unit}"
+
+
+def fmt_power(t: dict, s: StatsParams) -> str:
+    if t["mde"] is None:
+        return "n/a (one seed, or no spread)"
+    need = seeds_needed(s.reference_effect, t["std"], s.level, s.power)
+    return (f"MDE {pct(t['mde'])} pp (n = {t['n']}); "
+            f"{'> 10000' if need is None else need} seeds for +{pct(s.reference_effect)} pp")
 
 
 # ------------------------------------------------------------------------ claims
@@ -138,6 +160,8 @@ class Outcome:
     ours: str
     verdict: str
     test: str
+    interval: str = "—"
+    power: str = "—"
     details: tuple[Detail, ...] = ()
 
 
@@ -148,46 +172,60 @@ class Claim:
     source: str
     paper: str
     needs: tuple[str, ...]
-    evaluate: Callable[[dict], Outcome]
+    evaluate: Callable[[dict, StatsParams], Outcome]
 
 
-def _gain_detail(label: str, gain: dict) -> Detail:
-    return Detail(label, f"{pp(gain)}, {fmt_p(gain.get('p_greater'))}", verdict_beats(gain))
+def _test(values, s: StatsParams, level: float | None = None) -> dict:
+    return mean_test(values, level=s.level if level is None else level, margin=s.equivalence_margin,
+                     power=s.power)
 
 
-def _greater(seeds_a, a, seeds_b, b) -> tuple[dict, str]:
-    """Paired difference a - b and the verdict of "a is greater than b"."""
-    diff = paired_gain(seeds_a, a, seeds_b, b)
-    reverse = paired_gain(seeds_b, b, seeds_a, a)
-    return diff, verdict_greater(diff["p_greater"], reverse["p_greater"])
+def _paired(seeds_a, a, seeds_b, b) -> list[float]:
+    """a - b per seed, for the seeds both have."""
+    by_seed = dict(zip(seeds_b, b))
+    return [x - by_seed[seed] for seed, x in zip(seeds_a, a) if seed in by_seed]
+
+
+def _gain_values(point: dict) -> list[float]:
+    return point["gain"]["per_seed"]
+
+
+def _effect(values, s: StatsParams, what: str, details=()) -> Outcome:
+    t = _test(values, s)
+    return Outcome(fmt_effect(t), verdict_effect(t, s), what, fmt_ci(t), fmt_power(t, s), tuple(details))
+
+
+def _effect_detail(label: str, values, s: StatsParams) -> Detail:
+    t = _test(values, s)
+    return Detail(label, f"{fmt_effect(t)}, CI {fmt_ci(t)}", verdict_effect(t, s))
 
 
 def _point_at(fig: dict, alpha: float) -> str | None:
     return next((label for label, p in fig["points"].items() if abs(float(p["alpha"]) - alpha) < 1e-9), None)
 
 
-def _all_beat(fig: dict, what: str) -> Outcome:
+def _all_beat(fig: dict, what: str, s: StatsParams) -> Outcome:
     """Each point of a figure beats the ASC baseline."""
-    gains = {label: p["gain"] for label, p in fig["points"].items()}
-    details = tuple(_gain_detail(label, g) for label, g in gains.items())
-    means = [g["mean"] for g in gains.values()]
-    return Outcome(f"gains {signed(min(means))} to {signed(max(means))} pp over {len(gains)} points",
-                   verdict_all([d.verdict for d in details]),
-                   f"one-sided paired t-test of each {what} vs the baseline; all must hold", details)
+    details = tuple(_effect_detail(label, _gain_values(p), s) for label, p in fig["points"].items())
+    tests = [_test(_gain_values(p), s) for p in fig["points"].values()]
+    weakest = min(tests, key=lambda t: t["mean"])
+    return Outcome(f"gains {signed(min(t['mean'] for t in tests))} to {signed(max(t['mean'] for t in tests))} pp "
+                   f"over {len(tests)} points", verdict_all([d.verdict for d in details]),
+                   f"one-sided paired t-test of each {what} vs the baseline; all must hold",
+                   f"weakest point {fmt_ci(weakest)}", fmt_power(weakest, s), details)
 
 
-def mtl_beats_baseline_near_one(m: dict) -> Outcome:
+def mtl_beats_baseline_near_one(m: dict, s: StatsParams) -> Outcome:
     fig = m["fig2"]
     labels = [label for label, p in fig["points"].items() if 0.8 - 1e-9 <= float(p["alpha"]) < 1.0 - 1e-9]
     if not labels:
         return Outcome("—", NOT_MEASURED, "the α grid has no value in [0.8, 1)")
-    pooled = [g for label in labels for g in fig["points"][label]["gain"]["per_seed"]]
-    test = one_sample_gain(pooled)
+    seeds = fig["points"][labels[0]]["gain"]["per_seed"]
+    per_seed = np.mean([_gain_values(fig["points"][label]) for label in labels], axis=0)
     alphas = ", ".join(f"{float(fig['points'][label]['alpha']):g}" for label in labels)
-    return Outcome(f"{pp(test)} pooled, {fmt_p(test['p_greater'])}", verdict_beats(test),
-                   f"one-sided t-test of the per-seed gains pooled over α ∈ {{{alphas}}} (n = {len(pooled)}; "
-                   "the gains of one seed share its baseline run, so p is optimistic); per α below",
-                   tuple(_gain_detail(label, fig["points"][label]["gain"]) for label in labels))
+    return _effect(per_seed, s, f"one-sided t-test of each seed's mean gain over α ∈ {{{alphas}}} "
+                                f"(n = {len(seeds)} seeds); per α below",
+                   [_effect_detail(label, _gain_values(fig["points"][label]), s) for label in labels])
 
 
 def _loss_ratios(base: dict) -> list[float]:
@@ -197,25 +235,28 @@ def _loss_ratios(base: dict) -> list[float]:
     return [la / l_aet[s] for s, la in zip(asc["seeds"], asc["loss_asc"]) if s in l_aet]
 
 
-def loss_ratio(m: dict) -> Outcome:
-    ratios = _loss_ratios(m["baselines"])
+def _band(values, lo: float, hi: float, s: StatsParams, what: str, fmt) -> Outcome:
+    t = _test(values, s)
+    ci = "n/a" if t["ci"] is None else f"[{fmt(t['ci'][0])}, {fmt(t['ci'][1])}]"
+    return Outcome(f"{fmt(t['mean'])} (per seed {fmt(min(values))} to {fmt(max(values))})",
+                   verdict_band(t, lo, hi), f"{what} within [{fmt(lo)}, {fmt(hi)}]: the interval must lie "
+                                            "inside", ci)
+
+
+def loss_ratio(m: dict, s: StatsParams) -> Outcome:
     lo, hi = LOSS_RATIO_RANGE
-    return Outcome(f"L\\*_ASC / L\\*_AET = {m['baselines']['loss_ratio']:.1f} "
-                   f"(per seed {min(ratios):.1f} to {max(ratios):.1f})",
-                   verdict_within(ratios, lo, hi),
-                   f"per-seed ratio of the baselines' last-epoch training losses within [{lo:g}, {hi:g}] "
-                   "(a factor 2 of 20)")
+    return _band(_loss_ratios(m["baselines"]), lo, hi, s,
+                 "mean over seeds of L\\*_ASC / L\\*_AET (last-epoch training losses of the baselines), "
+                 "a factor 2 of 20:", lambda v: f"{v:.1f}")
 
 
-def eq3_alpha(m: dict) -> Outcome:
+def eq3_alpha(m: dict, s: StatsParams) -> Outcome:
     alphas = [r / (1.0 + r) for r in _loss_ratios(m["baselines"])]
-    lo, hi = PAPER_ALPHA - ALPHA_TOLERANCE, PAPER_ALPHA + ALPHA_TOLERANCE
-    return Outcome(f"α = {m['baselines']['eq3_alpha']:.3f} (per seed {min(alphas):.3f} to {max(alphas):.3f})",
-                   verdict_within(alphas, lo, hi),
-                   f"per-seed Eq. 3 α = L\\*_ASC / (L\\*_ASC + L\\*_AET) within [{lo:.3f}, {hi:.3f}]")
+    return _band(alphas, PAPER_ALPHA - ALPHA_TOLERANCE, PAPER_ALPHA + ALPHA_TOLERANCE, s,
+                 "mean over seeds of Eq. 3's α = L\\*_ASC / (L\\*_ASC + L\\*_AET)", lambda v: f"{v:.3f}")
 
 
-def tagging_is_not_scene(m: dict) -> Outcome:
+def tagging_is_not_scene(m: dict, s: StatsParams) -> Outcome:
     fig = m["fig2"]
     half, zero = _point_at(fig, 0.5), _point_at(fig, 0.0)
     if half is None or zero is None:
@@ -223,123 +264,177 @@ def tagging_is_not_scene(m: dict) -> Outcome:
     raw_half, raw_zero = fig["raw"][half], fig["raw"][zero]
     if None in raw_half["lwlrap"] + raw_zero["lwlrap"]:
         return Outcome("—", NOT_MEASURED, "no lwlrap at α = 0 or 0.5")
-    diff, tagging = _greater(raw_half["seeds"], raw_half["lwlrap"], raw_zero["seeds"], raw_zero["lwlrap"])
-    gain = fig["points"][half]["gain"]
-    p_scene = gain.get("p_greater")
-    if tagging == FAILS or (p_scene is not None and p_scene < LEVEL):
-        verdict = FAILS
-    elif tagging == HOLDS and p_scene is not None:
+    tagging = _test(_paired(raw_half["seeds"], raw_half["lwlrap"], raw_zero["seeds"], raw_zero["lwlrap"]), s)
+    scene = _test(_gain_values(fig["points"][half]), s)
+    parts = [verdict_effect(tagging, s), verdict_not_better(scene, s)]
+    verdict = FAILS if FAILS in parts else HOLDS if parts == [HOLDS, HOLDS] else INCONCLUSIVE
+    return Outcome(f"lwlrap {signed(tagging['mean'])} pp from α = 0 to 0.5 ({fmt_p(tagging['p_greater'])}); "
+                   f"ASC gain at α = 0.5: {fmt_effect(scene)}, equivalence {fmt_p(scene['p_equivalent'])}",
+                   verdict,
+                   "holds if lwlrap(0.5) > lwlrap(0) (an effect) and the ASC gain at α = 0.5 is within the "
+                   "margin or below zero (an absence); the interval and power are the ASC gain's",
+                   fmt_ci(scene), fmt_power(scene, s))
+
+
+def strategies_beat(m: dict, s: StatsParams) -> Outcome:
+    return _all_beat(m["fig3a"], "strategy", s)
+
+
+def _by_seed(fig: dict, metric: str, labels: list[str] | None = None) -> tuple[list, list[list[float]]]:
+    """(seeds, rows): each row a seed's values over the points (in `labels` order), seeds that all have."""
+    labels = labels or list(fig["raw"])
+    tables = [dict(zip(fig["raw"][label]["seeds"], fig["raw"][label][metric])) for label in labels]
+    seeds = [seed for seed in fig["raw"][labels[0]]["seeds"] if all(seed in t for t in tables)]
+    return seeds, [[t[seed] for t in tables] for seed in seeds]
+
+
+def no_strategy_dependence(m: dict, s: StatsParams) -> Outcome:
+    raw = m["fig3a"]["raw"]
+    labels = list(raw)
+    _, rows = _by_seed(m["fig3a"], "asc_accuracy", labels)
+    anova = rm_anova(rows)
+    pairs = list(itertools.combinations(range(len(labels)), 2))
+    level = s.level / max(1, len(pairs))
+    tests = {(labels[i], labels[j]): mean_test([r[i] - r[j] for r in rows], level=level,
+                                               margin=s.equivalence_margin, power=s.power)
+             for i, j in pairs}
+    equivalent = all(t["p_equivalent"] is not None and t["p_equivalent"] < level for t in tests.values())
+    if equivalent:
         verdict = HOLDS
+    elif anova["p_value"] is not None and anova["p_value"] < s.level:
+        verdict = FAILS
     else:
         verdict = INCONCLUSIVE
-    lw = fig["points"]
-    return Outcome(f"lwlrap {pct_summary(lw[half]['lwlrap'])} at α = 0.5 vs {pct_summary(lw[zero]['lwlrap'])} "
-                   f"at α = 0 ({fmt_p(diff['p_greater'])}); ASC gain at α = 0.5: {pp(gain)}, {fmt_p(p_scene)}",
+    widest = max(tests.values(), key=lambda t: abs(t["mean"]))
+    f = "F undefined" if anova["F"] is None else f"F = {anova['F']:.2f}, {fmt_p(anova['p_value'])}"
+    return Outcome(f"repeated-measures ANOVA {f}; largest pairwise difference {signed(widest['mean'])} pp",
                    verdict,
-                   f"holds if lwlrap(0.5) > lwlrap(0) (one-sided paired t-test, p < {LEVEL}) and the ASC gain at "
-                   f"α = 0.5 is not significant (p >= {LEVEL}); does not hold if lwlrap is significantly lower "
-                   "or the ASC gain significant")
+                   f"holds if every pair of the {len(labels)} strategies is equivalent within the margin "
+                   f"(two one-sided tests, paired by seed, level {level:.4f} for {len(pairs)} pairs); does not "
+                   "hold if the ANOVA (paired by seed) is significant",
+                   f"largest pair {fmt_ci(widest)}", fmt_power(widest, s),
+                   tuple(Detail(f"{a} - {b}", f"{signed(t['mean'])} pp, CI {fmt_ci(t)}, equivalence "
+                                              f"{fmt_p(t['p_equivalent'])}",
+                                HOLDS if t["p_equivalent"] is not None and t["p_equivalent"] < level
+                                else INCONCLUSIVE)
+                         for (a, b), t in tests.items()))
 
 
-def strategies_beat(m: dict) -> Outcome:
-    return _all_beat(m["fig3a"], "strategy")
+def sizes_beat(m: dict, s: StatsParams) -> Outcome:
+    return _all_beat(m["fig3b"], "size T", s)
 
 
-def no_strategy_dependence(m: dict) -> Outcome:
-    raw = m["fig3a"]["raw"]
-    result = anova([raw[label]["asc_accuracy"] for label in raw])
-    ours = "F undefined" if result["F"] is None else f"F = {result['F']:.2f}, {fmt_p(result['p_value'])}"
-    return Outcome(ours, verdict_no_difference(result),
-                   f"one-way ANOVA of ASC accuracy across {len(raw)} strategies; tests for the absence of a "
-                   "significant difference")
+def _rho(xs, ys) -> float | None:
+    x, y = np.asarray(xs, float), np.asarray(ys, float)
+    if len(x) < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
+        return None
+    return float(np.corrcoef(x, y)[0, 1])
 
 
-def sizes_beat(m: dict) -> Outcome:
-    return _all_beat(m["fig3b"], "size T")
+def rho_over_means(fig: dict, metric: str) -> float | None:
+    """Pearson ρ of the grid points' mean values against x: what the paper's figures show."""
+    points = sorted(fig["raw"].values(), key=lambda p: float(p["x"]))
+    if any(v is None for p in points for v in p[metric]):
+        return None
+    return _rho([float(p["x"]) for p in points], [float(np.mean(p[metric])) for p in points])
 
 
-def _correlation(corr: dict, what: str) -> Outcome:
-    return Outcome(fmt_rho(corr), verdict_positive_correlation(corr),
-                   f"Pearson ρ of {what} over all seeds, two-sided p")
+def _grows(fig: dict, metric: str, what: str, s: StatsParams) -> Outcome:
+    """A value grows with the figure's x: each seed's fitted change across the grid."""
+    labels = sorted(fig["raw"], key=lambda label: float(fig["raw"][label]["x"]))
+    xs = [float(fig["raw"][label]["x"]) for label in labels]
+    if any(v is None for label in labels for v in fig["raw"][label][metric]):
+        return Outcome("—", NOT_MEASURED, f"no {metric} at some point")
+    _, rows = _by_seed(fig, metric, labels)
+    changes = trend_per_seed(xs, rows)
+    t = _test(changes, s)
+    means = np.mean(rows, axis=0)
+    rho_means = _rho(xs, means)
+    rhos = [r for r in (_rho(xs, row) for row in rows) if r is not None]
+    rho_text = (f"ρ over grid means {'n/a' if rho_means is None else f'{rho_means:.2f}'}, "
+                f"mean per-seed ρ {'n/a' if not rhos else f'{np.mean(rhos):.2f}'}")
+    return Outcome(f"change across the grid {fmt_effect(t)}; {rho_text}", verdict_effect(t, s),
+                   f"one-sided t-test of each seed's fitted change of {what} across the grid "
+                   f"({len(xs)} points, n = {len(rows)} seeds)", fmt_ci(t), fmt_power(t, s))
 
 
-def accuracy_grows_with_hours(m: dict) -> Outcome:
-    return _correlation(m["fig3b"]["pearson"], "(T, ASC accuracy)")
+def accuracy_grows_with_hours(m: dict, s: StatsParams) -> Outcome:
+    return _grows(m["fig3b"], "asc_accuracy", "ASC accuracy with T", s)
 
 
-def raw_correlation(fig: dict, metric: str) -> dict:
-    """Pearson rho of (x, metric) over all seeds of all points, as aggregate() computes it."""
-    pairs = [(float(p["x"]), v) for p in fig["raw"].values() for v in p[metric] if v is not None]
-    return pearson([x for x, _ in pairs], [v for _, v in pairs])
+def lwlrap_grows_with_hours(m: dict, s: StatsParams) -> Outcome:
+    return _grows(m["fig3b"], "lwlrap", "lwlrap with T", s)
 
 
-def lwlrap_grows_with_hours(m: dict) -> Outcome:
-    return _correlation(raw_correlation(m["fig3b"], "lwlrap"), "(T, lwlrap)")
+def lwlrap_grows_with_alpha(m: dict, s: StatsParams) -> Outcome:
+    return _grows(m["fig2"], "lwlrap", "lwlrap with α", s)
 
 
-def lwlrap_grows_with_alpha(m: dict) -> Outcome:
-    return _correlation(raw_correlation(m["fig2"], "lwlrap"), "(α, lwlrap)")
+def accuracy_grows_with_k(m: dict, s: StatsParams) -> Outcome:
+    return _grows(m["fig4"], "asc_accuracy", "ASC accuracy with k", s)
 
 
-def two_events_beat(m: dict) -> Outcome:
+def two_events_beat(m: dict, s: StatsParams) -> Outcome:
     fig = m["fig4"]
     label = next((label for label, p in fig["points"].items() if float(p["x"]) == 2), None)
     if label is None:
         return Outcome("—", NOT_MEASURED, "the k grid has no k = 2")
-    gain = fig["points"][label]["gain"]
-    return Outcome(f"{pp(gain)}, {fmt_p(gain.get('p_greater'))}", verdict_beats(gain),
-                   "one-sided paired t-test of k = 2 vs the baseline")
+    return _effect(_gain_values(fig["points"][label]), s, "one-sided paired t-test of k = 2 vs the baseline")
 
 
-def accuracy_grows_with_k(m: dict) -> Outcome:
-    return _correlation(m["fig4"]["pearson"], "(k, ASC accuracy)")
+def both_frameworks_beat(m: dict, s: StatsParams) -> Outcome:
+    return _all_beat(m["fig5"], "framework", s)
 
 
-def both_frameworks_beat(m: dict) -> Outcome:
-    return _all_beat(m["fig5"], "framework")
-
-
-def joint_beats_pretraining(m: dict) -> Outcome:
+def joint_beats_pretraining(m: dict, s: StatsParams) -> Outcome:
     raw = m["fig5"]["raw"]
     joint, pre = raw["joint"], raw["pretrain+finetune"]
-    diff, verdict = _greater(joint["seeds"], joint["asc_accuracy"], pre["seeds"], pre["asc_accuracy"])
-    return Outcome(f"joint - pre-train: {pp(diff)}, {fmt_p(diff['p_greater'])}", verdict,
-                   "one-sided paired t-test of joint > pre-train+fine-tune, paired by seed")
+    diffs = _paired(joint["seeds"], joint["asc_accuracy"], pre["seeds"], pre["asc_accuracy"])
+    out = _effect(diffs, s, "one-sided paired t-test of joint > pre-train + fine-tune, paired by seed")
+    return Outcome("joint - pre-train: " + out.ours, out.verdict, out.test, out.interval, out.power)
 
 
-def joint_points(m: dict) -> list[tuple[str, str, dict]]:
-    """(figure, label, gain) of every point trained jointly (0 < α < 1)."""
-    return [(name, label, p["gain"]) for name in JOINT_FIGURES if m.get(name)
+def joint_points(m: dict) -> list[tuple[str, str, list[float]]]:
+    """(figure, label, per-seed gains) of every point trained jointly (0 < α < 1)."""
+    return [(name, label, _gain_values(p)) for name in JOINT_FIGURES if m.get(name)
             for label, p in m[name]["points"].items() if 0 < float(p["alpha"]) < 1 and "gain" in p]
 
 
-def largest_gain(m: dict) -> Outcome:
+def largest_gain(m: dict, s: StatsParams) -> Outcome:
     points = joint_points(m)
     if not points:
         return Outcome("—", NOT_MEASURED, "no figure with joint-training points has run")
-    name, label, gain = max(points, key=lambda t: t[2]["mean"])
-    level = LEVEL / len(points)
-    p = gain.get("p_greater")
-    verdict = FAILS if gain["mean"] <= 0 else HOLDS if p is not None and p < level else INCONCLUSIVE
+    name, label, gains = max(points, key=lambda t: float(np.mean(t[2])))
+    level = s.level / len(points)
+    t = _test(gains, s, level)
+    if t["ci"] is None:
+        verdict = INCONCLUSIVE
+    elif t["ci"][1] < PAPER_GAIN or t["ci"][0] > PAPER_GAIN:
+        verdict = FAILS
+    else:
+        verdict = HOLDS if t["ci"][0] > 0 else INCONCLUSIVE
     missing = [f for f in JOINT_FIGURES if not m.get(f)]
-    return Outcome(f"{pp(gain)} at {name} {label}, {fmt_p(p)}", verdict,
-                   f"largest mean gain over {len(points)} joint-training points (0 < α < 1); one-sided paired "
-                   f"t-test at p < {level:.4f} (Bonferroni for choosing the best of {len(points)})"
-                   + (f"; not run: {', '.join(missing)}" if missing else ""))
+    return Outcome(f"{fmt_effect(t)} at {name} {label}", verdict,
+                   f"the largest mean gain of {len(points)} joint-training points (0 < α < 1); its interval at "
+                   f"level {level:.4f} (Bonferroni for the best of {len(points)}) must exclude 0 and contain +5 pp"
+                   + (f"; not run: {', '.join(missing)}" if missing else ""),
+                   fmt_ci(t), fmt_power(_test(gains, s), s))
 
 
-def aet_beats_regularizers(m: dict) -> Outcome:
+def aet_beats_regularizers(m: dict, s: StatsParams) -> Outcome:
     raw = m["regularizers"]["raw"]
     aet = raw["aet"]
-    details, ours = [], []
-    for other in ("dropout", "mixup", "specaugment"):
-        diff, verdict = _greater(aet["seeds"], aet["asc_accuracy"], raw[other]["seeds"], raw[other]["asc_accuracy"])
-        details.append(Detail(f"aet vs {other}", f"{pp(diff)}, {fmt_p(diff['p_greater'])}", verdict))
-        ours.append(f"vs {other} {pp(diff)}")
-    return Outcome("aet " + "; ".join(ours),
+    details = [_effect_detail(f"aet vs {other}", _paired(aet["seeds"], aet["asc_accuracy"], raw[other]["seeds"],
+                                                         raw[other]["asc_accuracy"]), s)
+               for other in ("dropout", "mixup", "specaugment")]
+    tests = {other: _test(_paired(aet["seeds"], aet["asc_accuracy"], raw[other]["seeds"], raw[other]["asc_accuracy"]), s)
+             for other in ("dropout", "mixup", "specaugment")}
+    weakest = min(tests.values(), key=lambda t: t["mean"])
+    return Outcome("aet " + "; ".join(f"vs {o} {signed(t['mean'])} pp" for o, t in tests.items()),
                    verdict_all([d.verdict for d in details]),
                    "one-sided paired t-test of AET-only regularization (joint, no other regularizer) > each "
-                   "single regularizer (ASC only); all must hold", tuple(details))
+                   "single regularizer (ASC only); all must hold", f"weakest {fmt_ci(weakest)}",
+                   fmt_power(weakest, s), tuple(details))
 
 
 CLAIMS = (
@@ -357,11 +452,11 @@ CLAIMS = (
           ("fig3a",), no_strategy_dependence),
     Claim("7", "Every AET data size T beats the baseline", "Fig. 3b", "all above baseline",
           ("fig3b",), sizes_beat),
-    Claim("8", "ASC accuracy grows with T", "Fig. 3b", "ρ = 0.89", ("fig3b",), accuracy_grows_with_hours),
+    Claim("8", "ASC accuracy grows with T", "Fig. 3b", "ρ = 0.89 over its grid points",
+          ("fig3b",), accuracy_grows_with_hours),
     Claim("9", "Even k = 2 (the two most abundant events) beats the baseline", "Fig. 4", "above baseline",
           ("fig4",), two_events_beat),
-    Claim("10", "ASC accuracy has a weak positive correlation with k", "Fig. 4",
-          f"ρ = {PAPER_RHO_K[0]} ({fmt_p(pearson_p(*PAPER_RHO_K))} for {PAPER_RHO_K[1]} pairs)",
+    Claim("10", "ASC accuracy has a weak positive correlation with k", "Fig. 4", "ρ = 0.24 over its grid points",
           ("fig4",), accuracy_grows_with_k),
     Claim("11", "Both pre-train + fine-tune and joint training beat the baseline", "Fig. 5",
           "both above baseline", ("fig5",), both_frameworks_beat),
@@ -375,14 +470,14 @@ CLAIMS = (
 )
 
 
-def evaluate(claim: Claim, metrics: dict) -> Outcome:
+def evaluate(claim: Claim, metrics: dict, s: StatsParams) -> Outcome:
     missing = [name for name in claim.needs if metrics.get(name) is None]
     if missing:
         return Outcome("—", NOT_MEASURED, "missing " + ", ".join(f"{n}.json" for n in missing))
     unpaired = [name for name in claim.needs if name != "baselines" and metrics[name].get("baseline") is None]
     if unpaired:   # trained before the baselines existed: no gains to test
         return Outcome("—", NOT_MEASURED, "no ASC baseline in " + ", ".join(f"{n}.json" for n in unpaired))
-    return claim.evaluate(metrics)
+    return claim.evaluate(metrics, s)
 
 
 # ------------------------------------------------------------------------ the document
@@ -470,18 +565,19 @@ def ranking_lines(ranking: dict | None) -> list[str]:
     return lines
 
 
-def render(metrics: dict, digests: dict, folder_label: str = "metrics") -> str:
-    outcomes = [(c, evaluate(c, metrics)) for c in CLAIMS]
+def render(metrics: dict, digests: dict, stats: StatsParams, folder_label: str = "metrics") -> str:
+    outcomes = [(c, evaluate(c, metrics, stats)) for c in CLAIMS]
     lines = ["# Claims of Parikh et al. (Interspeech 2022) against our measurements", ""]
     lines += provenance(metrics, digests, folder_label) + [""]
     lines += ranking_lines(metrics.get("ranking")) + [""]
     lines += ["## Claims", ""]
-    lines += _table(["#", "Claim", "Where", "Paper", "Ours", "Verdict", "Test"],
-                    [[c.number, c.text, c.source, c.paper, o.ours, f"**{o.verdict}**", o.test]
+    lines += _table(["#", "Claim", "Where", "Paper", "Ours", "Verdict", f"{100 * (1 - stats.level):.0f} % CI",
+                     "Power", "Test"],
+                    [[c.number, c.text, c.source, c.paper, o.ours, f"**{o.verdict}**", o.interval, o.power, o.test]
                      for c, o in outcomes])
     counts = {v: sum(o.verdict == v for _, o in outcomes) for v in (HOLDS, FAILS, INCONCLUSIVE, NOT_MEASURED)}
     lines += ["", "Summary: " + ", ".join(f"{n} {v}" for v, n in counts.items()) + ".", ""]
-    lines += ["## Verdict rules", "", RULES.rstrip(), ""]
+    lines += ["## Verdict rules", "", rules(stats).rstrip(), ""]
     detailed = [(c, o) for c, o in outcomes if o.details]
     if detailed:
         lines += ["## Details", ""]

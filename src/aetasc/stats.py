@@ -4,7 +4,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy import stats
+from scipy import optimize, stats
 
 
 def summarize(values) -> dict:
@@ -36,35 +36,89 @@ def paired_gain(seeds_a, a, seeds_b, b) -> dict:
     return out
 
 
-def pearson(x, y) -> dict:
-    """Pearson's rho with its two-sided p-value."""
-    x, y = np.asarray(x, float), np.asarray(y, float)
-    if len(x) < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
-        return {"rho": None, "p_value": None, "n": int(len(x))}
-    r = stats.pearsonr(x, y)
-    return {"rho": float(r.statistic), "p_value": float(r.pvalue), "n": int(len(x))}
+def mean_test(values, level: float = 0.05, margin: float = 0.02, power: float = 0.8) -> dict:
+    """Inference on the mean of per-seed values (paired differences, or per-seed effects).
 
-
-def anova(groups: list[list[float]]) -> dict:
-    """One-way ANOVA across groups (e.g. event-choice strategies): does the mean depend on the group?"""
-    groups = [np.asarray(g, float) for g in groups]
-    if len(groups) < 2 or any(len(g) < 2 for g in groups):
-        return {"F": None, "p_value": None}
-    r = stats.f_oneway(*groups)
-    return {"F": _none_if_nan(r.statistic), "p_value": _none_if_nan(r.pvalue)}
-
-
-def one_sample_gain(values) -> dict:
-    """Summary of gains with a one-sided t-test of mean > 0 (p_greater).
-
-    The paired test of values against zeros is the one-sample t-test, so this reuses
-    paired_gain and its handling of degenerate (constant) samples.
+    mean, std, n; a two-sided (1 - level) confidence interval; one-sided t-test p-values of
+    mean > 0 (p_greater) and mean < 0 (p_less); the two one-sided tests of equivalence,
+    |mean| < margin (p_equivalent: the larger of the two p-values); and the minimum
+    detectable effect of the one-sided test at this level and power with the observed
+    standard deviation. With one value nothing but the mean is computed; identical values
+    make the interval that value and each test certain (p 0 or 1), with no MDE.
     """
-    idx = list(range(len(values)))
-    return paired_gain(idx, list(values), idx, [0.0] * len(values))
+    v = np.asarray(values, dtype=float)
+    n = len(v)
+    out = {"n": n, "mean": float(v.mean()) if n else None,
+           "std": float(v.std(ddof=1)) if n > 1 else None,
+           "ci": None, "p_greater": None, "p_less": None, "p_equivalent": None, "mde": None}
+    if n < 2:
+        return out
+    tiny = 1e-12 * max(1.0, float(np.abs(v).max()))
+    if out["std"] <= tiny:
+        # every seed gives the same value: the interval is that value, the tests are certain
+        m = 0.0 if abs(out["mean"]) <= tiny else out["mean"]      # rounding noise is no effect
+        out.update(ci=[m, m], p_greater=float(m <= 0), p_less=float(m >= 0),
+                   p_equivalent=float(abs(m) >= margin))
+        return out
+    se, df = out["std"] / math.sqrt(n), n - 1
+    t = out["mean"] / se
+    half = stats.t.ppf(1 - level / 2, df) * se
+    out["ci"] = [float(out["mean"] - half), float(out["mean"] + half)]
+    out["p_greater"] = float(stats.t.sf(t, df))
+    out["p_less"] = float(stats.t.cdf(t, df))
+    out["p_equivalent"] = float(max(stats.t.sf((out["mean"] + margin) / se, df),
+                                    stats.t.cdf((out["mean"] - margin) / se, df)))
+    out["mde"] = mde(out["std"], n, level, power)
+    return out
 
 
-def pearson_p(rho: float, n: int) -> float:
-    """Two-sided p-value of a Pearson rho over n pairs (t-test with n - 2 d.o.f.)."""
-    t = rho * math.sqrt((n - 2) / (1.0 - rho * rho))
-    return float(2.0 * stats.t.sf(abs(t), n - 2))
+def t_test_power(effect: float, std: float, n: int, level: float = 0.05) -> float:
+    """Power of the one-sided one-sample t-test at this level to detect a true mean `effect`."""
+    df = n - 1
+    crit = stats.t.ppf(1 - level, df)
+    return float(stats.nct.sf(crit, df, effect * math.sqrt(n) / std))
+
+
+def mde(std: float, n: int, level: float = 0.05, power: float = 0.8) -> float | None:
+    """The smallest true mean the one-sided t-test detects with this power (n values, this std)."""
+    if n < 2 or not std > 0:
+        return None
+    hi = std
+    while t_test_power(hi, std, n, level) < power:
+        hi *= 2
+    return float(optimize.brentq(lambda e: t_test_power(e, std, n, level) - power, 0.0, hi, xtol=1e-12))
+
+
+def seeds_needed(effect: float, std: float | None, level: float = 0.05, power: float = 0.8,
+                 most: int = 10_000) -> int | None:
+    """The fewest seeds whose one-sided t-test detects a true mean `effect` with this power,
+    if the per-seed standard deviation is `std`; None if std is unknown or more than `most`."""
+    if std is None or not std > 0 or not effect > 0:
+        return None
+    return next((n for n in range(2, most + 1) if t_test_power(effect, std, n, level) >= power), None)
+
+
+def rm_anova(rows) -> dict:
+    """One-way repeated-measures ANOVA: does the mean depend on the condition, with every
+    seed measured under every condition? rows[i][j]: seed i, condition j."""
+    y = np.asarray(rows, dtype=float)
+    n, k = y.shape if y.ndim == 2 else (0, 0)
+    if n < 2 or k < 2:
+        return {"F": None, "p_value": None, "df": None}
+    grand = y.mean()
+    ss_cond = n * float(((y.mean(axis=0) - grand) ** 2).sum())
+    ss_subj = k * float(((y.mean(axis=1) - grand) ** 2).sum())
+    ss_err = float(((y - grand) ** 2).sum()) - ss_cond - ss_subj
+    df1, df2 = k - 1, (k - 1) * (n - 1)
+    if ss_err <= 1e-15 * max(1.0, ss_cond):
+        return {"F": None, "p_value": None, "df": [df1, df2]}
+    f = (ss_cond / df1) / (ss_err / df2)
+    return {"F": float(f), "p_value": float(stats.f.sf(f, df1, df2)), "df": [df1, df2]}
+
+
+def trend_per_seed(xs, rows) -> list[float]:
+    """Per seed, the change of a value across the grid that a least-squares line through its
+    points gives: slope x (max x - min x). rows[i][j]: seed i at grid point xs[j]."""
+    x = np.asarray(xs, dtype=float)
+    span = float(x.max() - x.min())
+    return [float(np.polyfit(x, np.asarray(r, dtype=float), 1)[0]) * span for r in rows]

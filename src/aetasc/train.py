@@ -42,7 +42,7 @@ from .model import MultiTaskNet
 CHECKPOINT = "checkpoint.pt"
 RESULT = "result.json"
 CURVES = "curves.csv"
-MONITOR_CLIPS = 1024      # AET validation clips scored per epoch for the curves
+MONITOR_CLIPS = 512       # evaluation clips (per task) scored per epoch for the curves
 # torch.compile (GPU only) costs compile time once per run and saves time every step: it
 # is used for runs of at least this many steps (the paper world's have 5,700). Set from
 # the compile time and per-step saving measured in BENCHMARKS.md.
@@ -78,6 +78,7 @@ class RunData:
     asc_eval: Task | None
     aet_train: Task | None = None  # None only for runs that never use AET (alpha = 0)
     aet_val: Task | None = None
+    record: dict | None = None     # what the data holds (clips, hours, rejections): into result.json
 
 
 @dataclass(frozen=True)
@@ -190,7 +191,8 @@ class Trainer:
         if spec.init_encoder:
             self._load_encoder(init_encoder_path or spec.init_encoder)
         else:
-            self.model.encoder.set_input_stats(*_input_stats(data))
+            self.model.encoder.set_input_stats(*_input_stats(
+                data, tuple(t for t, used in (("asc", self.use_asc), ("aet", self.use_aet)) if used)))
         # channels_last speeds the convolutions up on GPUs and CPUs alike (1.2x measured on
         # a 2-core CPU at the synthetic shapes); bf16 autocast on GPUs (BENCHMARKS.md).
         self.channels_last = True
@@ -339,26 +341,32 @@ class Trainer:
         return torch.cat(out)
 
     def evaluate(self, monitor: bool = False) -> dict:
-        """Metrics on the evaluation data. For the per-epoch curves (monitor), the AET
-        validation set is capped: large class sets can cover most of AudioSet's eval set."""
+        """Metrics on the evaluation data. The per-epoch curves (monitor) score an evenly
+        strided sample of at most MONITOR_CLIPS clips per task: the result scores them all."""
         d, out = self.data, {}
+
+        def rows(n: int) -> slice:
+            return slice(None, None, -(-n // MONITOR_CLIPS) if monitor else 1)
+
         if d.asc_eval is not None:
-            pred = self._logits(self.asc_eval_x, self.model.asc_head).argmax(1).numpy()
-            truth = d.asc_eval.y.cpu().numpy()
+            pick = rows(len(d.asc_eval))
+            pred = self._logits(self.asc_eval_x[pick], self.model.asc_head).argmax(1).numpy()
+            truth = d.asc_eval.y[pick].cpu().numpy()
             per_class = class_accuracies(truth, pred, len(d.scenes))
             out["asc_accuracy"] = macro_accuracy(truth, pred, len(d.scenes))
             out["asc_class_accuracy"] = {s: (None if np.isnan(a) else float(a))
                                          for s, a in zip(d.scenes, per_class)}
         if d.aet_val is not None:
-            n = MONITOR_CLIPS if monitor else len(d.aet_val)
-            scores = self._logits(self.aet_val_x[:n], self.model.aet_head).numpy()
-            out["lwlrap"] = lwlrap(d.aet_val.y[:n].cpu().numpy() > 0.5, scores)
+            pick = rows(len(d.aet_val))
+            scores = self._logits(self.aet_val_x[pick], self.model.aet_head).numpy()
+            out["lwlrap"] = lwlrap(d.aet_val.y[pick].cpu().numpy() > 0.5, scores)
         return out
 
 
-def _input_stats(data: RunData) -> tuple[float, float]:
-    """Mean and std of the training features (a sample of rows keeps this cheap)."""
-    rows = [t.x[:2048] for t in (data.asc_train, data.aet_train) if t is not None]
+def _input_stats(data: RunData, tasks: tuple[str, ...]) -> tuple[float, float]:
+    """Mean and std of the features of the tasks the run trains on (a sample of rows keeps
+    this cheap): an ASC-only run never depends on the AET set it is paired with."""
+    rows = [getattr(data, f"{task}_train").x[:2048] for task in tasks]
     x = torch.cat([r.float().flatten() for r in rows])
     return float(x.mean()), float(x.std())
 
@@ -460,7 +468,7 @@ def _train(spec: RunSpec, data: RunData, run_dir: Path, device: torch.device, pr
               "train_seconds": sum(h["seconds"] for h in trainer.history),
               "clips_per_second": float(np.mean([h["clips_per_second"] for h in trainer.history])),
               # provenance: what the fingerprint was made of, and where and how long it ran
-              "data_id": spec.data_id, "code": code_digest(), "versions": library_versions(),
+              "data_id": spec.data_id, "data": data.record, "code": code_digest(), "versions": library_versions(),
               "device": str(device), "wall_seconds_this_session": time.perf_counter() - started}
     write_json(run_dir / RESULT, result)
     if not keep_checkpoint:

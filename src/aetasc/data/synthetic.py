@@ -317,7 +317,7 @@ def render_scene_clip(world: World, scene: int, city: int, location: int, segmen
     for e, rate in rates.items():
         k = int(rng.poisson(rate))
         for _ in range(k):
-            snr_db = rng.uniform(0.0, 12.0)
+            snr_db = rng.uniform(*p.scene_event_snr_db)
             _place(x, render_event(world.events[e], p.sample_rate, rng), 10 ** (snr_db / 20), rng)
         if k:
             counts[e] = k
