@@ -5,18 +5,27 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: repro test install bench gpu-wheels gpu-check clean-venv
+.PHONY: repro retrain test install bench gpu-wheels gpu-check clean-venv
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml
-	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 10), "Python 3.10+ needed"'
+# Exact versions with hashes from requirements.lock (README: "Dependencies"), then the
+# package itself without dependencies.
+$(STAMP): pyproject.toml requirements.lock
+	@$(PYTHON) -c 'import sys; assert (3, 10) <= sys.version_info[:2] <= (3, 12), "Python 3.10-3.12 needed (pyproject.toml)"'
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[test]'
+	$(BIN)/pip install --quiet --disable-pip-version-check --require-hashes -r requirements.lock
+	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps -e .
 	touch $(STAMP)
 
 repro: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc repro
+
+# Retrain every run from scratch and rewrite the record: every stage forced, and an empty
+# run store, so that no finished run is taken from data/runs.
+retrain: $(STAMP)
+	store=$$(mktemp -d) && AETASC_RUN_STORE=$$store PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc repro -f; \
+		rc=$$?; rm -rf $$store; exit $$rc
 
 test: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -q $(PYTEST_ARGS)

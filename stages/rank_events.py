@@ -4,7 +4,7 @@ import sys
 from pathlib import Path
 
 from aetasc.config import load_params
-from aetasc.io import atomic_dir, write_json
+from aetasc.io import atomic_dir, round_floats, write_json
 from aetasc.ranking import rank_events
 from aetasc.store import default_store
 from aetasc.subsets import SubsetError
@@ -29,7 +29,7 @@ def main() -> None:
                                   Path(args.pool_features), tmp, Path(args.runs or default_store()))
     except SubsetError as err:
         sys.exit(f"rank_events: {err}")
-    write_json(args.metrics, summary)
+    write_json(args.metrics, round_floats(summary))
     for key, value in summary.items():
         print(f"{key}: {value}")
 

@@ -1,4 +1,5 @@
-"""DVC stage report: the paper's claims, our numbers and computed verdicts, as Markdown.
+"""DVC stage report: the paper's claims, our numbers and computed verdicts, as Markdown,
+and metrics/summary.json, the flat numbers `dvc metrics diff` compares (aetasc.summary).
 
 Reads the metrics folder (figure JSONs and ranking.json); a missing file makes its claims
 "not measured" instead of failing, so the report can be rendered at any point of the
@@ -9,23 +10,28 @@ import os
 from pathlib import Path
 
 from aetasc.config import load_params
+from aetasc.io import write_json
 from aetasc.report import load_metrics, render
+from aetasc.summary import summarize
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--metrics", default="metrics")
     ap.add_argument("--out", default="figures/REPORT.md")
+    ap.add_argument("--summary", default="metrics/summary.json")
     ap.add_argument("--params", default="params.yaml")
     args = ap.parse_args()
     metrics, digests = load_metrics(args.metrics)
-    text = render(metrics, digests, load_params(args.params).stats, folder_label=Path(args.metrics).name)
+    stats = load_params(args.params).stats
+    text = render(metrics, digests, stats, folder_label=Path(args.metrics).name)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.partial")
     tmp.write_text(text)
     os.replace(tmp, out)
-    print(f"report: {out}")
+    write_json(Path(args.summary), summarize(metrics, stats))
+    print(f"report: {out}, {args.summary}")
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ from pathlib import Path
 from aetasc.config import load_params
 from aetasc.distributed import Launch, process_group
 from aetasc.experiments import FIGURES, DataError, Paths, run_figure, write_points_csv
-from aetasc.io import write_json
+from aetasc.io import round_floats, write_json
 from aetasc.store import default_store
 
 
@@ -45,6 +45,7 @@ def main() -> None:
         sys.exit(f"train_figure --figure {args.figure}: {err}")
     if summary is None:          # not rank 0: its runs are in the store, rank 0 aggregates
         return
+    summary = round_floats(summary)           # metrics/ keeps METRIC_DIGITS decimals
     curves = summary.pop("curves")
     write_json(metrics / f"{args.figure}.json", summary)
     write_points_csv(metrics / f"{args.figure}.csv", summary)

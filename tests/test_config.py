@@ -22,7 +22,7 @@ def test_paper_world_holds_the_papers_values():
     assert paper.figures.fig4.hours == 180
     assert min(paper.figures.fig4.ks) == 2 and max(paper.figures.fig4.ks) == 115
     params = load_params(REPO / "params.yaml")
-    assert params.alpha["paper"] == 0.95
+    assert params.alpha == "auto"
     assert (params.batch.asc, params.batch.aet) == (64, 128)
 
 
@@ -104,24 +104,14 @@ def test_unknown_and_missing_keys(raw_params):
     assert "optimizer.lr: required key is missing" in str(err.value)
 
 
-def test_alpha_per_world_or_one_for_both(raw_params):
-    raw_params["alpha"] = {"synthetic": "auto", "paper": 0.95}
-    params = parse_params(raw_params)
-    assert params.active_alpha == "auto"
-    assert parse_params({**raw_params, "world": "paper"}).active_alpha == 0.95
-    raw_params["alpha"] = 0.9                      # what `dvc exp run -S alpha=0.9` writes
-    assert parse_params(raw_params).active_alpha == 0.9
-
-
-@pytest.mark.parametrize("value, fragment", [
-    ({"synthetic": 0.5}, "needs exactly the keys synthetic, paper"),
-    ({"synthetic": 0.5, "paper": 2.0}, "alpha: paper: must be a number in [0, 1]"),
-])
-def test_bad_per_world_alpha(raw_params, value, fragment):
-    raw_params["alpha"] = value
+def test_alpha_is_one_value_for_the_selected_world(raw_params):
+    assert parse_params(raw_params).alpha == "auto"
+    raw_params["alpha"] = 1                        # what `dvc exp run -S alpha=1` writes
+    assert parse_params(raw_params).alpha == 1.0
+    raw_params["alpha"] = {"synthetic": "auto", "paper": 0.95}      # the old per-world form
     with pytest.raises(ParamsError) as err:
         parse_params(raw_params)
-    assert fragment in str(err.value)
+    assert "alpha: must be a number in [0, 1] or 'auto'" in str(err.value)
 
 
 def test_missing_and_malformed_files(tmp_path):
@@ -139,8 +129,8 @@ def test_missing_and_malformed_files(tmp_path):
 def test_numbers_in_exponent_form_are_numbers_everywhere(tmp_path):
     """YAML 1.1 reads `1e-3` as a string; DVC (YAML 1.2) as a number. We read it as DVC does."""
     text = (REPO / "params.yaml").read_text()
-    assert "  lr: 3.0e-3" in text and "  paper: 0.95" in text
+    assert "  lr: 3.0e-3" in text and "\nalpha: auto\n" in text
     path = tmp_path / "params.yaml"
-    path.write_text(text.replace("  lr: 3.0e-3", "  lr: 3e-3").replace("  paper: 0.95", "  paper: 95e-2"))
+    path.write_text(text.replace("  lr: 3.0e-3", "  lr: 3e-3").replace("\nalpha: auto\n", "\nalpha: 95e-2\n"))
     params = load_params(path)
-    assert params.optimizer.lr == 0.003 and params.alpha["paper"] == 0.95
+    assert params.optimizer.lr == 0.003 and params.alpha == 0.95

@@ -2,6 +2,7 @@
 import json
 import re
 import shutil
+import subprocess
 
 import pytest
 
@@ -16,6 +17,11 @@ def repo(dvc_repo_pristine, tmp_path_factory):
     root = tmp_path_factory.mktemp("dvc-pipeline") / "repo"
     shutil.copytree(dvc_repo_pristine[0], root, symlinks=True)
     return root, DVC_ENV, DVC, dvc_repo_pristine[1]
+
+
+def _json(cmd, cwd, env):
+    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, check=True)
+    return json.loads(proc.stdout)
 
 
 def _stages_run(output: str) -> set[str]:
@@ -39,9 +45,17 @@ def test_dvc_repro_builds_every_figure_and_the_report(repo):
 @pytest.mark.slow
 def test_changing_alpha_reruns_only_what_depends_on_it(repo):
     root, env, dvc, _ = repo
-    out = _run([dvc, "exp", "run", "-S", "alpha=0.5"], root, env)
+    out = _run([dvc, "exp", "run", "-S", "alpha=0.9"], root, env)
     assert _stages_run(out) == {"train@fig3a", "train@fig3b", "train@fig4", "train@fig5",
                                 "train@regularizers", "plot", "report"}
-    assert json.loads((root / "metrics" / "fig3a.json").read_text())["points"]["random"]["alpha"] == 0.5
-    diff = _run([dvc, "metrics", "diff"], root, env)
-    assert "metrics/fig3a.json" in diff
+    assert json.loads((root / "metrics" / "fig3a.json").read_text())["points"]["random"]["alpha"] == 0.9
+    # What a reviewer reads: one changed param, and a short diff of the one metrics file.
+    params = _json([dvc, "params", "diff", "--json"], root, env)
+    assert {f: list(p) for f, p in params.items()} == {"params.yaml": ["alpha"]}
+    assert params["params.yaml"]["alpha"] == {"old": "auto", "new": 0.9}
+    metrics = _json([dvc, "metrics", "diff", "--json"], root, env)
+    assert list(metrics) == ["metrics/summary.json"]
+    changed = metrics["metrics/summary.json"]
+    assert 0 < len(changed) <= 40, sorted(changed)
+    assert all("." not in key for key in changed)
+    assert all(isinstance(v["new"], (int, float)) for v in changed.values())

@@ -3,8 +3,11 @@
 Metrics are fabricated with the training stages' own aggregation (experiments.aggregate)
 from made-up per-seed values, so they have exactly the structure the stages write.
 """
+import json
+import re
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
 import yaml
 
@@ -297,3 +300,35 @@ def test_paper_world_has_no_synthetic_disclaimer(tmp_path, world):
         m[name]["world"] = world
     text = render(m, {}, STATS)
     assert "**paper** world" in text and "not the paper's data" not in text
+
+
+# ------------------------------------------------------------------------ metrics/summary.json
+
+def test_summary_keys_are_flat_and_values_are_rounded_percentages(tmp_path):
+    from aetasc.summary import key, summarize
+    assert key("fig2", "alpha=0.95", "asc_accuracy") == "fig2_alpha_0p95_asc_accuracy"
+    assert key("fig3b", "T=0.05h") == "fig3b_T_0p05h"
+    assert key("regularizers", "aet+specaugment+mixup") == "regularizers_aet_specaugment_mixup"
+    metrics = fabricate(tmp_path / "metrics")
+    s = summarize(metrics, STATS)
+    assert all(re.fullmatch(r"[0-9A-Za-z_]+", k) for k in s)
+    assert all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in s.values())
+    base = t(metrics["baselines"]["raw"]["asc"]["asc_accuracy"])
+    assert s["baseline_asc_accuracy_mean"] == round(100 * base["mean"], 2)
+    assert s["baseline_asc_accuracy_ci_low"] == round(100 * base["ci"][0], 2)
+    point = metrics["fig3a"]["raw"]["random"]["asc_accuracy"]
+    assert s["fig3a_random_asc_accuracy_mean"] == round(100 * float(np.mean(point)), 2)
+    counts = [s[f"claims_{v.replace(' ', '_')}"] for v in (HOLDS, FAILS, INCONCLUSIVE, "not measured")]
+    assert sum(counts) == len(CLAIMS)
+    _params_file(tmp_path)
+    run_stage(tmp_path, "report.py", "--metrics", "metrics", "--out", "REPORT.md", "--summary", "summary.json")
+    assert json.loads((tmp_path / "summary.json").read_text()) == s
+    row_counts = re.search(r"Summary: (\d+) holds, (\d+) does not hold, (\d+) inconclusive", (tmp_path / "REPORT.md").read_text())
+    assert [int(n) for n in row_counts.groups()] == counts[:3]
+
+
+def test_rounding_hides_last_bit_differences():
+    from aetasc.io import round_floats
+    assert round_floats({"rho": 0.49043157064919957}) == round_floats({"rho": 0.4904315706491995})
+    assert round_floats([-1e-12, (0.1234567891, 2), "x", None, 3]) == [0.0, [0.123457, 2], "x", None, 3]
+    assert str(round_floats(-1e-12)) == "0.0"

@@ -445,7 +445,7 @@ def _alpha(point: Point, params: Params) -> float | str:
     if point.alpha != ALPHA_PARAM:
         return float(point.alpha)
     # `auto` is Eq. 3's value, known only once the baselines ran: one more distinct alpha.
-    alpha = params.active_alpha
+    alpha = params.alpha
     return "eq3" if alpha == "auto" else float(alpha)
 
 

@@ -32,14 +32,6 @@ class ParamsError(ValueError):
     """params.yaml holds a value outside what the pipeline accepts."""
 
 
-def _one_alpha(value, world: str | None = None):
-    if value == "auto":
-        return value
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
-        raise ValueError((f"{world}: " if world else "") + "must be a number in [0, 1] or 'auto'")
-    return float(value)
-
-
 class Strict(BaseModel):
     # Unknown keys are errors: a typo must not silently fall back to a default. Values are
     # taken as written: no true-as-1, no "3" as 3, no inf or nan.
@@ -306,7 +298,7 @@ class Worlds(Strict):
 
 class Params(Strict):
     world: Literal[WORLDS]
-    alpha: Union[float, str, dict]
+    alpha: Union[float, str]
     batch: BatchParams
     optimizer: OptimizerParams
     augment: AugmentParams
@@ -317,12 +309,11 @@ class Params(Strict):
     @field_validator("alpha", mode="before")
     @classmethod
     def _alpha_in_range(cls, value):
-        if isinstance(value, dict):
-            if set(value) != set(WORLDS):
-                raise ValueError(f"a per-world alpha needs exactly the keys {', '.join(WORLDS)}, "
-                                 f"got {', '.join(map(str, value)) or 'none'}")
-            return {world: _one_alpha(v, world) for world, v in value.items()}
-        return _one_alpha(value)
+        if value == "auto":
+            return value
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
+            raise ValueError("must be a number in [0, 1] or 'auto'")
+        return float(value)
 
     @model_validator(mode="after")
     def _k_within_classes(self) -> "Params":
@@ -339,11 +330,6 @@ class Params(Strict):
     def active(self) -> SyntheticWorld | PaperWorld:
         """The world selected by `world`."""
         return getattr(self.worlds, self.world)
-
-    @property
-    def active_alpha(self) -> float | str:
-        """The alpha of the selected world: a number, or "auto" (Eq. 3 from the baselines)."""
-        return self.alpha[self.world] if isinstance(self.alpha, dict) else self.alpha
 
 
 def _format_errors(err: ValidationError, source: str) -> str:

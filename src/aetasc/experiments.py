@@ -22,6 +22,7 @@ from .config import AugmentParams, Params
 from .features import FeatureTable, open_features
 from .identity import digest
 from .io import read_json
+from .progress import bar as progress_bar
 from .ranking import multi_hot
 from .stats import paired_gain, summarize
 from .subsets import SubsetRequest, read_clip_list
@@ -250,8 +251,8 @@ class DataCache:
 def resolve_alpha(point: Point, params: Params, baselines: dict | None) -> float:
     if point.alpha != ALPHA_PARAM:
         return float(point.alpha)
-    if params.active_alpha != "auto":
-        return float(params.active_alpha)
+    if params.alpha != "auto":
+        return float(params.alpha)
     if baselines is None:
         raise ValueError("alpha: auto needs the baselines' converged losses (metrics/baselines.json)")
     return float(baselines["eq3_alpha"])
@@ -306,7 +307,7 @@ def run_data(run: Run, cache: DataCache) -> RunData:
 
 
 def execute(run: Run, cache: DataCache, store: Path, device=None, progress=True,
-            wait: bool = True) -> tuple[dict, int]:
+            wait: bool = True, label: str | None = None) -> tuple[dict, int]:
     """Train one run (or fetch it from the store); a pre-training run goes first. Returns its
     result and how many runs were trained for it here (0: it was in the store). Its data is
     loaded only when something must be trained. wait=False raises store.Busy when another
@@ -321,11 +322,12 @@ def execute(run: Run, cache: DataCache, store: Path, device=None, progress=True,
         if (pre_dir / RESULT).is_file() and not (pre_dir / CHECKPOINT).is_file():
             (pre_dir / RESULT).unlink()               # its encoder is needed again: retrain
         trained += read_result(pre_dir, run.pretrain_spec) is None
-        train_run(run.pretrain_spec, data, pre_dir, device, progress, keep_checkpoint=True, wait=wait)
+        train_run(run.pretrain_spec, data, pre_dir, device, progress, keep_checkpoint=True, wait=wait,
+                  label=label and f"{label} (pre-training)")
         encoder = pre_dir / CHECKPOINT
     # An AET-only run is a pre-trained encoder another run may start from: keep its weights.
     result = train_run(run.spec, data, store / run.dir_name, device, progress,
-                       keep_checkpoint=run.spec.alpha == 1.0, init_encoder_path=encoder, wait=wait)
+                       keep_checkpoint=run.spec.alpha == 1.0, init_encoder_path=encoder, wait=wait, label=label)
     return result, trained + 1
 
 
@@ -379,17 +381,17 @@ def aggregate(figure: str, params: Params, results: list[tuple[Run, dict]],
 
 
 def write_points_csv(path: Path, summary: dict) -> None:
-    """One row per grid point (mean and std over seeds), for `dvc plots`."""
+    """One row per grid point (mean and std over seeds, in % like the PNGs), for `dvc plots`."""
     with Path(path).open("w", newline="") as f:
         w = csv.writer(f, lineterminator="\n")
-        w.writerow(["label", "x", "asc_accuracy", "asc_accuracy_std", "lwlrap", "lwlrap_std"])
+        w.writerow(["label", "x", "alpha", "asc_accuracy_pct", "asc_accuracy_std_pct", "lwlrap_pct", "lwlrap_std_pct"])
         for label, p in summary["points"].items():
             acc, lw = p.get("asc_accuracy"), p.get("lwlrap")
-            w.writerow([label, p["x"], _r(acc, "mean"), _r(acc, "std"), _r(lw, "mean"), _r(lw, "std")])
+            w.writerow([label, p["x"], p["alpha"], _r(acc, "mean"), _r(acc, "std"), _r(lw, "mean"), _r(lw, "std")])
 
 
 def _r(summary: dict | None, key: str):
-    return "" if summary is None else round(summary[key], 6)
+    return "" if summary is None else round(100 * summary[key], 4)
 
 
 def mean_curves(run_dirs: list[Path]) -> list[dict]:
@@ -420,17 +422,17 @@ def run_figure(figure: str, params: Params, paths: Paths, rank: int = 0, world_s
     baselines = None if figure == "baselines" else read_json(paths.baselines)
     cache = DataCache(params, paths)
     runs = plan_runs(figure, params, cache, baselines)
-    from tqdm import tqdm
     # Several ranks take runs first come, first served: a run another rank is training is
     # skipped and waited for at the end (so a slow run does not hold up the rest).
     trained, deferred = 0, []
-    for run in tqdm(runs, desc=f"{figure} runs", unit="run", disable=not progress):
+    for run in progress_bar(runs, desc=f"{figure} runs", unit="run", disable=not progress):
         try:
-            trained += execute(run, cache, paths.runs, device, progress, wait=world_size == 1)[1]
+            trained += execute(run, cache, paths.runs, device, progress, wait=world_size == 1,
+                               label=f"{figure} {run.point.label} seed {run.seed}")[1]
         except Busy:
             deferred.append(run)
     for run in deferred:            # trained by another rank: wait for its result
-        execute(run, cache, paths.runs, device, progress)
+        execute(run, cache, paths.runs, device, progress, label=f"{figure} {run.point.label} seed {run.seed}")
     print(f"{figure}: trained {trained} run(s) here; {len(runs)} planned; store {paths.runs}")
     if barrier is not None:
         barrier()

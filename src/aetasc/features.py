@@ -29,11 +29,11 @@ import torchaudio
 from numpy.lib import format as npy
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
-from tqdm import tqdm
 
 from .audio import NON_FINITE, AudioError, load_clip
 from .config import FeatureParams
 from .io import atomic_dir, read_json, write_json
+from .progress import bar as progress_bar
 
 FEATURES, INDEX, REJECTED, SETTINGS = "features.npy", "index.csv", "rejected.csv", "settings.json"
 FORMAT = 2       # 2: index.csv carries each row's digest
@@ -273,7 +273,7 @@ def _extract_into(path: Path, clips, params: FeatureParams, device: torch.device
     array = npy.open_memmap(path, mode="w+", dtype=np.float16,
                             shape=(len(clips), params.n_mels, params.frames))
     accepted, rejected, digests = [], [], []
-    with tqdm(total=len(clips), unit="clip", desc="log-mel", disable=not progress) as bar, \
+    with progress_bar(total=len(clips), unit="clip", desc="log-mel", disable=not progress) as bar, \
             torch.inference_mode():
         for batch in loader:
             if batch.accepted:

@@ -28,6 +28,21 @@ def atomic_dir(target: str | Path):
     os.replace(tmp, target)
 
 
+METRIC_DIGITS = 6   # decimals kept of every derived number written to metrics/
+
+
+def round_floats(obj, digits: int = METRIC_DIGITS):
+    """obj with every float rounded to `digits` decimals: a difference in the last bits of
+    a library's arithmetic must not change a committed metrics file."""
+    if isinstance(obj, float):
+        return round(obj, digits) + 0.0          # + 0.0: no -0.0
+    if isinstance(obj, dict):
+        return {k: round_floats(v, digits) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [round_floats(v, digits) for v in obj]
+    return obj
+
+
 def write_json(path: str | Path, obj, indent: int = 2) -> None:
     """Write JSON through a temporary file and an atomic rename."""
     path = Path(path)

@@ -21,7 +21,7 @@ from matplotlib.patches import Patch  # noqa: E402
 from matplotlib.ticker import FixedLocator, NullLocator  # noqa: E402
 
 from .io import read_json  # noqa: E402
-from .report import fmt_p, rho_over_means, signed  # noqa: E402
+from .report import point_at, fmt_p, rho_over_means, signed  # noqa: E402
 from .stats import rm_anova  # noqa: E402
 
 DPI = 120
@@ -56,7 +56,10 @@ def _curve(ax, x, mean, std, color: str, label: str) -> None:
 
 
 def _title(m: dict, what: str) -> str:
-    return f"{what}\n{m['world']} world, {len(m['seeds'])} seeds, {m['epochs']} epochs per run"
+    """The figure's name, with the world, seeds, epochs and the α its joint runs trained at."""
+    alphas = sorted({float(p["alpha"]) for p in m["points"].values() if 0 < float(p["alpha"]) < 1})
+    trained = "" if not alphas or "alphas" in what else f", joint training at α = {', '.join(f'{a:.3f}' for a in alphas)}"
+    return f"{what}\n{m['world']} world, {len(m['seeds'])} seeds, {m['epochs']} epochs per run{trained}"
 
 
 def _rho_label(m: dict, metric: str) -> str:
@@ -105,7 +108,12 @@ def draw_fig2(fig2: dict, baselines: dict) -> Figure:
     for col, what in zip(axes[1], ("alpha (weight of L_AET)", "alpha, zoomed on [0.9, 1] (shaded on the left)")):
         col.set_xlabel(what)
     _legend_below(fig, axes[:, 0], ncols=3)
-    fig.suptitle(_title(fig2, "Fig. 2: joint training with different α"))
+    one = point_at(fig2, 1.0)
+    if one is not None:          # alpha = 1 never trains the ASC head: its accuracy is chance
+        for ax in axes[0]:
+            ax.annotate("α = 1: ASC head untrained (chance)", (1.0, 100 * fig2["points"][one]["asc_accuracy"]["mean"]),
+                        xytext=(-6, 10), textcoords="offset points", ha="right", fontsize=8, color=ASC_COLOR)
+    fig.suptitle(_title(fig2, "Fig. 2: joint training with different alphas"))
     return fig
 
 
@@ -135,7 +143,8 @@ def draw_fig3b(m: dict) -> Figure:
 
 
 def draw_fig4(m: dict) -> Figure:
-    return _trend(m, "Fig. 4: number of event classes k", "number of event classes k")
+    return _trend(m, "Fig. 4: number of event classes k (random events; k = 2: the two most abundant)",
+                  "number of event classes k")
 
 
 def _bars(m: dict, what: str, bars: list[tuple[str, dict, str, dict | None]], legend=None) -> Figure:
@@ -155,9 +164,8 @@ def _bars(m: dict, what: str, bars: list[tuple[str, dict, str, dict | None]], le
                         (i, max(mean + std, *seeds)), xytext=(0, 4), textcoords="offset points",
                         ha="center", va="bottom", fontsize=9,
                         bbox={"fc": "white", "ec": "none", "alpha": 0.8, "pad": 1})
-    lo, hi = min(values), max(values)
-    pad = max(hi - lo, 2.0) * 0.25
-    ax.set_ylim(max(0.0, lo - pad), min(100.0, hi + 2 * pad))
+    # From zero: a bar's height is its value, and small differences are not magnified.
+    ax.set_ylim(0.0, min(100.0, max(values) * 1.15))
     ax.set_xticks(range(len(bars)), [name for name, *_ in bars])
     ax.set_ylabel(ACC_LABEL)
     ax.grid(axis="y", alpha=0.3)

@@ -62,7 +62,7 @@ def train_tagger(spec: RunSpec, pool_x: torch.Tensor, pool_y: torch.Tensor, clas
     train, val = split_pool(len(pool_x), validation_fraction, spec.seed)
     data = RunData(scenes=(), events=tuple(classes), asc_train=None, asc_eval=None,
                    aet_train=Task(pool_x[train], pool_y[train]), aet_val=Task(pool_x[val], pool_y[val]))
-    return train_run(spec, data, run_dir, device=device, keep_checkpoint=True)
+    return train_run(spec, data, run_dir, device=device, keep_checkpoint=True, label="ranking tagger")
 
 
 def load_tagger(path: Path) -> dict:

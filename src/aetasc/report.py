@@ -200,7 +200,7 @@ def _effect_detail(label: str, values, s: StatsParams) -> Detail:
     return Detail(label, f"{fmt_effect(t)}, CI {fmt_ci(t)}", verdict_effect(t, s))
 
 
-def _point_at(fig: dict, alpha: float) -> str | None:
+def point_at(fig: dict, alpha: float) -> str | None:
     return next((label for label, p in fig["points"].items() if abs(float(p["alpha"]) - alpha) < 1e-9), None)
 
 
@@ -258,7 +258,7 @@ def eq3_alpha(m: dict, s: StatsParams) -> Outcome:
 
 def tagging_is_not_scene(m: dict, s: StatsParams) -> Outcome:
     fig = m["fig2"]
-    half, zero = _point_at(fig, 0.5), _point_at(fig, 0.0)
+    half, zero = point_at(fig, 0.5), point_at(fig, 0.0)
     if half is None or zero is None:
         return Outcome("—", NOT_MEASURED, "the α grid lacks 0 or 0.5")
     raw_half, raw_zero = fig["raw"][half], fig["raw"][zero]

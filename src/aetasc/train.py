@@ -28,7 +28,6 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from tqdm import tqdm
 
 from .augment import SpecAugment, mixup
 from .batches import Batch, batch_source, fits_on_device
@@ -38,6 +37,7 @@ from .io import write_json
 from .store import claim
 from .metrics import class_accuracies, lwlrap, macro_accuracy
 from .model import MultiTaskNet
+from .progress import bar as progress_bar
 
 CHECKPOINT = "checkpoint.pt"
 RESULT = "result.json"
@@ -417,8 +417,10 @@ def _readable_checkpoint(path: Path, spec: RunSpec) -> dict | None:
 
 def train_run(spec: RunSpec, data: RunData, run_dir: str | Path, device=None,
               progress: bool = True, keep_checkpoint: bool = False,
-              init_encoder_path: str | Path | None = None, wait: bool = True) -> dict:
+              init_encoder_path: str | Path | None = None, wait: bool = True,
+              label: str | None = None) -> dict:
     """Train (or resume, or return the finished result of) one run; return its metrics.
+    `label` names its progress bar (default: the run folder's name).
 
     run_dir receives checkpoint.pt after every epoch, curves.csv (per-epoch losses and
     evaluation metrics, for monitoring only) and, when the run is complete, result.json.
@@ -436,12 +438,12 @@ def train_run(spec: RunSpec, data: RunData, run_dir: str | Path, device=None,
         if mine:      # another process may have finished it just before this one claimed it
             finished = read_result(run_dir, spec)
             return finished if finished is not None else _train(
-                spec, data, run_dir, resolve_device(device), progress, keep_checkpoint, init_encoder_path)
+                spec, data, run_dir, resolve_device(device), progress, keep_checkpoint, init_encoder_path, label)
     return read_result(run_dir, spec)       # finished by the process this one waited for
 
 
 def _train(spec: RunSpec, data: RunData, run_dir: Path, device: torch.device, progress: bool,
-           keep_checkpoint: bool, init_encoder_path) -> dict:
+           keep_checkpoint: bool, init_encoder_path, label: str | None) -> dict:
     started = time.perf_counter()
     trainer = Trainer(spec, data, device, init_encoder_path)
     ckpt_path = run_dir / CHECKPOINT
@@ -449,8 +451,8 @@ def _train(spec: RunSpec, data: RunData, run_dir: Path, device: torch.device, pr
     if ckpt is not None:
         trainer.restore(ckpt)
     total = spec.epochs * trainer.steps_per_epoch
-    bar = tqdm(total=total, initial=trainer.epoch * trainer.steps_per_epoch, unit="step",
-               desc=run_dir.name, leave=False, disable=not progress)
+    bar = progress_bar(total=total, initial=trainer.epoch * trainer.steps_per_epoch, unit="step",
+                       desc=label or run_dir.name, leave=False, disable=not progress)
     with bar:
         while trainer.epoch < spec.epochs:
             stats = trainer.train_epoch(bar)
@@ -460,7 +462,7 @@ def _train(spec: RunSpec, data: RunData, run_dir: Path, device: torch.device, pr
             _save_atomic(trainer.state(), ckpt_path)
             _write_curves(run_dir / CURVES, trainer.history)
             bar.set_postfix({k: round(v, 3) for k, v in stats.items()
-                             if k.startswith("loss") and v is not None})
+                             if k.startswith("loss") and v is not None}, refresh=False)
     result = {"fingerprint": spec.fingerprint(), "alpha": spec.alpha, "seed": spec.seed,
               "epochs": spec.epochs, **trainer.evaluate(),
               # converged losses L*: mean training loss of the last epoch (augmented batches)

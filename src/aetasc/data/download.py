@@ -21,7 +21,7 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 from urllib.error import HTTPError, URLError
 from urllib.request import Request, urlopen
 
-from tqdm import tqdm
+from ..progress import bar as progress_bar
 
 CHUNK = 1 << 20
 USER_AGENT = "aetasc/0.1 (python-urllib)"
@@ -186,7 +186,7 @@ def _transfer(url: str, part: Path, offset: int, timeout: float, progress: bool)
             total = _int_or_none(resp.headers.get("Content-Length"))
         expected = _int_or_none(resp.headers.get("Content-Length"))
         received = 0
-        with part.open(mode) as f, tqdm(total=total, initial=offset, unit="B", unit_scale=True,
+        with part.open(mode) as f, progress_bar(total=total, initial=offset, unit="B", unit_scale=True,
                                          unit_divisor=1024, desc=part.name.removesuffix(".part"),
                                          disable=not progress) as bar:
             try:
@@ -259,7 +259,7 @@ def safe_extract(archive: str | Path, target: str | Path, progress: bool = True)
                     raise ArchiveError(f"{archive}: member {info.filename!r} would be written inside "
                                        f"{str(inside[0])!r}, which the archive holds as a file; "
                                        f"refusing the whole archive, nothing was extracted")
-            with tqdm(total=sum(i.file_size for i in members), unit="B", unit_scale=True,
+            with progress_bar(total=sum(i.file_size for i in members), unit="B", unit_scale=True,
                       unit_divisor=1024, desc=f"extract {archive.name}", disable=not progress,
                       leave=False) as bar:
                 for info in members:

@@ -27,6 +27,7 @@ from tqdm import tqdm
 
 from ..config import PaperSources
 from ..io import atomic_dir, write_json
+from ..progress import bar as progress_bar
 from .audioset import (AUDIO_SUFFIXES, CLASS_TABLE, SPLITS, STATUSES, Availability, Segment,
                        check_splits, read_audioset, read_class_labels, read_segments_csv,
                        write_availability)
@@ -415,7 +416,7 @@ def _gather_clips(wanted: dict[str, Segment], clip_sources: ClipSources, sources
         """Each clip's first readable candidate; a clip with none is corrupt."""
         paths = [p for candidates in found.values() for p in candidates]
         with ThreadPoolExecutor(max_workers=8) as pool:
-            ok = dict(zip(paths, tqdm(pool.map(is_readable, paths), total=len(paths),
+            ok = dict(zip(paths, progress_bar(pool.map(is_readable, paths), total=len(paths),
                                       desc="check clips", disable=not progress, leave=False)))
         for ytid, candidates in found.items():
             good = next((p for p in candidates if ok[p]), None)
@@ -479,7 +480,7 @@ def write_from_hdf5(packs: tuple[Path, ...], wanted: set[str], audio: Path,
                     raise SourceError(f"{pack}: no dataset '{key}' (a PANNs pack holds "
                                       f"audio_name, waveform, target)")
             names = [clip_ytid(Path(n.decode()).stem) for n in f["audio_name"][:]]
-            for i, ytid in enumerate(tqdm(names, desc=pack.name, disable=not progress, leave=False)):
+            for i, ytid in enumerate(progress_bar(names, desc=pack.name, disable=not progress, leave=False)):
                 if ytid in wanted and ytid not in written:
                     path = audio / f"{ytid}.wav"
                     sf.write(path, f["waveform"][i], PANNS_SAMPLE_RATE, subtype="PCM_16")
@@ -524,7 +525,7 @@ def fetch_with_ytdlp(segments: list[Segment], folder: Path, tools: dict[str, str
     floods with HTTP 429). A failed fetch leaves the clip missing; it is never fatal."""
     folder.mkdir(parents=True, exist_ok=True)
     fetched, last = {}, -math.inf
-    for segment in tqdm(segments, desc="yt-dlp", disable=not progress):
+    for segment in progress_bar(segments, desc="yt-dlp", disable=not progress):
         time.sleep(max(0.0, last + interval - time.monotonic()))
         last = time.monotonic()
         try:

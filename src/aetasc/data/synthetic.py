@@ -30,9 +30,9 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
-from tqdm import tqdm
 
 from ..config import GeneratorParams
+from ..progress import bar as progress_bar
 from .audioset import (CLASS_TABLE, SPLITS, Availability, EventClass, Segment,
                        write_availability, write_class_labels, write_segments_csv)
 from .tut2018 import SceneClip, write_tut2018
@@ -397,9 +397,9 @@ def _run(p: GeneratorParams, jobs, fn, desc: str, workers: int | None):
     workers = workers or max(1, min(len(os.sched_getaffinity(0)), 8))
     if workers == 1:
         _init_worker(p)
-        return [fn(j) for j in tqdm(jobs, desc=desc, unit="clip")]
+        return [fn(j) for j in progress_bar(jobs, desc=desc, unit="clip")]
     with ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(p,)) as pool:
-        return list(tqdm(pool.map(fn, jobs, chunksize=32), total=len(jobs), desc=desc, unit="clip"))
+        return list(progress_bar(pool.map(fn, jobs, chunksize=32), total=len(jobs), desc=desc, unit="clip"))
 
 
 def generate_asc(p: GeneratorParams, root: str | Path, workers: int | None = None) -> None:
