@@ -21,7 +21,7 @@ from matplotlib.patches import Patch  # noqa: E402
 from matplotlib.ticker import FixedLocator, NullLocator  # noqa: E402
 
 from .io import read_json  # noqa: E402
-from .report import point_at, fmt_p, rho_over_means, signed  # noqa: E402
+from .report import fmt_p, point_at, rho_over_means, rows_by_seed, signed  # noqa: E402
 from .stats import rm_anova  # noqa: E402
 
 DPI = 120
@@ -183,9 +183,7 @@ def _point_bars(m: dict, color_of) -> list[tuple[str, dict, str, dict | None]]:
 
 
 def draw_fig3a(m: dict) -> Figure:
-    tables = [dict(zip(p["seeds"], p["asc_accuracy"])) for p in m["raw"].values()]
-    seeds = [seed for seed in tables[0] if all(seed in t for t in tables)]
-    result = rm_anova([[t[seed] for t in tables] for seed in seeds])
+    result = rm_anova(rows_by_seed(m, "asc_accuracy")[1])
     text = ("repeated-measures ANOVA across strategies: undefined" if result["F"] is None
             else f"repeated-measures ANOVA across strategies: F = {result['F']:.2f}, {fmt_p(result['p_value'])}")
     return _bars(m, "Fig. 3a: choice of events", _point_bars(m, lambda p: ASC_COLOR),

@@ -175,7 +175,7 @@ class Claim:
     evaluate: Callable[[dict, StatsParams], Outcome]
 
 
-def _test(values, s: StatsParams, level: float | None = None) -> dict:
+def per_seed_test(values, s: StatsParams, level: float | None = None) -> dict:
     return mean_test(values, level=s.level if level is None else level, margin=s.equivalence_margin,
                      power=s.power)
 
@@ -191,12 +191,12 @@ def _gain_values(point: dict) -> list[float]:
 
 
 def _effect(values, s: StatsParams, what: str, details=()) -> Outcome:
-    t = _test(values, s)
+    t = per_seed_test(values, s)
     return Outcome(fmt_effect(t), verdict_effect(t, s), what, fmt_ci(t), fmt_power(t, s), tuple(details))
 
 
 def _effect_detail(label: str, values, s: StatsParams) -> Detail:
-    t = _test(values, s)
+    t = per_seed_test(values, s)
     return Detail(label, f"{fmt_effect(t)}, CI {fmt_ci(t)}", verdict_effect(t, s))
 
 
@@ -207,7 +207,7 @@ def point_at(fig: dict, alpha: float) -> str | None:
 def _all_beat(fig: dict, what: str, s: StatsParams) -> Outcome:
     """Each point of a figure beats the ASC baseline."""
     details = tuple(_effect_detail(label, _gain_values(p), s) for label, p in fig["points"].items())
-    tests = [_test(_gain_values(p), s) for p in fig["points"].values()]
+    tests = [per_seed_test(_gain_values(p), s) for p in fig["points"].values()]
     weakest = min(tests, key=lambda t: t["mean"])
     return Outcome(f"gains {signed(min(t['mean'] for t in tests))} to {signed(max(t['mean'] for t in tests))} pp "
                    f"over {len(tests)} points", verdict_all([d.verdict for d in details]),
@@ -228,7 +228,7 @@ def mtl_beats_baseline_near_one(m: dict, s: StatsParams) -> Outcome:
                    [_effect_detail(label, _gain_values(fig["points"][label]), s) for label in labels])
 
 
-def _loss_ratios(base: dict) -> list[float]:
+def loss_ratios(base: dict) -> list[float]:
     """L*_ASC / L*_AET per seed, pairing the two baselines' runs by seed."""
     asc, aet = base["raw"]["asc"], base["raw"]["aet"]
     l_aet = dict(zip(aet["seeds"], aet["loss_aet"]))
@@ -236,7 +236,7 @@ def _loss_ratios(base: dict) -> list[float]:
 
 
 def _band(values, lo: float, hi: float, s: StatsParams, what: str, fmt) -> Outcome:
-    t = _test(values, s)
+    t = per_seed_test(values, s)
     ci = "n/a" if t["ci"] is None else f"[{fmt(t['ci'][0])}, {fmt(t['ci'][1])}]"
     return Outcome(f"{fmt(t['mean'])} (per seed {fmt(min(values))} to {fmt(max(values))})",
                    verdict_band(t, lo, hi), f"{what} within [{fmt(lo)}, {fmt(hi)}]: the interval must lie "
@@ -245,13 +245,13 @@ def _band(values, lo: float, hi: float, s: StatsParams, what: str, fmt) -> Outco
 
 def loss_ratio(m: dict, s: StatsParams) -> Outcome:
     lo, hi = LOSS_RATIO_RANGE
-    return _band(_loss_ratios(m["baselines"]), lo, hi, s,
+    return _band(loss_ratios(m["baselines"]), lo, hi, s,
                  "mean over seeds of L\\*_ASC / L\\*_AET (last-epoch training losses of the baselines), "
                  "a factor 2 of 20:", lambda v: f"{v:.1f}")
 
 
 def eq3_alpha(m: dict, s: StatsParams) -> Outcome:
-    alphas = [r / (1.0 + r) for r in _loss_ratios(m["baselines"])]
+    alphas = [r / (1.0 + r) for r in loss_ratios(m["baselines"])]
     return _band(alphas, PAPER_ALPHA - ALPHA_TOLERANCE, PAPER_ALPHA + ALPHA_TOLERANCE, s,
                  "mean over seeds of Eq. 3's α = L\\*_ASC / (L\\*_ASC + L\\*_AET)", lambda v: f"{v:.3f}")
 
@@ -264,8 +264,8 @@ def tagging_is_not_scene(m: dict, s: StatsParams) -> Outcome:
     raw_half, raw_zero = fig["raw"][half], fig["raw"][zero]
     if None in raw_half["lwlrap"] + raw_zero["lwlrap"]:
         return Outcome("—", NOT_MEASURED, "no lwlrap at α = 0 or 0.5")
-    tagging = _test(_paired(raw_half["seeds"], raw_half["lwlrap"], raw_zero["seeds"], raw_zero["lwlrap"]), s)
-    scene = _test(_gain_values(fig["points"][half]), s)
+    tagging = per_seed_test(_paired(raw_half["seeds"], raw_half["lwlrap"], raw_zero["seeds"], raw_zero["lwlrap"]), s)
+    scene = per_seed_test(_gain_values(fig["points"][half]), s)
     parts = [verdict_effect(tagging, s), verdict_not_better(scene, s)]
     verdict = FAILS if FAILS in parts else HOLDS if parts == [HOLDS, HOLDS] else INCONCLUSIVE
     return Outcome(f"lwlrap {signed(tagging['mean'])} pp from α = 0 to 0.5 ({fmt_p(tagging['p_greater'])}); "
@@ -280,7 +280,7 @@ def strategies_beat(m: dict, s: StatsParams) -> Outcome:
     return _all_beat(m["fig3a"], "strategy", s)
 
 
-def _by_seed(fig: dict, metric: str, labels: list[str] | None = None) -> tuple[list, list[list[float]]]:
+def rows_by_seed(fig: dict, metric: str, labels: list[str] | None = None) -> tuple[list, list[list[float]]]:
     """(seeds, rows): each row a seed's values over the points (in `labels` order), seeds that all have."""
     labels = labels or list(fig["raw"])
     tables = [dict(zip(fig["raw"][label]["seeds"], fig["raw"][label][metric])) for label in labels]
@@ -291,7 +291,7 @@ def _by_seed(fig: dict, metric: str, labels: list[str] | None = None) -> tuple[l
 def no_strategy_dependence(m: dict, s: StatsParams) -> Outcome:
     raw = m["fig3a"]["raw"]
     labels = list(raw)
-    _, rows = _by_seed(m["fig3a"], "asc_accuracy", labels)
+    _, rows = rows_by_seed(m["fig3a"], "asc_accuracy", labels)
     anova = rm_anova(rows)
     pairs = list(itertools.combinations(range(len(labels)), 2))
     level = s.level / max(1, len(pairs))
@@ -345,9 +345,9 @@ def _grows(fig: dict, metric: str, what: str, s: StatsParams) -> Outcome:
     xs = [float(fig["raw"][label]["x"]) for label in labels]
     if any(v is None for label in labels for v in fig["raw"][label][metric]):
         return Outcome("—", NOT_MEASURED, f"no {metric} at some point")
-    _, rows = _by_seed(fig, metric, labels)
+    _, rows = rows_by_seed(fig, metric, labels)
     changes = trend_per_seed(xs, rows)
-    t = _test(changes, s)
+    t = per_seed_test(changes, s)
     means = np.mean(rows, axis=0)
     rho_means = _rho(xs, means)
     rhos = [r for r in (_rho(xs, row) for row in rows) if r is not None]
@@ -406,7 +406,7 @@ def largest_gain(m: dict, s: StatsParams) -> Outcome:
         return Outcome("—", NOT_MEASURED, "no figure with joint-training points has run")
     name, label, gains = max(points, key=lambda t: float(np.mean(t[2])))
     level = s.level / len(points)
-    t = _test(gains, s, level)
+    t = per_seed_test(gains, s, level)
     if t["ci"] is None:
         verdict = INCONCLUSIVE
     elif t["ci"][1] < PAPER_GAIN or t["ci"][0] > PAPER_GAIN:
@@ -418,7 +418,7 @@ def largest_gain(m: dict, s: StatsParams) -> Outcome:
                    f"the largest mean gain of {len(points)} joint-training points (0 < α < 1); its interval at "
                    f"level {level:.4f} (Bonferroni for the best of {len(points)}) must exclude 0 and contain +5 pp"
                    + (f"; not run: {', '.join(missing)}" if missing else ""),
-                   fmt_ci(t), fmt_power(_test(gains, s), s))
+                   fmt_ci(t), fmt_power(per_seed_test(gains, s), s))
 
 
 def aet_beats_regularizers(m: dict, s: StatsParams) -> Outcome:
@@ -427,7 +427,7 @@ def aet_beats_regularizers(m: dict, s: StatsParams) -> Outcome:
     details = [_effect_detail(f"aet vs {other}", _paired(aet["seeds"], aet["asc_accuracy"], raw[other]["seeds"],
                                                          raw[other]["asc_accuracy"]), s)
                for other in ("dropout", "mixup", "specaugment")]
-    tests = {other: _test(_paired(aet["seeds"], aet["asc_accuracy"], raw[other]["seeds"], raw[other]["asc_accuracy"]), s)
+    tests = {other: per_seed_test(_paired(aet["seeds"], aet["asc_accuracy"], raw[other]["seeds"], raw[other]["asc_accuracy"]), s)
              for other in ("dropout", "mixup", "specaugment")}
     weakest = min(tests.values(), key=lambda t: t["mean"])
     return Outcome("aet " + "; ".join(f"vs {o} {signed(t['mean'])} pp" for o, t in tests.items()),

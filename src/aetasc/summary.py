@@ -12,7 +12,7 @@ import re
 import numpy as np
 
 from .config import StatsParams
-from .report import CLAIMS, HOLDS, FAILS, INCONCLUSIVE, NOT_MEASURED, evaluate, _loss_ratios, _test
+from .report import CLAIMS, FAILS, HOLDS, INCONCLUSIVE, NOT_MEASURED, evaluate, loss_ratios, per_seed_test
 
 PRECISION = 2            # decimals of a percentage (0.01 pp); 4 decimals for ratios and alpha
 FIGURES = ("fig2", "fig3a", "fig3b", "fig4", "fig5", "regularizers")
@@ -29,7 +29,7 @@ def _pct(x: float | None) -> float | None:
 
 
 def _mean_and_ci(prefix: str, values: list[float], s: StatsParams) -> dict:
-    t = _test(values, s)
+    t = per_seed_test(values, s)
     lo, hi = t["ci"] if t["ci"] is not None else (None, None)
     return {f"{prefix}_mean": _pct(t["mean"]), f"{prefix}_ci_low": _pct(lo), f"{prefix}_ci_high": _pct(hi)}
 
@@ -41,7 +41,7 @@ def summarize(metrics: dict, s: StatsParams) -> dict:
     if base is not None:
         out.update(_mean_and_ci("baseline_asc_accuracy", base["raw"]["asc"]["asc_accuracy"], s))
         out["baseline_aet_lwlrap_mean"] = _pct(float(np.mean(base["raw"]["aet"]["lwlrap"])))
-        ratios = _loss_ratios(base)
+        ratios = loss_ratios(base)
         out["loss_ratio_asc_over_aet"] = round(float(np.mean(ratios)), 4)
         out["eq3_alpha"] = round(float(np.mean([r / (1.0 + r) for r in ratios])), 4)
     ranking = metrics.get("ranking")
