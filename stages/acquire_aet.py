@@ -17,10 +17,10 @@ def main() -> None:
     params = load_params(args.params)
     if params.world == "synthetic":
         with atomic_dir(args.out) as tmp:
-            synthetic.generate_aet(params.active.generator, tmp)
+            synthetic.generate_aet(params.active.source, tmp)
     else:
         from aetasc.data.paper import acquire_audioset
-        acquire_audioset(params.active.sources, args.out)
+        acquire_audioset(params.active.source, args.out)
 
 
 if __name__ == "__main__":

@@ -2,7 +2,9 @@
 
     asc           every clip of the scene data set (both folds)
     ranking_pool  the AudioSet clips of balanced_train that are present
-    aet_subsets   the AET clips that any experiment uses (data/subsets/union.csv)
+    aet_subsets   the AET clips that any experiment uses (data/subsets/union.csv): eval clips
+                  from data/aet, unbalanced_train clips from data/aet or, fetched by
+                  make_subsets, from data/subsets
 
 Bad audio files are listed in <out>/rejected.csv and counted here; they never stop the stage.
 A missing label row or an unknown clip in union.csv does: those are errors in the inputs.
@@ -12,7 +14,7 @@ import sys
 from pathlib import Path
 
 from aetasc.config import load_params
-from aetasc.data.audioset import AUDIO_SUFFIXES, read_audioset
+from aetasc.data.audioset import AUDIO_SUFFIXES, AVAILABILITY, read_audioset, read_availability
 from aetasc.data.tut2018 import LayoutError, check_audio_labelled, read_tut2018
 from aetasc.features import extract_features
 from aetasc.subsets import UNION, read_union
@@ -32,19 +34,26 @@ def ranking_pool_clips(root: Path) -> list[tuple[str, Path]]:
     return [(s.ytid, root / layout.paths[s.ytid]) for s in layout.segments["balanced_train"]]
 
 
-def aet_subset_clips(root: Path, union_csv: Path) -> list[tuple[str, Path]]:
-    """The clips of union.csv (ytid,split); each must be present in the AudioSet layout."""
+def aet_subset_clips(root: Path, subsets: Path) -> list[tuple[str, Path]]:
+    """The clips of union.csv (ytid,split); each must be present in the AudioSet layout or
+    among the clips make_subsets fetched."""
     layout = read_audioset(root)
-    present = {split: {s.ytid for s in segs} for split, segs in layout.segments.items()}
+    paths = {split: {s.ytid: root / layout.paths[s.ytid] for s in segs} for split, segs in layout.segments.items()}
+    if (subsets / AVAILABILITY).is_file():
+        for a in read_availability(subsets):
+            if a.status == "present":
+                paths[a.split][a.ytid] = subsets / a.path
+    union_csv = subsets / UNION
     try:
         rows = read_union(union_csv)
     except (FileNotFoundError, ValueError) as err:
         raise LayoutError(str(err)) from None
     clips = {}
     for lineno, ytid, split in rows:
-        if ytid not in present.get(split, ()):
-            raise LayoutError(f"{union_csv}:{lineno}: clip {ytid} (split {split}) is not present in {root}")
-        clips.setdefault(ytid, root / layout.paths[ytid])
+        if ytid not in paths.get(split, {}):
+            raise LayoutError(f"{union_csv}:{lineno}: clip {ytid} (split {split}) is not present in {root} "
+                              f"nor fetched into {subsets}")
+        clips.setdefault(ytid, paths[split][ytid])
     return list(clips.items())
 
 
@@ -53,7 +62,7 @@ def build_clips(args) -> list[tuple[str, Path]]:
         return asc_clips(Path(args.asc))
     if args.set == "ranking_pool":
         return ranking_pool_clips(Path(args.aet))
-    return aet_subset_clips(Path(args.aet), Path(args.subsets) / UNION)
+    return aet_subset_clips(Path(args.aet), Path(args.subsets))
 
 
 def report(summary: dict) -> None:

@@ -38,7 +38,7 @@ def tiny_raw_params() -> dict:
     world["seeds"] = [0, 1]
     world["epochs"] = 2
     world["model"]["width"] = 4
-    world["generator"].update(TINY_GENERATOR)
+    world["source"].update(TINY_GENERATOR)
     world["features"].update(TINY_FEATURES)
     world["ranking"]["tagger_epochs"] = 2
     figures = world["figures"]
@@ -48,6 +48,7 @@ def tiny_raw_params() -> dict:
     figures["fig4"].update(hours=0.005, ks=[2, 3])
     figures["fig5"].update(k=3, hours=0.005)
     figures["regularizers"].update(k=3, hours=0.005)
+    figures["sec41"].update(k=3, hours=[0.005], alphas=[0.9])
     return raw
 
 

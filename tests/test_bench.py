@@ -20,7 +20,8 @@ def small_paper_world(raw: dict, alpha) -> dict:
         "fig3b": {"strategy": "random", "k": 35, "hours": [90, 170]},
         "fig4": {"strategy": "random", "hours": 180, "ks": [2, 5]},
         "fig5": {"strategy": "correlated", "k": 35, "hours": 170},
-        "regularizers": {"strategy": "correlated", "k": 35, "hours": 170, "dropout": 0.3}}
+        "regularizers": {"strategy": "correlated", "k": 35, "hours": 170, "dropout": 0.3},
+        "sec41": {"strategy": "random", "k": 35, "hours": [90, 170], "alphas": [0.5, 0.95]}}
     return {**raw, "world": "paper", "alpha": alpha}
 
 
@@ -28,19 +29,21 @@ def test_run_count_matches_a_hand_count(raw_params):
     counts = count_runs(parse_params(small_paper_world(raw_params, 0.95)))
     # Per seed: baselines asc + aet; fig2 alpha 0.5, 0.95 (0 and 1 are the baselines'); fig3a
     # correlated at 0.95 is fig2's; fig3b 170 h is fig3a's random; fig4 both new; fig5's joint
-    # point is fig2's 0.95, its pre-training run the AET baseline; regularizers: five ASC-only, "aet"
-    # (augmentation off) new, "aet+specaugment+mixup" is fig2's 0.95 again.
-    new = {"baselines": 2, "fig2": 2, "fig3a": 1, "fig3b": 1, "fig4": 2, "fig5": 1, "regularizers": 6}
-    planned = {"baselines": 2, "fig2": 2, "fig3a": 2, "fig3b": 2, "fig4": 2, "fig5": 2, "regularizers": 7}
+    # point is fig2's 0.95, its pre-training run the AET baseline; regularizers: three ASC-only,
+    # "aet" (augmentation off) new, "aet+specaugment+mixup" is fig2's 0.95 again; sec41: alpha
+    # 0.5 new at both T, alpha 0.95 is fig3b's at both T.
+    new = {"baselines": 2, "fig2": 2, "fig3a": 1, "fig3b": 1, "fig4": 2, "fig5": 1, "regularizers": 4, "sec41": 2}
+    planned = {"baselines": 2, "fig2": 2, "fig3a": 2, "fig3b": 2, "fig4": 2, "fig5": 2, "regularizers": 5,
+               "sec41": 4}
     assert counts["figures"] == {f: {"planned": 2 * planned[f], "new": 2 * new[f]} for f in new}
     assert counts["runs"] == 2 * 15
-    # per seed: ASC-only: the baseline, five regularizer points, fig5's fine-tuning; AET-only:
-    # the baseline, which is also fig5's pre-training run; joint: 2 + 1 + 1 + 2 + 1
-    assert counts["kinds"] == {"asc": 14, "aet": 2, "joint": 14}
+    # per seed: ASC-only: the baseline, three regularizer points, fig5's fine-tuning; AET-only:
+    # the baseline, which is also fig5's pre-training run; joint: 2 + 1 + 1 + 2 + 1 + 2
+    assert counts["kinds"] == {"asc": 10, "aet": 2, "joint": 18}
     assert counts["fine_tuned_runs"] == 2
     steps = 2 * (6122 // 8)
     assert counts["steps_per_run"] == steps
-    assert counts["run_clip_steps"] == steps * (14 * 8 + 2 * 16 + 14 * 24)
+    assert counts["run_clip_steps"] == steps * (10 * 8 + 2 * 16 + 18 * 24)
     assert counts["tagger_steps"] == 3 * ((20_550 - 2055) // 16)
     assert counts["eval_clips"] == 30 * 2 * (8640 - 6122) + 3 * 2055
 
@@ -48,9 +51,11 @@ def test_run_count_matches_a_hand_count(raw_params):
 def test_auto_alpha_is_one_more_distinct_alpha(raw_params):
     counts = count_runs(parse_params(small_paper_world(raw_params, "auto")))
     # fig3a's correlated point no longer coincides with fig2's alpha = 0.95 (fig5's joint
-    # point and the regularizers' last one still coincide with it)
+    # point and the regularizers' last one still coincide with it), and sec41's alpha = 0.95
+    # points no longer coincide with fig3b's
     assert counts["figures"]["fig3a"]["new"] == 4
-    assert counts["runs"] == 2 * 16
+    assert counts["figures"]["sec41"]["new"] == 8
+    assert counts["runs"] == 2 * 18
 
 
 def test_paper_step_flops_match_the_reference_anchor(tiny_params):
@@ -80,7 +85,7 @@ def test_tiny_benchmark_on_cpu_writes_every_key(raw_params, write_params, tmp_pa
                                                           "host, pinned staging"]
     assert [s.get("skipped") for s in step["sharing"]] == [NO_CUDA, NO_CUDA]
     assert result["features"]["x_realtime"] > 0
-    assert result["runs"]["runs"] == 172           # the paper world of params.yaml (alpha: auto, as Eq. 3 gives it)
+    assert result["runs"]["runs"] == 212           # the paper world of params.yaml (alpha: auto, as Eq. 3 gives it)
     assert result["projection"]["basis"].startswith("synthetic shapes' timings")
     assert result["targets"]["verified"] is False
     table = capsys.readouterr().out

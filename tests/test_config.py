@@ -49,8 +49,8 @@ SLIPPED_THROUGH = [
     (["worlds", "synthetic", "figures", "fig4", "ks"], [2, 3, 2], "the k grid repeats 2"),
     (["worlds", "synthetic", "figures", "fig3a", "strategies"], ["random", "random"], "strategy list repeats"),
     (["worlds", "synthetic", "features", "clip_seconds"], 0.01, "fewer than one analysis window"),
-    (["worlds", "paper", "sources", "tut2018_url"], "zenodo.org/record/1228142/files", "no scheme"),
-    (["worlds", "paper", "sources", "audioset_csv_url"], "s3://bucket/csv", "scheme 's3' is not supported"),
+    (["worlds", "paper", "source", "tut2018_url"], "zenodo.org/record/1228142/files", "no scheme"),
+    (["worlds", "paper", "source", "audioset_csv_url"], "s3://bucket/csv", "scheme 's3' is not supported"),
 ]
 
 
@@ -65,14 +65,14 @@ SLIPPED_THROUGH = [
     (["worlds", "synthetic", "figures", "fig4", "ks"], [2, 0], "fig4.ks.1"),
     (["worlds", "synthetic", "figures", "fig3b", "hours"], [0.1, -1.0], "fig3b.hours.1"),
     (["batch", "asc"], 0, "batch.asc"),
-    (["worlds", "synthetic", "generator", "scene_event_snr_db"], [3.0, -6.0], "lower bound (3.0) exceeds"),
-    (["worlds", "synthetic", "generator", "scene_event_snr_db"], [0.0], "scene_event_snr_db"),
+    (["worlds", "synthetic", "source", "scene_event_snr_db"], [3.0, -6.0], "lower bound (3.0) exceeds"),
+    (["worlds", "synthetic", "source", "scene_event_snr_db"], [0.0], "scene_event_snr_db"),
     (["max_rejected_share"], 1.0, "max_rejected_share"),
     (["stats", "level"], 0.0, "stats.level"),
     (["world"], "mars", "world"),
     (["worlds", "synthetic", "features", "fmax"], 9000.0, "Nyquist"),
     (["worlds", "synthetic", "features", "win_length"], 4096, "win_length"),
-    (["worlds", "synthetic", "generator", "evaluate_cities"], 3, "evaluate_cities"),
+    (["worlds", "synthetic", "source", "evaluate_cities"], 3, "evaluate_cities"),
     (["augment", "dropout"], 1.0, "augment.dropout"),
 ] + SLIPPED_THROUGH)
 def test_bad_values_name_their_key(raw_params, path, value, fragment):

@@ -21,10 +21,11 @@ from aetasc.data.download import ChecksumError
 from aetasc.data.paper import (TUT_FOLDER, SourceError, acquire_audioset, acquire_tut2018,
                                read_file_table, ytdlp_command)
 from aetasc.data.tut2018 import LayoutError, SceneClip, read_tut2018, write_tut2018
+from aetasc.subsets import read_clip_list
 from fixture_server import FixtureServer
 
 REPO = Path(__file__).resolve().parents[1]
-KEY = "worlds.paper.sources"
+KEY = "worlds.paper.source"
 
 
 # ------------------------------------------------------------------------------ fixtures
@@ -254,8 +255,10 @@ def test_audioset_from_a_clips_folder_counts_every_clip(audioset_server, tmp_pat
     clips = make_clips_dir(tmp_path / "clips")
     counts = acquire_audioset(audioset_sources(tmp_path, url, audioset_clips_dir=str(clips)),
                               tmp_path / "aet", progress=False)
-    expected = {"present": 2, "missing": 1, "corrupt": 2}
-    assert counts == {split: expected for split in SPLITS}
+    expected = {"present": 2, "missing": 1, "corrupt": 2, "pending": 0}
+    # unbalanced_train's clips wait for make_subsets, which fetches only those it needs
+    assert counts == {"balanced_train": expected, "eval": expected,
+                      "unbalanced_train": {"present": 0, "missing": 0, "corrupt": 0, "pending": 5}}
     out = tmp_path / "aet"
     layout = read_audioset(out)
     bal = YTIDS["balanced_train"]
@@ -264,10 +267,11 @@ def test_audioset_from_a_clips_folder_counts_every_clip(audioset_server, tmp_pat
     assert layout.paths[YTIDS["eval"][1]] == f"audio/{YTIDS['eval'][1]}.flac"
     rows = {(a.split, a.ytid): a for a in read_availability(out)}
     assert len(rows) == 15 and rows[("eval", YTIDS["eval"][3])].path == ""
+    assert layout.segments["unbalanced_train"] == () and len(layout.listed["unbalanced_train"]) == 5
     # Present clips are linked under their YouTube id; corrupt ones are not linked at all.
     assert sorted(p.name for p in (out / "audio").iterdir()) == sorted(
         Path(path).name for path in layout.paths.values())
-    assert len(layout.paths) == 6
+    assert len(layout.paths) == 4
     manifest = json.loads((out / "manifest.json").read_text())
     table = manifest["tables"][CLASS_TABLE]
     assert table["sha256"] == hashlib.sha256((out / CLASS_TABLE).read_bytes()).hexdigest()
@@ -316,7 +320,7 @@ def test_audioset_from_a_panns_hdf5_pack(audioset_server, tmp_path):
         f["target"] = np.zeros((3, 3), dtype=bool)
     counts = acquire_audioset(audioset_sources(tmp_path, url, audioset_hdf5=str(tmp_path)),
                               tmp_path / "aet", progress=False)
-    assert counts["eval"] == {"present": 2, "missing": 3, "corrupt": 0}
+    assert counts["eval"] == {"present": 2, "missing": 3, "corrupt": 0, "pending": 0}
     audio, sr = sf.read(tmp_path / "aet" / "audio" / f"{ev[2]}.wav", dtype="int16")
     assert sr == 32000 and np.array_equal(audio, wave[2])
     assert sf.info(tmp_path / "aet" / "audio" / f"{ev[2]}.wav").subtype == "PCM_16"
@@ -365,7 +369,7 @@ def test_stages_acquire_the_paper_world_in_the_synthetic_layout(server, tmp_path
     csv_url = serve_dir(server, make_audioset_tables(tmp_path / "tables"), "/csv")
     params = yaml.safe_load((REPO / "params.yaml").read_text())
     params["world"] = "paper"
-    params["worlds"]["paper"]["sources"] = audioset_sources(
+    params["worlds"]["paper"]["source"] = audioset_sources(
         tmp_path, csv_url, tut2018_url=tut_url, tut2018_files=str(tsv),
         audioset_clips_dir=str(make_clips_dir(tmp_path / "clips"))).model_dump()
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
@@ -376,7 +380,7 @@ def test_stages_acquire_the_paper_world_in_the_synthetic_layout(server, tmp_path
         assert done.returncode == 0, done.stderr
     assert len(read_tut2018(tmp_path / "asc").clips) == 8
     layout = read_audioset(tmp_path / "aet")
-    assert {s: len(v) for s, v in layout.segments.items()} == dict.fromkeys(SPLITS, 2)
+    assert {s: len(v) for s, v in layout.segments.items()} == {"balanced_train": 2, "eval": 2, "unbalanced_train": 0}
     assert [c.mid for c in layout.classes] == [c.mid for c in CLASSES]
 
 
@@ -393,7 +397,8 @@ def _shrink_paper_world(params: dict) -> None:
                         "fig3a": {"strategies": ["abundant"], "k": 2, "hours": 0.005},
                         "fig3b": {"strategy": "abundant", "k": 2, "hours": [0.002, 0.005]},
                         "fig4": {"strategy": "random", "hours": 0.005, "ks": [2, 3]},
-                        "fig5": events, "regularizers": {**events, "dropout": 0.3}}
+                        "fig5": events, "regularizers": {**events, "dropout": 0.3},
+                        "sec41": {"strategy": "abundant", "k": 2, "hours": [0.005], "alphas": [0.9]}}
     params["batch"] = {"asc": 2, "aet": 2}
 
 
@@ -418,7 +423,7 @@ def test_downstream_stages_run_on_the_acquired_paper_world(server, tmp_path, tut
     csv_url = serve_dir(server, make_full_audioset(tmp_path / "tables", tmp_path / "clips"), "/csv")
     params = yaml.safe_load((REPO / "params.yaml").read_text())
     params["world"] = "paper"
-    params["worlds"]["paper"]["sources"] = audioset_sources(
+    params["worlds"]["paper"]["source"] = audioset_sources(
         tmp_path, csv_url, tut2018_url=tut_url, tut2018_files=str(tsv),
         audioset_clips_dir=str(tmp_path / "clips")).model_dump()
     _shrink_paper_world(params)
@@ -435,3 +440,44 @@ def test_downstream_stages_run_on_the_acquired_paper_world(server, tmp_path, tut
     baselines = json.loads((tmp_path / "metrics/baselines.json").read_text())
     assert baselines["world"] == "paper"
     assert set(baselines["points"]) == {"asc", "aet"}
+    # acquisition left unbalanced_train pending; make_subsets fetched what its subsets take
+    layout = read_audioset(tmp_path / "data/aet")
+    assert layout.segments["unbalanced_train"] == ()
+    fetched = {a.ytid: a for a in read_availability(tmp_path / "data/subsets")}
+    union = {line.split(",")[0] for line in (tmp_path / "data/subsets/union.csv").read_text().split()[1:]
+             if line.endswith("unbalanced_train")}
+    assert union and union <= {y for y, a in fetched.items() if a.status == "present"}
+    assert len(fetched) < len(layout.listed["unbalanced_train"])      # not every listed clip
+    assert all((tmp_path / "data/subsets" / fetched[y].path).is_file() for y in union)
+
+
+def test_make_subsets_replaces_a_clip_it_cannot_fetch(server, tmp_path, tut):
+    """A clip of the source folder gone: the subsets take the next candidates, T holds."""
+    from conftest import run_stage
+    _, zips, tsv = tut
+    tut_url = serve_dir(server, zips, "/zenodo")
+    csv_url = serve_dir(server, make_full_audioset(tmp_path / "tables", tmp_path / "clips"), "/csv")
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    params["world"] = "paper"
+    params["worlds"]["paper"]["source"] = audioset_sources(
+        tmp_path, csv_url, tut2018_url=tut_url, tut2018_files=str(tsv),
+        audioset_clips_dir=str(tmp_path / "clips")).model_dump()
+    _shrink_paper_world(params)
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    for script, *args in [("acquire_asc.py",), ("acquire_aet.py",), ("extract_features.py", "--set", "asc"),
+                          ("extract_features.py", "--set", "ranking_pool"), ("rank_events.py",),
+                          ("make_subsets.py",)]:
+        run_stage(tmp_path, script, *args)
+    first = {sid: {s.ytid for s in read_clip_list(tmp_path / "data/subsets" / e["train"])}
+             for sid, e in json.loads((tmp_path / "data/subsets/index.json").read_text()).items()}
+    taken = sorted(set().union(*first.values()))
+    (tmp_path / "clips" / f"{taken[0]}.wav").unlink()                 # gone from YouTube
+    run_stage(tmp_path, "make_subsets.py")
+    index = json.loads((tmp_path / "data/subsets/index.json").read_text())
+    status = {a.ytid: a.status for a in read_availability(tmp_path / "data/subsets")}
+    assert status[taken[0]] == "missing"
+    for sid, e in index.items():
+        clips = {s.ytid for s in read_clip_list(tmp_path / "data/subsets" / e["train"])}
+        assert taken[0] not in clips and all(status[y] == "present" for y in clips)
+        assert e["train_hours"] >= e["hours"] - 10 / 3600 / 2
+        assert e["replaced"] == (taken[0] in first[sid])

@@ -38,11 +38,12 @@ def test_ranking_finds_the_scene_events_of_the_synthetic_world(tmp_path):
     configuration.
     """
     raw = yaml.safe_load((REPO / "params.yaml").read_text())
-    raw["worlds"]["synthetic"]["generator"].update(unbalanced_clips=20, eval_clips_per_class=1)
+    raw["worlds"]["synthetic"]["source"].update(unbalanced_clips=20, eval_clips_per_class=1)
     figures = raw["worlds"]["synthetic"]["figures"]
     for fig in ("fig2", "fig3a", "fig4", "fig5", "regularizers"):
         figures[fig]["hours"] = 0.005
     figures["fig3b"]["hours"] = [0.0025, 0.005]
+    figures["sec41"]["hours"] = [0.0025, 0.005]
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw))
     for script, *args in [("acquire_asc.py",), ("acquire_aet.py",), ("extract_features.py", "--set", "asc"),
                           ("extract_features.py", "--set", "ranking_pool")]:
@@ -50,7 +51,7 @@ def test_ranking_finds_the_scene_events_of_the_synthetic_world(tmp_path):
     summary = rank_events(parse_params(raw), tmp_path / "data/asc", tmp_path / "data/aet",
                           tmp_path / "data/features/asc", tmp_path / "data/features/ranking_pool",
                           tmp_path, tmp_path / "runs", device="cpu")
-    n = raw["worlds"]["synthetic"]["generator"]["scene_events"]
+    n = raw["worlds"]["synthetic"]["source"]["scene_events"]
     assert summary["scene_events"] == n
     assert summary["precision_at_scene_events"] >= 0.8, summary
     ranking = read_ranking(tmp_path / "ranking.csv")

@@ -23,7 +23,7 @@ STATS = parse_params(tiny_raw_params()).stats          # level 0.05, margin 2 pp
 
 BASE = [0.60, 0.62, 0.61, 0.63]       # ASC baseline accuracy per seed
 GAIN = [0.03, 0.04, 0.035, 0.045]     # a clear, consistent gain
-FIGURES = ("fig2", "fig3a", "fig3b", "fig4", "fig5", "regularizers")
+FIGURES = ("fig2", "fig3a", "fig3b", "fig4", "fig5", "regularizers", "sec41")
 RANKING = {"world": "synthetic", "classes": 8, "tagger": "trained on the ranking pool", "tagger_lwlrap": 0.53,
            "tagger_clips": 48, "scored_clips": 36, "scene_events": 4, "precision_at_scene_events": 0.75,
            "below_last_scene_event": 12}
@@ -36,6 +36,7 @@ def make_params(alphas=(0.0, 0.5, 0.8, 0.9, 0.95, 1.0), ks=(2, 4, 6)):
     world["figures"]["fig2"]["alphas"] = list(alphas)
     world["figures"]["fig3b"]["hours"] = [0.01, 0.02, 0.04]
     world["figures"]["fig4"]["ks"] = list(ks)
+    world["figures"]["sec41"].update(hours=[0.01, 0.04], alphas=[0.5, 0.9])
     return parse_params(raw)
 
 
@@ -231,6 +232,28 @@ def test_aet_as_regularizer():
     tie = {"regularizers": {s: plus(BASE, GAIN) for s in ("dropout", "mixup", "specaugment")}}
     assert verdict(fabricate(acc=tie), "14") == FAILS               # shown equal: not stronger
     assert verdict(fabricate(acc={"regularizers": {"mixup": plus(BASE, GAIN, 2)}}), "14") == FAILS
+
+
+def test_high_alpha_must_beat_at_every_size():
+    assert verdict(fabricate(), "17") == HOLDS
+    # the low alpha is not the claim: its points may lose
+    low = {"sec41": {"T=0.01h alpha=0.5": plus(BASE, GAIN, -1), "T=0.04h alpha=0.5": plus(BASE, GAIN, -1)}}
+    assert verdict(fabricate(acc=low), "17") == HOLDS
+    # one data set at the high alpha shown no better: the claim fails
+    assert verdict(fabricate(acc={"sec41": {"T=0.04h alpha=0.9": plus(BASE, GAIN, -1)}}), "17") == FAILS
+    assert verdict(fabricate(skip=("sec41",)), "17") == NOT_MEASURED
+
+
+def test_loss_scale_per_k_uses_eq3_with_the_asc_baseline():
+    from aetasc.report import loss_scale_by_k, loss_scale_lines
+    m = fabricate()
+    rows = loss_scale_by_k(m)
+    l_asc, l_aet = np.mean([1.0, 1.1, 0.9, 1.2]), np.mean([0.05, 0.055, 0.045, 0.06])
+    assert [k for k, _, _ in rows] == [2, 4, 6]
+    for _, loss, alpha in rows:
+        assert loss == pytest.approx(l_aet) and alpha == pytest.approx(l_asc / (l_asc + l_aet))
+    assert any(line.startswith("| 6 | 0.0525 | 0.315 |") for line in loss_scale_lines(m))
+    assert loss_scale_by_k(fabricate(skip=("fig4",))) == []
 
 
 def test_lwlrap_grows_with_alpha():

@@ -217,7 +217,7 @@ def test_a_new_seed_trains_exactly_that_seeds_runs(dvc_repo):
 def test_what_changes_the_numbers_retrains(dvc_repo, change):
     before, asc_before = _runs(dvc_repo), _asc(dvc_repo, "baselines")
     if change == "generator seed":
-        _params(dvc_repo, lambda raw: raw["worlds"]["synthetic"]["generator"].update(seed=7))
+        _params(dvc_repo, lambda raw: raw["worlds"]["synthetic"]["source"].update(seed=7))
     elif change == "feature setting":
         _params(dvc_repo, lambda raw: raw["worlds"]["synthetic"]["features"].update(fmax=3500.0))
     else:      # one line on the training path: masked bins take 0 instead of the example's mean

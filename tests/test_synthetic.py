@@ -15,8 +15,8 @@ from conftest import tiny_raw_params
 
 def _generator(**overrides):
     raw = tiny_raw_params()
-    raw["worlds"]["synthetic"]["generator"].update(overrides)
-    return parse_params(raw).active.generator
+    raw["worlds"]["synthetic"]["source"].update(overrides)
+    return parse_params(raw).active.source
 
 
 def _digest(root):

@@ -177,7 +177,7 @@ def steps_per_run(params: Params, world: str) -> int:
     if world == "paper":
         clips = ASC_TRAIN_CLIPS
     else:
-        g = w.generator
+        g = w.source
         clips = g.scenes * (g.cities - g.evaluate_cities) * g.locations_per_city * g.segments_per_location
     return w.epochs * (clips // params.batch.asc)
 
@@ -520,7 +520,7 @@ def _aet_train_hours(params: Params) -> float:
     The clip count is further capped by the unbalanced_train pool."""
     longest: dict[tuple, float] = {}
     for r in subset_requests(params):
-        key = (r.strategy, r.k, r.seed)
+        key = (r.strategy, r.k, r.data_seed)
         longest[key] = max(longest.get(key, 0.0), r.hours)
     return sum(longest.values())
 

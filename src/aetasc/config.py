@@ -173,6 +173,17 @@ class RegularizerParams(Strict):
     dropout: Annotated[float, Field(gt=0.0, lt=1.0)]
 
 
+class Sec41Params(Strict):
+    """Sec. 4.1's repeat of the alpha sweep on AET data sets of several sizes."""
+    strategy: Strategy
+    k: PositiveInt
+    hours: Annotated[list[PositiveFloat], Field(min_length=1)]
+    alphas: Annotated[list[Fraction], Field(min_length=1)]
+
+    _distinct_hours = field_validator("hours")(lambda cls, v: _distinct(v, "the T grid"))
+    _distinct_alphas = field_validator("alphas")(lambda cls, v: _distinct(v, "the alpha grid"))
+
+
 class FigureParams(Strict):
     fig2: Fig2Params
     fig3a: Fig3aParams
@@ -180,11 +191,12 @@ class FigureParams(Strict):
     fig4: Fig4Params
     fig5: Fig5Params
     regularizers: RegularizerParams
+    sec41: Sec41Params
 
     def ks(self) -> list[tuple[str, int]]:
         """Every (key, k) the figures ask for, to check against the number of classes."""
         out = [("fig2.k", self.fig2.k), ("fig3a.k", self.fig3a.k), ("fig3b.k", self.fig3b.k),
-               ("fig5.k", self.fig5.k), ("regularizers.k", self.regularizers.k)]
+               ("fig5.k", self.fig5.k), ("regularizers.k", self.regularizers.k), ("sec41.k", self.sec41.k)]
         out += [(f"fig4.ks.{i}", k) for i, k in enumerate(self.fig4.ks)]
         return out
 
@@ -193,6 +205,7 @@ class FigureParams(Strict):
         out = [("fig2.hours", self.fig2.hours), ("fig3a.hours", self.fig3a.hours),
                ("fig4.hours", self.fig4.hours), ("fig5.hours", self.fig5.hours),
                ("regularizers.hours", self.regularizers.hours)]
+        out += [(f"sec41.hours.{i}", h) for i, h in enumerate(self.sec41.hours)]
         return out + [(f"fig3b.hours.{i}", h) for i, h in enumerate(self.fig3b.hours)]
 
 
@@ -261,7 +274,8 @@ class PaperSources(Strict):
 
 
 class WorldCommon(Strict):
-    seeds: Annotated[list[Seed], Field(min_length=1)]
+    seeds: Annotated[list[Seed], Field(min_length=1)]    # training: initialization, batches, augmentation
+    data_seed: Seed                                      # the AET data: class draws, clip order
     epochs: PositiveInt
     model: ModelParams
     features: FeatureParams
@@ -276,15 +290,15 @@ class WorldCommon(Strict):
 
 
 class SyntheticWorld(WorldCommon):
-    generator: GeneratorParams
+    source: GeneratorParams           # generated on the spot
 
     @property
     def n_event_classes(self) -> int:
-        return self.generator.events
+        return self.source.events
 
 
 class PaperWorld(WorldCommon):
-    sources: PaperSources
+    source: PaperSources              # downloaded or imported
 
     @property
     def n_event_classes(self) -> int:

@@ -29,7 +29,7 @@ from .subsets import SubsetRequest, read_clip_list
 from .store import Busy
 from .train import CHECKPOINT, CURVES, RESULT, RunData, RunSpec, Task, read_result, train_run
 
-FIGURES = ("baselines", "fig2", "fig3a", "fig3b", "fig4", "fig5", "regularizers")
+FIGURES = ("baselines", "fig2", "fig3a", "fig3b", "fig4", "fig5", "regularizers", "sec41")
 ALPHA_PARAM = "alpha"   # a point trained at the world's alpha (a number, or Eq. 3 when "auto")
 
 
@@ -39,8 +39,8 @@ class EventSet:
     k: int
     hours: float
 
-    def request(self, seed: int) -> SubsetRequest:
-        return SubsetRequest(self.strategy, self.k, float(self.hours), seed)
+    def request(self, data_seed: int) -> SubsetRequest:
+        return SubsetRequest(self.strategy, self.k, float(self.hours), data_seed)
 
 
 @dataclass(frozen=True)
@@ -80,13 +80,15 @@ def figure_points(figure: str, params: Params) -> list[Point]:
         r = f.regularizers
         s = EventSet(r.strategy, r.k, r.hours)
         off = {"specaugment": False, "mixup": False, "dropout": 0.0}
-        return [Point("none", "none", 0.0, None, off),
-                Point("dropout", "dropout", 0.0, None, {**off, "dropout": r.dropout}),
+        # each regularizer alone (ASC only) against AET alone; the baseline has SpecAugment + MixUp
+        return [Point("dropout", "dropout", 0.0, None, {**off, "dropout": r.dropout}),
                 Point("mixup", "mixup", 0.0, None, {**off, "mixup": True}),
                 Point("specaugment", "specaugment", 0.0, None, {**off, "specaugment": True}),
-                Point("all", "all", 0.0, None, {"specaugment": True, "mixup": True, "dropout": r.dropout}),
                 Point("aet", "aet", ALPHA_PARAM, s, off),
                 Point("aet+specaugment+mixup", "aet+specaugment+mixup", ALPHA_PARAM, s)]
+    if figure == "sec41":
+        r = f.sec41
+        return [Point(f"T={h:g}h alpha={a:g}", h, a, EventSet(r.strategy, r.k, h)) for h in r.hours for a in r.alphas]
     raise KeyError(f"unknown figure {figure!r}; known: {', '.join(FIGURES)}")
 
 
@@ -103,11 +105,11 @@ def asked_by(params: Params) -> dict[SubsetRequest, str]:
         for i, p in enumerate(figure_points(fig, params)):
             if p.events is None:
                 continue
-            key = {"fig3b": f"fig3b.hours.{i}", "fig4": f"fig4.ks.{i}"}.get(fig, f"{fig}.k / {fig}.hours")
+            key = {"fig3b": f"fig3b.hours.{i}", "fig4": f"fig4.ks.{i}",
+                   "sec41": f"sec41.hours.{i // len(params.active.figures.sec41.alphas)}"}.get(fig, f"{fig}.k / {fig}.hours")
             if fig == "baselines":
                 key = "fig2.k / fig2.hours"
-            for seed in params.active.seeds:
-                out.setdefault(p.events.request(seed), f"{base}.{key}, seed {seed}")
+            out.setdefault(p.events.request(params.active.data_seed), f"{base}.{key}")
     return out
 
 
@@ -268,7 +270,8 @@ def plan_runs(figure: str, params: Params, cache: DataCache, baselines: dict | N
         for seed in world.seeds:
             augment = AugmentParams(**{**params.augment.model_dump(), **point.augment})
             _, _, _, asc_id = cache.asc()
-            aet_id = cache.aet_identity(point.events.request(seed)) if point.events else ""
+            events = point.events.request(world.data_seed) if point.events else None
+            aet_id = cache.aet_identity(events) if events else ""
             spec = RunSpec(alpha=resolve_alpha(point, params, baselines), seed=seed, epochs=world.epochs,
                            width=world.model.width, batch=params.batch, optimizer=params.optimizer,
                            augment=augment, data_id=f"{asc_id}:{aet_id}")
@@ -276,7 +279,7 @@ def plan_runs(figure: str, params: Params, cache: DataCache, baselines: dict | N
             if point.pretrain:
                 pre = replace(spec, alpha=1.0)
                 spec = replace(spec, alpha=0.0, init_encoder=pre.fingerprint())
-            runs.append(Run(point, seed, spec, point.events.request(seed) if point.events else None, pre))
+            runs.append(Run(point, seed, spec, events, pre))
     return runs
 
 

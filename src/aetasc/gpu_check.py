@@ -178,7 +178,7 @@ def pipeline_params(raw: dict, sizes: Sizes, sources: dict) -> dict:
             world[key].update(value)
         else:
             world[key] = value
-    world["sources"].update(sources)
+    world["source"].update(sources)
     world["ranking"].update(tagger_epochs=1, validation_fraction=0.1)
     k, h = min(35, sizes.audioset["classes"] - 5), sizes.hours
     events = {"strategy": "correlated", "k": k, "hours": h}
@@ -186,7 +186,8 @@ def pipeline_params(raw: dict, sizes: Sizes, sources: dict) -> dict:
                         "fig3a": {"strategies": ["random", "correlated", "uncorrelated"], "k": k, "hours": h},
                         "fig3b": {"strategy": "random", "k": k, "hours": [h / 2, h]},
                         "fig4": {"strategy": "random", "hours": h, "ks": [2, k]},
-                        "fig5": events, "regularizers": {**events, "dropout": 0.3}}
+                        "fig5": events, "regularizers": {**events, "dropout": 0.3},
+                        "sec41": {"strategy": "random", "k": k, "hours": [h], "alphas": [0.95]}}
     if sizes.device == "cpu":
         raw["batch"] = {"asc": 8, "aet": 16}
     return raw

@@ -147,6 +147,27 @@ def draw_fig4(m: dict) -> Figure:
                   "number of event classes k")
 
 
+def draw_sec41(m: dict) -> Figure:
+    """Sec. 4.1: ASC accuracy against T, one curve per alpha, over the ASC baseline."""
+    fig = Figure(figsize=(7, 5), dpi=DPI, layout="constrained")
+    ax = fig.subplots()
+    _baseline(ax, m["baseline"]["asc_accuracy"], BASE_COLOR, "ASC baseline")
+    alphas = sorted({float(p["alpha"]) for p in m["points"].values()})
+    colors = matplotlib.colormaps["viridis"](np.linspace(0.0, 0.85, len(alphas)))
+    for alpha, color in zip(alphas, colors):
+        part = {"points": {k: p for k, p in m["points"].items() if abs(float(p["alpha"]) - alpha) < 1e-9}}
+        x, mean, std = _series(part, "asc_accuracy")
+        _curve(ax, x, mean, std, color, f"multi-task, α = {alpha:g}")
+    ax.set_xscale("log")
+    _value_ticks(ax, x)
+    ax.set_xlabel("AET training data T (hours)")
+    ax.set_ylabel(ACC_LABEL)
+    ax.grid(alpha=0.3)
+    _legend_below(fig, (ax,), ncols=2)
+    fig.suptitle(_title(m, "Sec. 4.1: the α sweep repeated on AET data sets of several sizes (random events)"))
+    return fig
+
+
 def _bars(m: dict, what: str, bars: list[tuple[str, dict, str, dict | None]], legend=None) -> Figure:
     """One bar per (name, accuracy summary, colour, gain or None), per-seed values as dots."""
     fig = Figure(figsize=(max(8.0, 1.2 * len(bars) + 2), 5.5), dpi=DPI, layout="constrained")
@@ -215,6 +236,7 @@ FIGURES = {
     "fig4.png": (draw_fig4, ("fig4",)),
     "fig5.png": (draw_fig5, ("fig5",)),
     "regularizers.png": (draw_regularizers, ("regularizers",)),
+    "sec41.png": (draw_sec41, ("sec41",)),
 }
 
 

@@ -181,7 +181,7 @@ def rank_events(params, asc_root: Path, aet_root: Path, asc_features: Path, pool
     world = params.active
     layout = read_audioset(aet_root)
     # a T beyond the whole pool is known now: say so before hours of tagger training
-    check_pool_hours(params, list(layout.segments["unbalanced_train"]))
+    check_pool_hours(params, layout.usable("unbalanced_train"))
     classes = [c.mid for c in layout.classes]
     names = [c.name for c in layout.classes]
     summary = {"world": params.world, "classes": len(classes)}

@@ -15,7 +15,7 @@ from .config import StatsParams
 from .report import CLAIMS, FAILS, HOLDS, INCONCLUSIVE, NOT_MEASURED, evaluate, loss_ratios, per_seed_test
 
 PRECISION = 2            # decimals of a percentage (0.01 pp); 4 decimals for ratios and alpha
-FIGURES = ("fig2", "fig3a", "fig3b", "fig4", "fig5", "regularizers")
+FIGURES = ("fig2", "fig3a", "fig3b", "fig4", "fig5", "regularizers", "sec41")
 
 
 def key(*parts: str) -> str:

@@ -5,11 +5,13 @@
     <root>/unbalanced_train_segments.csv   YTID, start_seconds, end_seconds, "mid1,mid2,..."
     <root>/eval_segments.csv
     <root>/audio/<YTID>.wav|.flac        one file per clip
-    <root>/availability.csv              ytid,split,status,path (status: present|missing|corrupt)
+    <root>/availability.csv              ytid,split,status,path (status: present|missing|
+                                         corrupt|pending)
 
 The balanced training set is the ranking pool (the tagger learns every class there), the
 unbalanced training set is what AET subsets are drawn from, and the eval set gives each
-class set its fixed AET validation clips.
+class set its fixed AET validation clips. In the paper's world unbalanced_train's clips are
+`pending` after acquisition: the make_subsets stage fetches only those its subsets need.
 """
 from __future__ import annotations
 
@@ -29,7 +31,7 @@ SPLITS = {
 CLASS_TABLE = "class_labels_indices.csv"
 AVAILABILITY = "availability.csv"
 AUDIO_SUFFIXES = (".wav", ".flac")
-STATUSES = ("present", "missing", "corrupt")
+STATUSES = ("present", "missing", "corrupt", "pending")   # pending: listed, not fetched yet
 
 
 @dataclass(frozen=True)
@@ -224,6 +226,12 @@ class AudioSetLayout:
     classes: tuple[EventClass, ...]
     segments: dict[str, tuple[Segment, ...]]   # split -> segments whose audio is present
     paths: dict[str, str]                       # ytid -> audio path relative to root
+    listed: dict[str, tuple[Segment, ...]]     # split -> every segment of its CSV
+    status: dict[str, str]                      # ytid -> present | missing | corrupt | pending
+
+    def usable(self, split: str) -> list[Segment]:
+        """The listed segments of a split not known to be missing or corrupt."""
+        return [s for s in self.listed[split] if self.status.get(s.ytid) in ("present", "pending")]
 
 
 def read_audioset(root: str | Path) -> AudioSetLayout:
@@ -236,6 +244,8 @@ def read_audioset(root: str | Path) -> AudioSetLayout:
     classes = read_class_labels(root / CLASS_TABLE)
     every = {split: read_segments_csv(root / name) for split, name in SPLITS.items()}
     check_splits(every, classes, root)
-    present = {a.ytid: a.path for a in read_availability(root) if a.status == "present"}
+    availability = read_availability(root)
+    present = {a.ytid: a.path for a in availability if a.status == "present"}
     segments = {split: tuple(s for s in segs if s.ytid in present) for split, segs in every.items()}
-    return AudioSetLayout(root, tuple(classes), segments, present)
+    return AudioSetLayout(root, tuple(classes), segments, present, {k: tuple(v) for k, v in every.items()},
+                          {a.ytid: a.status for a in availability})

@@ -35,7 +35,7 @@ from .download import (ChecksumError, DownloadError, Retry, check_free_space, do
                        file_digest, is_verified, link_file, safe_extract)
 from .tut2018 import LayoutError, SceneDataset, read_tut2018
 
-KEY = "worlds.paper.sources"
+KEY = "worlds.paper.source"
 FILE_TABLE = "tut2018_development_files.tsv"
 TUT_FOLDER = "TUT-urban-acoustic-scenes-2018-development"
 TUT_LAYOUT = ("audio", "meta.csv", "evaluation_setup")
@@ -247,8 +247,11 @@ def acquire_audioset(sources: PaperSources, out: str | Path,
     """Bring AudioSet into `out` (the audioset layout); return clip counts per split and status.
 
     The segment CSVs, class table and ontology are downloaded (their sha256 recorded in
-    manifest.json, as no checksums are published) and parsed. Every clip of every split
-    gets a row in availability.csv: present, missing or corrupt. Missing clips are normal.
+    manifest.json, as no checksums are published) and parsed. The clips of balanced_train
+    (the ranking pool) and eval are gathered; those of unbalanced_train are left `pending`
+    for make_subsets, which fetches only the ones its subsets need (fetch_clips). Every clip
+    gets a row in availability.csv: present, missing, corrupt or pending. Missing clips are
+    normal.
     """
     clip_sources = _clip_sources(sources)
     tables = _download_tables(sources, progress)
@@ -259,13 +262,11 @@ def acquire_audioset(sources: PaperSources, out: str | Path,
         segments = {split: read_segments_csv(tmp / name) for split, name in SPLITS.items()}
         # labels and splits checked before any clip is gathered, not after hours of it
         check_splits(segments, read_class_labels(tmp / CLASS_TABLE), tmp)
-        wanted = {}
-        for segs in segments.values():
-            for s in segs:
-                wanted.setdefault(s.ytid, s)
+        wanted = {s.ytid: s for split in NOW for s in segments[split]}
         (tmp / "audio").mkdir()
         present, corrupt, links = _gather_clips(wanted, clip_sources, sources, tmp / "audio", progress)
-        rows = [Availability(s.ytid, split, _status(s.ytid, present, corrupt), present.get(s.ytid, ""))
+        rows = [Availability(s.ytid, split, _status(s.ytid, present, corrupt) if split in NOW else "pending",
+                             present.get(s.ytid, ""))
                 for split, segs in segments.items() for s in segs]
         write_availability(tmp, rows)
         counts = _counts(rows)
@@ -278,6 +279,21 @@ def acquire_audioset(sources: PaperSources, out: str | Path,
         read_audioset(tmp)    # every label must be in the class table
     _print_counts(counts, out)
     return counts
+
+
+# The splits acquired before the ranking; unbalanced_train's clips are fetched by make_subsets.
+NOW = ("balanced_train", "eval")
+
+
+def fetch_clips(sources: PaperSources, segments: list[Segment], audio: Path,
+                progress: bool = True) -> tuple[dict[str, str], set[str]]:
+    """Gather these clips into the folder `audio` from the configured sources: (ytid -> path
+    "audio/<file>" relative to the folder above `audio`, ytids that are missing or corrupt)."""
+    audio = Path(audio)
+    audio.mkdir(parents=True, exist_ok=True)
+    present, _, _ = _gather_clips({s.ytid: s for s in segments}, _clip_sources(sources), sources,
+                                  audio, progress)
+    return present, {s.ytid for s in segments} - set(present)
 
 
 def _status(ytid: str, present: dict, corrupt: set) -> str:
@@ -296,7 +312,7 @@ def _print_counts(counts: dict[str, dict[str, int]], out: Path) -> None:
     print(f"  {'split':<18}" + "".join(f"{s:>10}" for s in STATUSES))
     for split, c in counts.items():
         print(f"  {split:<18}" + "".join(f"{c[s]:>10}" for s in STATUSES))
-        if not c["present"]:
+        if not c["present"] and not c["pending"]:
             print(f"  warning: no clip of {split} is present", file=sys.stderr)
 
 
