@@ -1,12 +1,14 @@
-"""The benchmark: its run counting against a hand count, its output, and a tiny CPU run."""
+"""The benchmark (a tiny CPU run, its output) and the paper world's cost that aetasc.plan
+derives from it: the run counting against a hand count."""
 import json
 
 import pytest
 import torch
 
-from aetasc.bench import (NO_CUDA, Settings, Timing, count_runs, main, model_flops, run_benchmark,
-                          shared_throughput, world_shapes)
+from aetasc.bench import (NO_CUDA, Settings, Timing, main, model_flops, run_benchmark, shared_throughput,
+                          world_shapes)
 from aetasc.config import parse_params
+from aetasc.plan import GPU_HOURS_TARGET, count_runs, paper_world_cost
 
 
 def small_paper_world(raw: dict, alpha) -> dict:
@@ -73,7 +75,7 @@ def test_tiny_benchmark_on_cpu_writes_every_key(raw_params, write_params, tmp_pa
                    "--steps", "1", "--warmup", "1", "--repeats", "1", "--matmul-size", "256"])
     assert json.loads(out.read_text()) == json.loads(json.dumps(result))
     assert set(result) == {"device", "date", "command", "complete", "matmul", "features", "training",
-                           "runs", "projection", "targets"}
+                           "targets"}                # measurements only: aetasc.plan projects
     assert result["complete"] is True
     step = result["training"]["synthetic"]
     assert step["input"] == [1, 32, 32] and step["width"] == 4
@@ -85,11 +87,15 @@ def test_tiny_benchmark_on_cpu_writes_every_key(raw_params, write_params, tmp_pa
                                                           "host, pinned staging"]
     assert [s.get("skipped") for s in step["sharing"]] == [NO_CUDA, NO_CUDA]
     assert result["features"]["x_realtime"] > 0
-    assert result["runs"]["runs"] == 212           # the paper world of params.yaml (alpha: auto, as Eq. 3 gives it)
-    assert result["projection"]["basis"].startswith("synthetic shapes' timings")
     assert result["targets"]["verified"] is False
     table = capsys.readouterr().out
-    assert "training step" in table and "NOT verified" in table and "total" in table
+    assert "training step" in table and "NOT verified" in table and "aetasc.plan --bench" in table
+    # the paper world of params.yaml (alpha: auto, as Eq. 3 gives it) priced at these timings
+    cost = paper_world_cost(parse_params(raw_params), result)
+    assert cost["runs"]["runs"] == 212
+    assert cost["projection"]["basis"].startswith("synthetic shapes' timings")
+    assert cost["target"]["met"] is None and cost["target"]["required"] == GPU_HOURS_TARGET
+    assert cost["projection"]["total_hours"] == pytest.approx(sum(cost["projection"]["hours"].values()))
 
 
 @pytest.mark.slow
@@ -116,6 +122,6 @@ def test_gpu_benchmark_measures_every_lever(raw_params):
     assert [s["processes"] for s in result["training"]["synthetic"]["sharing"]] == [1, 2]
     assert result["training"]["paper"]["sharing"] == []
     assert result["matmul"]["dtype"] == "bfloat16"
-    assert result["projection"]["basis"] == "measured at the paper's shapes"
+    assert paper_world_cost(parse_params(raw_params), result)["projection"]["basis"] == "measured at the paper's shapes"
     assert result["targets"]["verified"] is True
     assert all(t["met"] is not None for k, t in result["targets"].items() if k not in ("required", "verified"))

@@ -1,4 +1,5 @@
-"""How fast the pipeline runs on this machine, and what the paper's world would cost on it.
+"""How fast the pipeline runs on this machine: measurements only (aetasc.plan prices the
+paper's world from them: `python -m aetasc.plan --bench metrics/bench.json`).
 
 Measures, on the device present (`python stages/bench.py`, `make bench`):
 - the training step of `Trainer.train_epoch` (64 ASC + 128 AET clips, synthetic features
@@ -8,9 +9,7 @@ Measures, on the device present (`python stages/bench.py`, `make bench`):
 - the log-mel front end on 10 s clips at 32 kHz, and the evaluation pass;
 - levers, each against the plain version in the same run: bf16 autocast, channels_last,
   cuDNN autotuning, torch.compile, data on the host (pinned, pageable, memory-mapped)
-  instead of resident, several runs sharing one GPU;
-- a projection of the whole paper world (every figure, every seed) from the run grid that
-  params.yaml implies, de-duplicated as the run store de-duplicates.
+  instead of resident, several runs sharing one GPU.
 GPU-only levers are recorded as skipped on a machine without CUDA.
 """
 from __future__ import annotations
@@ -19,12 +18,10 @@ import argparse
 import contextlib
 import datetime
 import gc
-import json
 import platform
 import sys
 import tempfile
 import time
-from collections import Counter
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -35,7 +32,6 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from .batches import batch_source
 from .config import FeatureParams, Params, parse_params, read_yaml
-from .experiments import ALPHA_PARAM, FIGURES, Point, figure_points, subset_requests
 from .features import LogMel
 from .io import write_json
 from .model import MultiTaskNet
@@ -43,15 +39,10 @@ from .train import COMPILE_MIN_STEPS, RunData, RunSpec, Task, Trainer
 
 # Sizes of the paper's data that params.yaml does not hold.
 ASC_TRAIN_CLIPS = 6122              # TUT Urban Acoustic Scenes 2018, fold 1 train
-TUT_CLIPS = 8640                    # its whole development set (both folds)
-RANKING_POOL_CLIPS = 20_550         # AudioSet balanced_train clips still available
-AUDIOSET_EVAL_CLIPS = 20_383        # eval_segments.csv: bounds the AET validation clips
-AUDIOSET_UNBALANCED_CLIPS = 2_041_789   # unbalanced_train_segments.csv: bounds the AET clips
-AET_CLIP_SECONDS = 10.0
 N_SCENES = 10
 # Any loss weight strictly between 0 and 1 gives the joint step (both tasks in the batch).
 JOINT_ALPHA = 0.5
-TARGETS = {"fraction_of_peak": 0.25, "paper_world_gpu_hours": 12.0, "data_loading_overhead": 0.05}
+TARGETS = {"fraction_of_peak": 0.25, "data_loading_overhead": 0.05}   # the paper world's GPU-hours: aetasc.plan
 NO_CUDA = "skipped: no CUDA device"
 SHARE_TIMEOUT_S = 900
 
@@ -439,153 +430,6 @@ def measure_shapes(params: Params, shapes: Shapes, settings: Settings, peak: flo
     return out
 
 
-# -------------------------------------------------------------------- the projection
-
-def _alpha(point: Point, params: Params) -> float | str:
-    if point.alpha != ALPHA_PARAM:
-        return float(point.alpha)
-    # `auto` is Eq. 3's value, known only once the baselines ran: one more distinct alpha.
-    alpha = params.alpha
-    return "eq3" if alpha == "auto" else float(alpha)
-
-
-def _runs_of(point: Point, params: Params, seed: int) -> list[tuple[tuple, str]]:
-    """(identity, mini-batch kind) of each run a grid point needs at a seed.
-
-    The identity holds what a run's fingerprint depends on beyond the world's settings. A
-    pre-trained point is two runs: the AET-only run of its settings, whose encoder the
-    second, ASC fine-tuning, starts from (the same run as an AET baseline of those settings).
-    """
-    augment = tuple(sorted({**params.augment.model_dump(), **point.augment}.items()))
-    common = (seed, point.events, augment)
-    if point.pretrain:
-        return [((*common, 1.0, False), "aet"), ((*common, 0.0, True), "asc")]
-    alpha = _alpha(point, params)
-    return [((*common, alpha, False), {0.0: "asc", 1.0: "aet"}.get(alpha, "joint"))]
-
-
-def count_runs(params: Params) -> dict:
-    """The training the active world's figures imply, de-duplicated as the run store does:
-    runs of equal fingerprints, e.g. the correlated event set at alpha = 0.95 in Figs 2, 3a
-    and 5, are trained once. Fig. 2 takes its alpha = 0 and 1 points from the baselines."""
-    world, batch = params.active, params.batch
-    unique: dict[tuple, str] = {}
-    figures, schedule = {}, {}
-    for figure in FIGURES:
-        planned = new = 0
-        entries = schedule[figure] = []   # per planned run, in plan order: the kinds it trains
-        for point in figure_points(figure, params):
-            if point.baseline and figure != "baselines":
-                continue
-            for seed in world.seeds:
-                planned += 1
-                entries.append([kind for key, kind in _runs_of(point, params, seed) if key not in unique])
-                for key, kind in _runs_of(point, params, seed):
-                    new += key not in unique
-                    unique.setdefault(key, kind)
-        figures[figure] = {"planned": planned, "new": new}
-    kinds = Counter(unique.values())
-    clips = {"asc": batch.asc, "aet": batch.aet, "joint": batch.asc + batch.aet}
-    steps = steps_per_run(params, "paper")
-    tagger_steps, tagger_val = _tagger(params)
-    aet_hours = _aet_train_hours(params)
-    return {
-        "world": params.world, "seeds": len(world.seeds), "epochs": world.epochs,
-        "steps_per_run": steps, "figures": figures, "schedule": schedule, "runs": len(unique),
-        "kinds": {kind: kinds[kind] for kind in clips},
-        "fine_tuned_runs": sum(key[-1] for key in unique),
-        "run_clip_steps": steps * sum(kinds[kind] * clips[kind] for kind in clips),
-        "tagger_steps": tagger_steps, "tagger_clip_steps": tagger_steps * batch.aet,
-        # every epoch of every run evaluates on the ASC evaluation fold; the tagger on its held-out pool
-        "eval_clips": len(unique) * world.epochs * (TUT_CLIPS - ASC_TRAIN_CLIPS)
-                      + (world.ranking.tagger_epochs * tagger_val if tagger_steps else 0),
-        "aet_hours_requested": aet_hours,
-        "extraction_clips": TUT_CLIPS + RANKING_POOL_CLIPS + AUDIOSET_EVAL_CLIPS
-                            + min(round(aet_hours * 3600 / AET_CLIP_SECONDS), AUDIOSET_UNBALANCED_CLIPS),
-    }
-
-
-def _tagger(params: Params) -> tuple[int, int]:
-    """(training steps, validation clips) of the ranking's tagger; none with a given checkpoint."""
-    ranking = params.active.ranking
-    if ranking.tagger_checkpoint is not None:
-        return 0, 0
-    val = max(1, round(ranking.validation_fraction * RANKING_POOL_CLIPS))   # as ranking.split_pool
-    return ranking.tagger_epochs * ((RANKING_POOL_CLIPS - val) // params.batch.aet), val
-
-
-def _aet_train_hours(params: Params) -> float:
-    """Hours of AET training clips to extract: an upper bound, since the subsets of one class
-    set and seed are nested (the longest counts) but different ones are taken as disjoint.
-    The clip count is further capped by the unbalanced_train pool."""
-    longest: dict[tuple, float] = {}
-    for r in subset_requests(params):
-        key = (r.strategy, r.k, r.data_seed)
-        longest[key] = max(longest.get(key, 0.0), r.hours)
-    return sum(longest.values())
-
-
-def project(counts: dict, train_s_per_clip: float, eval_s_per_clip: float,
-            extract_s_per_clip: float) -> dict:
-    """Hours of the counted work at the given per-clip costs (a step's time scales with its clips)."""
-    seconds = {"figure_runs": counts["run_clip_steps"] * train_s_per_clip,
-               "tagger": counts["tagger_clip_steps"] * train_s_per_clip,
-               "evaluation": counts["eval_clips"] * eval_s_per_clip,
-               "feature_front_end": counts["extraction_clips"] * extract_s_per_clip}
-    hours = {k: v / 3600 for k, v in seconds.items()}
-    return {"hours": hours, "total_hours": sum(hours.values())}
-
-
-def projection(counts: dict, training: dict, features: dict, peak: float, paper: Shapes) -> dict:
-    """The paper world's cost on this device: measured at the paper's shapes when they were
-    timed, else the synthetic shapes' timings scaled by the ratio of model FLOPs."""
-    if "paper" in training:
-        timed, scale, basis = training["paper"], 1.0, "measured at the paper's shapes"
-    else:
-        timed = training["synthetic"]
-        batch = timed["batch"]
-        scale = model_flops(paper, batch["asc"] + batch["aet"], batch["asc"], backward=True) \
-            / timed["flops_per_step"]
-        basis = f"synthetic shapes' timings x {scale:.0f} (ratio of model FLOPs per clip)"
-    clips = sum(timed["batch"].values())
-    out = project(counts, scale * timed["ms_per_step"] / 1e3 / clips,
-                  scale / timed["eval_clips_per_second"], 1 / features["clips_per_second"])
-    if timed.get("compiled"):       # every figure run and the tagger compile once
-        out["hours"]["compilation"] = (counts["runs"] + 1) * timed["compile_seconds"] / 3600
-        out["total_hours"] = sum(out["hours"].values())
-        basis += ", compiled (torch.compile), compile time counted once per run"
-    flops = (counts["run_clip_steps"] + counts["tagger_clip_steps"]) * scale * timed["flops_per_step"] / clips \
-        + counts["eval_clips"] * scale * timed["forward_flops_per_clip"]
-    out["wall_hours"] = {n: wall_hours(counts, out, scale * timed["ms_per_step"] / 1e3 / clips,
-                                       timed["batch"], n) for n in GPUS}
-    out.update(basis=basis, model_flops=flops,
-               hours_at_target_fraction=flops / (TARGETS["fraction_of_peak"] * peak) / 3600,
-               not_counted="audio decoding and resampling, AET validation passes, checkpoint writes")
-    return out
-
-
-GPUS = (1, 8)
-
-
-def wall_hours(counts: dict, hours: dict, train_s_per_clip: float, batch: dict, gpus: int) -> float:
-    """Hours until every figure is done on `gpus` GPUs under torchrun, one figure at a time:
-    each rank takes the next run of the figure that no rank has claimed (stored runs cost
-    nothing), and the figure ends with its last rank. The ranking's tagger and the front end
-    run on one GPU; each run's evaluation and compilation go with the run."""
-    h = hours["hours"]
-    per_run_extra = 3600 * (h["evaluation"] + h.get("compilation", 0.0)) / (counts["runs"] + 1)
-    clips = {"asc": batch["asc"], "aet": batch["aet"], "joint": batch["asc"] + batch["aet"]}
-    seconds = 3600 * (h["tagger"] + h["feature_front_end"])
-    for entries in counts["schedule"].values():
-        free = [0.0] * gpus                  # when each rank is free again
-        for kinds in entries:
-            cost = sum(counts["steps_per_run"] * clips[k] * train_s_per_clip + per_run_extra for k in kinds)
-            if cost:
-                free[free.index(min(free))] += cost
-        seconds += max(free)
-    return seconds / 3600
-
-
 def check_targets(result: dict) -> dict:
     """The GPU targets, each {"met", "value", "required"}; verified only where measured on a
     CUDA device at the paper's shapes."""
@@ -602,8 +446,6 @@ def check_targets(result: dict) -> dict:
 
     return {"verified": True,
             "fraction_of_peak": target(paper["fraction_of_peak"], TARGETS["fraction_of_peak"]),
-            "paper_world_gpu_hours": target(result["projection"]["total_hours"],
-                                            TARGETS["paper_world_gpu_hours"], at_most=True),
             "data_loading_overhead": target(None if host is None else host["overhead"],
                                             TARGETS["data_loading_overhead"], at_most=True)}
 
@@ -642,7 +484,6 @@ def run_benchmark(raw_params: dict, settings: Settings, command: str = "", save=
     """Every measurement; `save(result)` is called after each shape with what is known so far
     (complete: False), so a run cut short still leaves its numbers."""
     params = parse_params(raw_params)
-    counts = count_runs(parse_params({**raw_params, "world": "paper"}))
     device = settings.device
     peak = matmul_rate(device, settings.matmul_size, settings.matmul_reps)
     result = {"device": describe_device(device),
@@ -650,28 +491,15 @@ def run_benchmark(raw_params: dict, settings: Settings, command: str = "", save=
               "command": command, "complete": False, "matmul": peak,
               "features": feature_rate(params.worlds.paper.features, device, settings.feature_batch,
                                        settings.feature_reps),
-              "training": {}, "runs": counts}
+              "training": {}}
     for world in settings.shapes:
         result["training"][world] = measure_shapes(params, world_shapes(params, world), settings,
                                                    peak["flops_per_second"])
-        result["projection"] = projection(counts, result["training"], result["features"],
-                                          peak["flops_per_second"], world_shapes(params, "paper"))
         result["targets"] = {"required": TARGETS, **check_targets(result)}
         if save is not None and world != settings.shapes[-1]:
             save(result)
     result["complete"] = True
     return result
-
-
-def reproject(result: dict, raw_params: dict) -> dict:
-    """A saved benchmark's timings, with the run counts, projection and targets of these params."""
-    params = parse_params(raw_params)
-    counts = count_runs(parse_params({**raw_params, "world": "paper"}))
-    out = {**result, "runs": counts, "projected_from": "its timings, by stages/bench.py --from"}
-    out["projection"] = projection(counts, result["training"], result["features"],
-                                   result["matmul"]["flops_per_second"], world_shapes(params, "paper"))
-    out["targets"] = {"required": TARGETS, **check_targets(out)}
-    return out
 
 
 # ------------------------------------------------------------------------------ table
@@ -695,7 +523,8 @@ def format_report(r: dict) -> str:
     for world, t in r["training"].items():
         if "levers" in t:
             lines += ["", *_lever_lines(world, t)]
-    lines += ["", *_projection_lines(r["runs"], r["projection"]), "", *_target_lines(r["targets"])]
+    lines += ["", *_target_lines(r["targets"]),
+              "", "the paper world's cost at these timings: python -m aetasc.plan --bench <this bench.json>"]
     return "\n".join(lines)
 
 
@@ -726,36 +555,10 @@ def _lever_lines(world: str, t: dict) -> list[str]:
     return lines
 
 
-def _projection_lines(c: dict, p: dict) -> list[str]:
-    lines = [f"projection: the paper world ({c['seeds']} seeds, {c['epochs']} epochs, "
-             f"{c['steps_per_run']} steps per run)",
-             f"{'figure':<14} {'runs planned':>12} {'new runs':>9}"]
-    lines += [f"{fig:<14} {n['planned']:>12} {n['new']:>9}" for fig, n in c["figures"].items()]
-    lines += [f"{'total':<14} {sum(n['planned'] for n in c['figures'].values()):>12} {c['runs']:>9}",
-              f"runs by mini-batch: {c['kinds']['asc']} ASC-only (64 clips/step), {c['kinds']['aet']} "
-              f"AET-only (128), {c['kinds']['joint']} joint (192); {c['fine_tuned_runs']} of the ASC-only "
-              f"runs fine-tune an AET-only run's encoder",
-              f"clip-steps: {c['run_clip_steps']:,} (figure runs) + {c['tagger_clip_steps']:,} "
-              f"(tagger, {c['tagger_steps']:,} steps); evaluation clips {c['eval_clips']:,}; "
-              f"clips to extract <= {c['extraction_clips']:,} (AET subsets: {c['aet_hours_requested']:,.0f} h "
-              f"requested, capped by the {AUDIOSET_UNBALANCED_CLIPS:,} clips of unbalanced_train)",
-              f"basis: {p['basis']}"]
-    lines += [f"  {k:<18} {v:>10.2f} h" for k, v in p["hours"].items()]
-    lines += [f"  {'total':<18} {p['total_hours']:>10.2f} h on this device",
-              "  wall-clock under torchrun, one figure at a time: "
-              + ", ".join(f"{p['wall_hours'][n]:.2f} h on {n} device{'s' if int(n) > 1 else ''}"
-                          for n in sorted(p.get("wall_hours", {}), key=int)),
-              f"model FLOPs {p['model_flops']:.3g}: {p['hours_at_target_fraction']:.2f} h at "
-              f"{100 * TARGETS['fraction_of_peak']:.0f}% of this device's measured matmul rate",
-              f"not counted: {p['not_counted']}"]
-    return lines
-
-
 def _target_lines(t: dict) -> list[str]:
     req = t["required"]
     head = (f"GPU targets: >= {100 * req['fraction_of_peak']:.0f}% of the bf16 matmul rate in the step; "
-            f"paper world <= {req['paper_world_gpu_hours']:g} GPU-hours; host data within "
-            f"{100 * req['data_loading_overhead']:.0f}% of resident")
+            f"host data within {100 * req['data_loading_overhead']:.0f}% of resident")
     if not t["verified"]:
         return [head, f"  NOT verified: {t['why']}"]
     return [head] + [f"  {k}: " + ("not measured" if v["met"] is None else
@@ -783,20 +586,8 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--share", type=_ints, help="numbers of runs sharing the GPU (default 1,2,4)")
     ap.add_argument("--matmul-size", type=int, help="default: 8192 GPU, 2048 CPU")
     ap.add_argument("--no-levers", action="store_true", help="time the Trainer's step only")
-    ap.add_argument("--from", dest="source", metavar="BENCH_JSON",
-                    help="measure nothing: project the paper world of --params from the timings "
-                         "in a saved bench.json (e.g. one taken on a GPU) and print its report")
     args = ap.parse_args(argv)
     raw = read_yaml(Path(args.params).read_text())
-    if args.source:
-        saved = json.loads(Path(args.source).read_text())
-        if not {"training", "features", "matmul"} <= set(saved):
-            ap.error(f"--from {args.source}: not a bench.json (it needs training, features and matmul)")
-        result = reproject(saved, raw)
-        write_json(args.out, result)
-        print(format_report(result))
-        print(f"\nwritten: {args.out}")
-        return result
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     base = default_settings(device)
     timing = replace(base.timing, **_given(steps=args.steps, warmup=args.warmup, repeats=args.repeats))

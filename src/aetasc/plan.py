@@ -7,6 +7,8 @@ audio is downloaded, `python -m aetasc.plan --metadata DIR` computes the same fr
 segment CSVs and class table alone (with a stand-in ranking, stated), optionally on a
 prefix of unbalanced_train with `--scale`: each T is divided by the scale to build the
 subsets, and the clips and hours drawn from unbalanced_train are multiplied back.
+`python -m aetasc.plan --bench BENCH_JSON` alone prices the paper world's run grid at a
+benchmark's timings (stages/bench.py measures, this module projects).
 """
 from __future__ import annotations
 
@@ -14,20 +16,27 @@ import argparse
 import json
 import sys
 import time
+from collections import Counter
 from dataclasses import replace
 from pathlib import Path
 
+from .bench import ASC_TRAIN_CLIPS, TARGETS, Shapes, model_flops, steps_per_run, world_shapes
 from .config import Params, load_params
-from .data.audioset import CLASS_TABLE, SPLITS, read_class_labels, read_segments_csv, check_splits
-from .experiments import FIGURES, asked_by, figure_points
+from .data.audioset import CLASS_TABLE, SPLITS, check_splits, read_class_labels, read_segments_csv
+from .experiments import ALPHA_PARAM, FIGURES, Point, asked_by, figure_points, subset_requests
 from .io import round_floats, write_json
 from .subsets import Pool, Subset, SubsetError, SubsetRequest, build_subsets, subset_records, union_of
 
 FEATURE_BYTES = 2                   # features are stored as float16
 # Without a measured step time: model FLOPs at a quarter of the bf16 matrix-multiply rate
-# measured on an H100 (755 TFLOP/s, BENCHMARKS.md), the step's target share of it.
+# measured on an H200 (755 TFLOP/s, BENCHMARKS.md), the step's target share of it.
 FLOPS_RATE = 0.25 * 755e12
-TUT_CLIPS = 8640                    # TUT Urban Acoustic Scenes 2018 development set
+TUT_CLIPS = 8640                    # TUT Urban Acoustic Scenes 2018 development set (both folds)
+RANKING_POOL_CLIPS = 20_550         # AudioSet balanced_train clips still available
+AUDIOSET_EVAL_CLIPS = 20_383        # eval_segments.csv: bounds the AET validation clips
+AUDIOSET_UNBALANCED_CLIPS = 2_041_789   # unbalanced_train_segments.csv: bounds the AET clips
+AET_CLIP_SECONDS = 10.0
+GPU_HOURS_TARGET = 12.0             # the whole paper world on one H100 (docs/speed.md)
 # GPU memory of a joint training step at the paper's shapes beyond its data: the peak the GPU
 # check measured for train_figure@fig3a (8.37 GiB on an H200 with 0.2 GB of data; BENCHMARKS.md).
 STEP_GPU_GB = 8.8
@@ -96,11 +105,202 @@ def make_plan(params: Params, built: list[Subset], choices: dict, pool: Pool, ev
     return round_floats(plan)
 
 
+# ------------------------------------------------------------------------------ the cost
+# What the figures' run grid costs: runs de-duplicated as the run store does, priced at a
+# benchmark's measured step time (stages/bench.py only measures).
+
+def _alpha(point: Point, params: Params) -> float | str:
+    if point.alpha != ALPHA_PARAM:
+        return float(point.alpha)
+    # `auto` is Eq. 3's value, known only once the baselines ran: one more distinct alpha.
+    alpha = params.alpha
+    return "eq3" if alpha == "auto" else float(alpha)
+
+
+def _runs_of(point: Point, params: Params, seed: int) -> list[tuple[tuple, str]]:
+    """(identity, mini-batch kind) of each run a grid point needs at a seed.
+
+    The identity holds what a run's fingerprint depends on beyond the world's settings. A
+    pre-trained point is two runs: the AET-only run of its settings, whose encoder the
+    second, ASC fine-tuning, starts from (the same run as an AET baseline of those settings).
+    """
+    augment = tuple(sorted({**params.augment.model_dump(), **point.augment}.items()))
+    common = (seed, point.events, augment)
+    if point.pretrain:
+        return [((*common, 1.0, False), "aet"), ((*common, 0.0, True), "asc")]
+    alpha = _alpha(point, params)
+    return [((*common, alpha, False), {0.0: "asc", 1.0: "aet"}.get(alpha, "joint"))]
+
+
+def count_runs(params: Params) -> dict:
+    """The training the active world's figures imply, de-duplicated as the run store does:
+    runs of equal fingerprints, e.g. the correlated event set at alpha = 0.95 in Figs 2, 3a
+    and 5, are trained once. Fig. 2 takes its alpha = 0 and 1 points from the baselines."""
+    world, batch = params.active, params.batch
+    unique: dict[tuple, str] = {}
+    figures, schedule = {}, {}
+    for figure in FIGURES:
+        planned = new = 0
+        entries = schedule[figure] = []   # per planned run, in plan order: the kinds it trains
+        for point in figure_points(figure, params):
+            if point.baseline and figure != "baselines":
+                continue
+            for seed in world.seeds:
+                planned += 1
+                entries.append([kind for key, kind in _runs_of(point, params, seed) if key not in unique])
+                for key, kind in _runs_of(point, params, seed):
+                    new += key not in unique
+                    unique.setdefault(key, kind)
+        figures[figure] = {"planned": planned, "new": new}
+    kinds = Counter(unique.values())
+    clips = {"asc": batch.asc, "aet": batch.aet, "joint": batch.asc + batch.aet}
+    steps = steps_per_run(params, "paper")
+    tagger_steps, tagger_val = _tagger(params)
+    aet_hours = _aet_train_hours(params)
+    return {
+        "world": params.world, "seeds": len(world.seeds), "epochs": world.epochs,
+        "steps_per_run": steps, "figures": figures, "schedule": schedule, "runs": len(unique),
+        "kinds": {kind: kinds[kind] for kind in clips},
+        "fine_tuned_runs": sum(key[-1] for key in unique),
+        "run_clip_steps": steps * sum(kinds[kind] * clips[kind] for kind in clips),
+        "tagger_steps": tagger_steps, "tagger_clip_steps": tagger_steps * batch.aet,
+        # every epoch of every run evaluates on the ASC evaluation fold; the tagger on its held-out pool
+        "eval_clips": len(unique) * world.epochs * (TUT_CLIPS - ASC_TRAIN_CLIPS)
+                      + (world.ranking.tagger_epochs * tagger_val if tagger_steps else 0),
+        "aet_hours_requested": aet_hours,
+        "extraction_clips": TUT_CLIPS + RANKING_POOL_CLIPS + AUDIOSET_EVAL_CLIPS
+                            + min(round(aet_hours * 3600 / AET_CLIP_SECONDS), AUDIOSET_UNBALANCED_CLIPS),
+    }
+
+
+def _tagger(params: Params) -> tuple[int, int]:
+    """(training steps, validation clips) of the ranking's tagger; none with a given checkpoint."""
+    ranking = params.active.ranking
+    if ranking.tagger_checkpoint is not None:
+        return 0, 0
+    val = max(1, round(ranking.validation_fraction * RANKING_POOL_CLIPS))   # as ranking.split_pool
+    return ranking.tagger_epochs * ((RANKING_POOL_CLIPS - val) // params.batch.aet), val
+
+
+def _aet_train_hours(params: Params) -> float:
+    """Hours of AET training clips to extract: an upper bound, since the subsets of one class
+    set and seed are nested (the longest counts) but different ones are taken as disjoint.
+    The clip count is further capped by the unbalanced_train pool."""
+    longest: dict[tuple, float] = {}
+    for r in subset_requests(params):
+        key = (r.strategy, r.k, r.data_seed)
+        longest[key] = max(longest.get(key, 0.0), r.hours)
+    return sum(longest.values())
+
+
+def project(counts: dict, train_s_per_clip: float, eval_s_per_clip: float,
+            extract_s_per_clip: float) -> dict:
+    """Hours of the counted work at the given per-clip costs (a step's time scales with its clips)."""
+    seconds = {"figure_runs": counts["run_clip_steps"] * train_s_per_clip,
+               "tagger": counts["tagger_clip_steps"] * train_s_per_clip,
+               "evaluation": counts["eval_clips"] * eval_s_per_clip,
+               "feature_front_end": counts["extraction_clips"] * extract_s_per_clip}
+    hours = {k: v / 3600 for k, v in seconds.items()}
+    return {"hours": hours, "total_hours": sum(hours.values())}
+
+
+def projection(counts: dict, training: dict, features: dict, peak: float, paper: Shapes) -> dict:
+    """The paper world's cost on this device: measured at the paper's shapes when they were
+    timed, else the synthetic shapes' timings scaled by the ratio of model FLOPs."""
+    if "paper" in training:
+        timed, scale, basis = training["paper"], 1.0, "measured at the paper's shapes"
+    else:
+        timed = training["synthetic"]
+        batch = timed["batch"]
+        scale = model_flops(paper, batch["asc"] + batch["aet"], batch["asc"], backward=True) \
+            / timed["flops_per_step"]
+        basis = f"synthetic shapes' timings x {scale:.0f} (ratio of model FLOPs per clip)"
+    clips = sum(timed["batch"].values())
+    out = project(counts, scale * timed["ms_per_step"] / 1e3 / clips,
+                  scale / timed["eval_clips_per_second"], 1 / features["clips_per_second"])
+    if timed.get("compiled"):       # every figure run and the tagger compile once
+        out["hours"]["compilation"] = (counts["runs"] + 1) * timed["compile_seconds"] / 3600
+        out["total_hours"] = sum(out["hours"].values())
+        basis += ", compiled (torch.compile), compile time counted once per run"
+    flops = (counts["run_clip_steps"] + counts["tagger_clip_steps"]) * scale * timed["flops_per_step"] / clips \
+        + counts["eval_clips"] * scale * timed["forward_flops_per_clip"]
+    out["wall_hours"] = {n: wall_hours(counts, out, scale * timed["ms_per_step"] / 1e3 / clips,
+                                       timed["batch"], n) for n in GPUS}
+    out.update(basis=basis, model_flops=flops,
+               hours_at_target_fraction=flops / (TARGETS["fraction_of_peak"] * peak) / 3600,
+               not_counted="audio decoding and resampling, AET validation passes, checkpoint writes")
+    return out
+
+
+GPUS = (1, 8)
+
+
+def wall_hours(counts: dict, hours: dict, train_s_per_clip: float, batch: dict, gpus: int) -> float:
+    """Hours until every figure is done on `gpus` GPUs under torchrun, one figure at a time:
+    each rank takes the next run of the figure that no rank has claimed (stored runs cost
+    nothing), and the figure ends with its last rank. The ranking's tagger and the front end
+    run on one GPU; each run's evaluation and compilation go with the run."""
+    h = hours["hours"]
+    per_run_extra = 3600 * (h["evaluation"] + h.get("compilation", 0.0)) / (counts["runs"] + 1)
+    clips = {"asc": batch["asc"], "aet": batch["aet"], "joint": batch["asc"] + batch["aet"]}
+    seconds = 3600 * (h["tagger"] + h["feature_front_end"])
+    for entries in counts["schedule"].values():
+        free = [0.0] * gpus                  # when each rank is free again
+        for kinds in entries:
+            cost = sum(counts["steps_per_run"] * clips[k] * train_s_per_clip + per_run_extra for k in kinds)
+            if cost:
+                free[free.index(min(free))] += cost
+        seconds += max(free)
+    return seconds / 3600
+
+
+
+
+def projection_lines(c: dict, p: dict) -> list[str]:
+    lines = [f"projection: the paper world ({c['seeds']} seeds, {c['epochs']} epochs, "
+             f"{c['steps_per_run']} steps per run)",
+             f"{'figure':<14} {'runs planned':>12} {'new runs':>9}"]
+    lines += [f"{fig:<14} {n['planned']:>12} {n['new']:>9}" for fig, n in c["figures"].items()]
+    lines += [f"{'total':<14} {sum(n['planned'] for n in c['figures'].values()):>12} {c['runs']:>9}",
+              f"runs by mini-batch: {c['kinds']['asc']} ASC-only (64 clips/step), {c['kinds']['aet']} "
+              f"AET-only (128), {c['kinds']['joint']} joint (192); {c['fine_tuned_runs']} of the ASC-only "
+              f"runs fine-tune an AET-only run's encoder",
+              f"clip-steps: {c['run_clip_steps']:,} (figure runs) + {c['tagger_clip_steps']:,} "
+              f"(tagger, {c['tagger_steps']:,} steps); evaluation clips {c['eval_clips']:,}; "
+              f"clips to extract <= {c['extraction_clips']:,} (AET subsets: {c['aet_hours_requested']:,.0f} h "
+              f"requested, capped by the {AUDIOSET_UNBALANCED_CLIPS:,} clips of unbalanced_train)",
+              f"basis: {p['basis']}"]
+    lines += [f"  {k:<18} {v:>10.2f} h" for k, v in p["hours"].items()]
+    lines += [f"  {'total':<18} {p['total_hours']:>10.2f} h on this device",
+              "  wall-clock under torchrun, one figure at a time: "
+              + ", ".join(f"{p['wall_hours'][n]:.2f} h on {n} device{'s' if int(n) > 1 else ''}"
+                          for n in sorted(p.get("wall_hours", {}), key=int)),
+              f"model FLOPs {p['model_flops']:.3g}: {p['hours_at_target_fraction']:.2f} h at "
+              f"{100 * TARGETS['fraction_of_peak']:.0f}% of this device's measured matmul rate",
+              f"not counted: {p['not_counted']}"]
+    return lines
+
+
 def _run_counts(params: Params) -> dict[str, dict]:
     """Per figure: runs planned and runs new to the store (a run two figures share counts once)."""
-    from .bench import count_runs
-    figures = count_runs(params)["figures"]
-    return {fig: {"runs_planned": n["planned"], "runs_new": n["new"]} for fig, n in figures.items()}
+    return {fig: {"runs_planned": n["planned"], "runs_new": n["new"]} for fig, n in count_runs(params)["figures"].items()}
+
+
+def paper_world_cost(params: Params, bench: dict, extraction_clips: int | None = None) -> dict:
+    """The paper world's runs (params read with world: paper) and their cost at a benchmark's
+    timings, with the GPU-hours target where the benchmark can verify it. Without the plan's
+    union of clips, extraction is bounded by the requested hours (count_runs)."""
+    params = params.model_copy(update={"world": "paper"})
+    counts = count_runs(params)
+    if extraction_clips is not None:
+        counts["extraction_clips"] = extraction_clips
+    out = projection(counts, bench["training"], bench["features"], bench["matmul"]["flops_per_second"],
+                     world_shapes(params, "paper"))
+    verified = bench["device"]["type"] == "cuda" and "paper" in bench["training"]
+    target = {"met": out["total_hours"] <= GPU_HOURS_TARGET if verified else None, "value": out["total_hours"],
+              "required": GPU_HOURS_TARGET,
+              "why": None if verified else "not verified: the paper's shapes were not timed on a CUDA device"}
+    return {"runs": counts, "projection": out, "target": target}
 
 
 def gpu_hours(params: Params, extraction_clips: int, bench: dict | None) -> dict:
@@ -108,24 +308,30 @@ def gpu_hours(params: Params, extraction_clips: int, bench: dict | None) -> dict
     else from model FLOPs at FLOPS_RATE. Only the paper world runs on GPUs."""
     if params.world != "paper":
         return {"basis": "not projected: the synthetic world runs on a CPU (README gives its time)"}
-    from .bench import count_runs, model_flops, project, projection, world_shapes
+    if bench is not None:
+        out = paper_world_cost(params, bench, extraction_clips)
+        basis = f"{out['projection']['basis']}, benchmark of {bench['date']} on {bench['device']['name']}"
+        return {"basis": basis, "hours": out["projection"]["hours"], "total": out["projection"]["total_hours"],
+                "target": out["target"]}
     counts = {**count_runs(params), "extraction_clips": extraction_clips}
     shapes = world_shapes(params, "paper")
-    if bench is not None:
-        out = projection(counts, bench["training"], bench["features"], bench["matmul"]["flops_per_second"], shapes)
-        basis = f"{out['basis']}, benchmark of {bench['date']} on {bench['device']['name']}"
-        return {"basis": basis, "hours": out["hours"], "total": out["total_hours"]}
     clips = params.batch.asc + params.batch.aet
     per_clip = model_flops(shapes, clips, params.batch.asc, backward=True) / clips
     forward = model_flops(shapes, clips, clips, backward=False) / clips     # batch norm needs > 1 clip
-    seconds = per_clip / FLOPS_RATE
-    out = project(counts, seconds, forward / FLOPS_RATE, 0.0)
+    out = project(counts, per_clip / FLOPS_RATE, forward / FLOPS_RATE, 0.0)
     del out["hours"]["feature_front_end"]
     return {"basis": f"model FLOPs at {FLOPS_RATE / 1e12:.0f} TFLOP/s (no benchmark given); "
                      "feature extraction not counted", "hours": out["hours"], "total": sum(out["hours"].values())}
 
 
 # ------------------------------------------------------------------------------ table
+
+def target_line(t: dict) -> str:
+    head = f"paper world <= {t['required']:g} GPU-hours on one GPU: "
+    if t["met"] is None:
+        return head + t["why"]
+    return head + f"{'met' if t['met'] else 'NOT met'} ({t['value']:.3g})"
+
 
 def format_plan(plan: dict) -> str:
     scale = plan["scale"]
@@ -161,6 +367,8 @@ def format_plan(plan: dict) -> str:
     if "total" in g:
         lines.append(f"GPU-hours: {g['total']:.1f} (" + ", ".join(f"{k} {v:.2f}" for k, v in g["hours"].items())
                      + f"); basis: {g['basis']}")
+        if "target" in g:
+            lines.append(target_line(g["target"]))
     else:
         lines.append(f"GPU-hours: {g['basis']}")
     return "\n".join(lines)
@@ -191,8 +399,8 @@ def plan_from_metadata(params: Params, folder: Path, ranking: list[str] | None =
 def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(prog="python -m aetasc.plan", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--metadata", required=True, type=Path,
-                    help="folder of class_labels_indices.csv and the three segment CSVs")
+    ap.add_argument("--metadata", type=Path, help="folder of class_labels_indices.csv and the three segment "
+                                                  "CSVs (without it: the run grid's cost at --bench only)")
     ap.add_argument("--params", default="params.yaml")
     ap.add_argument("--world", choices=("synthetic", "paper"), default="paper")
     ap.add_argument("--ranking", type=Path, help="ranking.csv of the rank_events stage (default: stand-in)")
@@ -206,6 +414,12 @@ def main(argv=None) -> dict:
     params = params.model_copy(update={"world": args.world})
     bench_path = args.bench or (Path("metrics/bench.json") if Path("metrics/bench.json").is_file() else None)
     bench = json.loads(bench_path.read_text()) if bench_path else None
+    if args.metadata is None:
+        if bench is None:
+            ap.error("give --metadata to plan the subsets, or --bench to price the run grid alone")
+        cost = paper_world_cost(params, bench)
+        print("\n".join(projection_lines(cost["runs"], cost["projection"]) + [target_line(cost["target"])]))
+        return cost
     ranking = [r.mid for r in read_ranking(args.ranking)] if args.ranking else None
     start = time.perf_counter()
     try:

@@ -3,8 +3,8 @@
 Class choice (the strategies of Sec. 4.2 and 4.4), made so that the pool always holds T:
 - random: "k randomly selected classes": k-class sets are drawn at random (seeded by the
   data seed) until one whose clips hold T hours is drawn; the number of draws is recorded.
-  On AudioSet most random 5- or 10-class sets hold a few hours only (a rejected draw is what
-  the paper's wording cannot have meant: its T was reached);
+  On AudioSet most random 5- or 10-class sets hold a few hours only, and the paper's sets
+  did hold their T: it can only have drawn among the sets that do;
 - correlated: the k classes a tagger ranks most likely present in the scene clips, walking
   down the ranking while they hold less than T: the class of the set holding the fewest
   hours is passed over and the next ranked class taken (classes passed over are recorded);
@@ -276,7 +276,7 @@ def build_and_fetch(requests, ranking: list[str], pool: Pool, evaluation: list[S
         try:
             built = [build_subset(b.request, b.classes, pool, evaluation) for b in built]
         except SubsetError as err:
-            raise SubsetError(f"{err}, after {len(tried - set(fetched))} of its clips could not be "
+            raise SubsetError(f"{err}, after {len(tried - set(fetched))} clips could not be "
                               f"fetched") from None
 
 
