@@ -7,6 +7,7 @@ from pathlib import Path
 
 from aetasc.config import load_params
 from aetasc.data.audioset import Availability, read_audioset, write_availability
+from aetasc.data.paper import SourceError, fetch_clips
 from aetasc.data.tut2018 import read_tut2018
 from aetasc.io import atomic_dir, write_json
 from aetasc.plan import format_plan, make_plan, scaled_requests
@@ -36,7 +37,6 @@ def main() -> None:
         check_pool_hours(params, layout.usable("unbalanced_train"))
         with atomic_dir(args.out) as tmp:
             def fetch(segments):
-                from aetasc.data.paper import fetch_clips
                 return fetch_clips(params.active.source, segments, tmp / "audio")
             built, choices, fetched = build_and_fetch(list(requests), ranking, pool, evaluation,
                                                       {r: key for r, (_, key) in requests.items()}, pending, fetch)
@@ -47,7 +47,7 @@ def main() -> None:
                                    + [Availability(y, "unbalanced_train", "missing", "") for y in failed])
             plan = make_plan(params, built, choices, pool, evaluation, list(layout.segments["balanced_train"]),
                              len(scenes.clips), "the tagger's (rank_events)", requests)
-    except SubsetError as err:
+    except (SubsetError, SourceError) as err:
         sys.exit(f"make_subsets: {err}")
     write_json(args.plan, plan)
     print(format_plan(plan))

@@ -481,3 +481,11 @@ def test_make_subsets_replaces_a_clip_it_cannot_fetch(server, tmp_path, tut):
         assert taken[0] not in clips and all(status[y] == "present" for y in clips)
         assert e["train_hours"] >= e["hours"] - 10 / 3600 / 2
         assert e["replaced"] == (taken[0] in first[sid])
+    # the clip source gone since acquisition: a one-line error naming it, the subsets kept
+    params["worlds"]["paper"]["source"]["audioset_clips_dir"] = str(tmp_path / "gone")
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    done = subprocess.run([sys.executable, str(REPO / "stages" / "make_subsets.py")], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode != 0 and "Traceback" not in done.stderr
+    assert f"audioset_clips_dir = {tmp_path / 'gone'}: no such folder" in done.stderr
+    assert json.loads((tmp_path / "data/subsets/index.json").read_text()) == index
