@@ -92,7 +92,7 @@ def test_tiny_benchmark_on_cpu_writes_every_key(raw_params, write_params, tmp_pa
     assert "training step" in table and "NOT verified" in table and "aetasc.plan --bench" in table
     # the paper world of params.yaml (alpha: auto, as Eq. 3 gives it) priced at these timings
     cost = paper_world_cost(parse_params(raw_params), result)
-    assert cost["runs"]["runs"] == 212
+    assert cost["runs"]["runs"] == 188
     assert cost["projection"]["basis"].startswith("synthetic shapes' timings")
     assert cost["target"]["met"] is None and cost["target"]["required"] == GPU_HOURS_TARGET
     assert cost["projection"]["total_hours"] == pytest.approx(sum(cost["projection"]["hours"].values()))

@@ -415,9 +415,13 @@ def make_full_audioset(tables, clips, per_split=6):
     return tables
 
 
-def test_downstream_stages_run_on_the_acquired_paper_world(server, tmp_path, tut):
-    """acquire -> features -> ranking -> subsets -> baselines, all in the paper world."""
-    from conftest import run_stage
+UP_TO_SUBSETS = [("acquire_asc.py",), ("acquire_aet.py",), ("extract_features.py", "--set", "asc"),
+                 ("extract_features.py", "--set", "ranking_pool"), ("rank_events.py",), ("make_subsets.py",)]
+
+
+def _paper_world_folder(server, tmp_path, tut) -> dict:
+    """tmp_path set up for the shrunk paper world, its sources served locally (clips from
+    tmp_path/clips); returns its params."""
     _, zips, tsv = tut
     tut_url = serve_dir(server, zips, "/zenodo")
     csv_url = serve_dir(server, make_full_audioset(tmp_path / "tables", tmp_path / "clips"), "/csv")
@@ -428,12 +432,15 @@ def test_downstream_stages_run_on_the_acquired_paper_world(server, tmp_path, tut
         audioset_clips_dir=str(tmp_path / "clips")).model_dump()
     _shrink_paper_world(params)
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
-    for script, *args in [("acquire_asc.py",), ("acquire_aet.py",),
-                          ("extract_features.py", "--set", "asc"),
-                          ("extract_features.py", "--set", "ranking_pool"),
-                          ("rank_events.py",), ("make_subsets.py",),
-                          ("extract_features.py", "--set", "aet_subsets"),
-                          ("train_figure.py", "--figure", "baselines")]:
+    return params
+
+
+def test_downstream_stages_run_on_the_acquired_paper_world(server, tmp_path, tut):
+    """acquire -> features -> ranking -> subsets -> baselines, all in the paper world."""
+    from conftest import run_stage
+    _paper_world_folder(server, tmp_path, tut)
+    for script, *args in UP_TO_SUBSETS + [("extract_features.py", "--set", "aet_subsets"),
+                                          ("train_figure.py", "--figure", "baselines")]:
         run_stage(tmp_path, script, *args)
     ranking = json.loads((tmp_path / "metrics/ranking.json").read_text())
     assert ranking["world"] == "paper" and ranking["classes"] == len(CLASSES)
@@ -454,19 +461,8 @@ def test_downstream_stages_run_on_the_acquired_paper_world(server, tmp_path, tut
 def test_make_subsets_replaces_a_clip_it_cannot_fetch(server, tmp_path, tut):
     """A clip of the source folder gone: the subsets take the next candidates, T holds."""
     from conftest import run_stage
-    _, zips, tsv = tut
-    tut_url = serve_dir(server, zips, "/zenodo")
-    csv_url = serve_dir(server, make_full_audioset(tmp_path / "tables", tmp_path / "clips"), "/csv")
-    params = yaml.safe_load((REPO / "params.yaml").read_text())
-    params["world"] = "paper"
-    params["worlds"]["paper"]["source"] = audioset_sources(
-        tmp_path, csv_url, tut2018_url=tut_url, tut2018_files=str(tsv),
-        audioset_clips_dir=str(tmp_path / "clips")).model_dump()
-    _shrink_paper_world(params)
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
-    for script, *args in [("acquire_asc.py",), ("acquire_aet.py",), ("extract_features.py", "--set", "asc"),
-                          ("extract_features.py", "--set", "ranking_pool"), ("rank_events.py",),
-                          ("make_subsets.py",)]:
+    params = _paper_world_folder(server, tmp_path, tut)
+    for script, *args in UP_TO_SUBSETS:
         run_stage(tmp_path, script, *args)
     first = {sid: {s.ytid for s in read_clip_list(tmp_path / "data/subsets" / e["train"])}
              for sid, e in json.loads((tmp_path / "data/subsets/index.json").read_text()).items()}
