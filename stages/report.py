@@ -11,7 +11,7 @@ from pathlib import Path
 
 from aetasc.config import load_params
 from aetasc.io import write_json
-from aetasc.report import load_metrics, render
+from aetasc.report import evaluate_all, load_metrics, render
 from aetasc.summary import summarize
 
 
@@ -24,13 +24,14 @@ def main() -> None:
     args = ap.parse_args()
     metrics, digests = load_metrics(args.metrics)
     stats = load_params(args.params).stats
-    text = render(metrics, digests, stats, folder_label=Path(args.metrics).name)
+    outcomes = evaluate_all(metrics, stats)
+    text = render(metrics, digests, stats, outcomes, folder_label=Path(args.metrics).name)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.partial")
     tmp.write_text(text)
     os.replace(tmp, out)
-    write_json(Path(args.summary), summarize(metrics, stats))
+    write_json(Path(args.summary), summarize(metrics, stats, outcomes))
     print(f"report: {out}, {args.summary}")
 
 

@@ -1,4 +1,5 @@
-"""DVC stage train@<figure>: train a figure's grid (grid point x seed) and aggregate it.
+"""DVC stages baselines, train@<figure> and sweep@<figure>: train a figure's grid (grid point
+x seed) and aggregate it.
 
 Writes metrics/<figure>.json (per-seed values, mean, std, statistics) and
 metrics/<figure>.csv (one row per grid point, for `dvc plots`). Finished runs are taken

@@ -142,6 +142,7 @@ def dvc_repo_pristine(tmp_path_factory):
     (root / ".gitignore").write_text("/data/\n__pycache__/\n")
     for cmd in (["git", "init", "-q"], [DVC, "init", "-q"], [DVC, "config", "core.analytics", "false"]):
         run_cmd(cmd, root, DVC_ENV)
+    shutil.copytree(REPO / ".dvc" / "plots", root / ".dvc" / "plots")     # the plot templates
     out = run_cmd([DVC, "repro"], root, DVC_ENV)
     run_cmd(["git", "add", "-A"], root, DVC_ENV)
     run_cmd(["git", "commit", "-qm", "repro"], root, DVC_ENV)

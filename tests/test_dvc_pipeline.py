@@ -31,7 +31,9 @@ def _stages_run(output: str) -> set[str]:
 @pytest.mark.slow
 def test_dvc_repro_builds_every_figure_and_the_report(repo):
     root, env, dvc, out = repo
-    assert {f"train@{f}" for f in FIGURES} | {"plot", "report", "rank_events", "make_subsets"} <= _stages_run(out)
+    training = {"baselines", "sweep@fig2", "sweep@sec41"} | {f"train@{f}" for f in FIGURES
+                                                            if f not in ("baselines", "fig2", "sec41")}
+    assert training | {"plot", "report", "rank_events", "make_subsets"} <= _stages_run(out)
     for f in FIGURES:
         summary = json.loads((root / "metrics" / f"{f}.json").read_text())
         assert summary["world"] == "synthetic" and summary["points"]
@@ -60,3 +62,25 @@ def test_changing_alpha_reruns_only_what_depends_on_it(repo):
     assert 0 < len(changed) <= 40, sorted(changed)
     assert all("." not in key for key in changed)
     assert all(isinstance(v["new"], (int, float)) for v in changed.values())
+
+
+@pytest.mark.slow
+def test_dvc_plots_show_every_figure_with_its_spread(repo):
+    """Each figure's native plot is filled from its CSV with the mean and, in the spread
+    templates (.dvc/plots), the standard deviation around it."""
+    root, env, dvc, _ = repo
+    shown = _json([dvc, "plots", "show", "--json"], root, env)["data"]
+    images = {f"figures/{f}.png" for f in FIGURES if f != "baselines"}
+    assert images <= set(shown)
+    spread = {k: v[0]["content"] for k, v in shown.items() if k not in images and "transform" in v[0]["content"]}
+    assert set(spread) == {"fig2_asc_accuracy", "fig2_lwlrap", "fig3a_asc_accuracy", "fig3b_asc_accuracy",
+                           "fig4_asc_accuracy", "fig5_asc_accuracy", "regularizers_asc_accuracy"}
+    for name, spec in spread.items():
+        rows = spec["data"]["values"]
+        figure = name.split("_")[0]
+        assert len(rows) == len(json.loads((root / "metrics" / f"{figure}.json").read_text())["points"]), name
+        sd_fields = set(re.findall(r"datum\['(\w+_sd)'\]", json.dumps(spec["transform"])))
+        assert len(sd_fields) == 1 and all(sd_fields <= set(r) for r in rows), (name, sd_fields)
+        mean_field = sd_fields.pop().removesuffix("_sd")
+        means = [float(r[mean_field]) for r in rows if r[mean_field] != ""]
+        assert means and all(0.0 <= m <= 100.0 for m in means), name      # in %, like the PNGs

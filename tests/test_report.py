@@ -14,8 +14,8 @@ import yaml
 from aetasc.config import parse_params
 from aetasc.experiments import aggregate, figure_points, resolve_alpha
 from aetasc.io import write_json
-from aetasc.report import (CLAIMS, FAILS, HOLDS, INCONCLUSIVE, NOT_MEASURED, evaluate, load_metrics, render,
-                           verdict_all, verdict_band, verdict_effect, verdict_not_better)
+from aetasc.report import (CLAIMS, FAILS, HOLDS, INCONCLUSIVE, NOT_MEASURED, evaluate, evaluate_all, load_metrics,
+                           render, verdict_all, verdict_band, verdict_effect, verdict_not_better)
 from aetasc.stats import mean_test
 from conftest import run_stage, tiny_raw_params
 
@@ -268,7 +268,7 @@ def test_figure_without_baseline_is_not_measured():
 
 def test_every_claim_is_not_measured_without_metrics(tmp_path):
     metrics, digests = load_metrics(tmp_path)
-    text = render(metrics, digests, STATS)
+    text = render(metrics, digests, STATS, evaluate_all(metrics, STATS))
     rows = [line for line in text.splitlines() if line.startswith("| ") and line[2].isdigit()]
     assert len(rows) == len(CLAIMS)
     assert all("**not measured**" in row for row in rows)
@@ -312,7 +312,8 @@ def test_disagreeing_settings_are_flagged(tmp_path):
     m = fabricate(tmp_path)
     m["fig5"]["epochs"] = 7
     write_json(tmp_path / "fig5.json", m["fig5"])
-    text = render(*load_metrics(tmp_path), STATS)
+    metrics, digests = load_metrics(tmp_path)
+    text = render(metrics, digests, STATS, evaluate_all(metrics, STATS))
     assert "disagree" in text and "(fig5)" in text
 
 
@@ -321,7 +322,7 @@ def test_paper_world_has_no_synthetic_disclaimer(tmp_path, world):
     m = fabricate()
     for name in FIGURES + ("baselines",):
         m[name]["world"] = world
-    text = render(m, {}, STATS)
+    text = render(m, {}, STATS, evaluate_all(m, STATS))
     assert "**paper** world" in text and "not the paper's data" not in text
 
 
@@ -333,7 +334,7 @@ def test_summary_keys_are_flat_and_values_are_rounded_percentages(tmp_path):
     assert key("fig3b", "T=0.05h") == "fig3b_T_0p05h"
     assert key("regularizers", "aet+specaugment+mixup") == "regularizers_aet_specaugment_mixup"
     metrics = fabricate(tmp_path / "metrics")
-    s = summarize(metrics, STATS)
+    s = summarize(metrics, STATS, evaluate_all(metrics, STATS))
     assert all(re.fullmatch(r"[0-9A-Za-z_]+", k) for k in s)
     assert all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in s.values())
     base = t(metrics["baselines"]["raw"]["asc"]["asc_accuracy"])

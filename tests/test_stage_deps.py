@@ -61,3 +61,46 @@ def test_the_closure_follows_relative_and_package_imports(tmp_path):
     assert {"src/aetasc/data/synthetic.py", "src/aetasc/data/__init__.py", "src/aetasc/__init__.py",
             "src/aetasc/config.py", "src/aetasc/report.py", "src/aetasc/stats.py"} <= found
     assert "src/aetasc/train.py" not in found
+
+
+def resolved_stages() -> dict[str, dict]:
+    """Every stage as DVC expands it: a foreach stage once per item, `${item}`, `${item.x}`
+    and `${key}` filled in (`${world}` left as written: it is the same in every entry)."""
+    out = {}
+    for name, stage in stages().items():
+        if "foreach" not in stage:
+            out[name] = stage
+            continue
+        items = stage["foreach"]
+        items = items.items() if isinstance(items, dict) else ((i, i) for i in items)
+        for key, item in items:
+            text = yaml.safe_dump(stage["do"]).replace("${key}", str(key))
+            if isinstance(item, dict):
+                for k, v in item.items():
+                    text = text.replace("${item.%s}" % k, str(v))
+            else:
+                text = text.replace("${item}", str(item))
+            out[f"{name}@{key}"] = yaml.safe_load(text)
+    return out
+
+
+def test_no_stage_lists_a_dependency_or_param_twice():
+    for name, stage in resolved_stages().items():
+        for field in ("deps", "params"):
+            entries = [e if isinstance(e, str) else yaml.safe_dump(e) for e in stage.get(field, [])]
+            assert len(entries) == len(set(entries)), f"{name}: {field} listed twice: " \
+                f"{sorted({e for e in entries if entries.count(e) > 1})}"
+
+
+def test_training_stages_depend_on_alpha_exactly_when_they_train_at_it():
+    from aetasc.config import load_params
+    from aetasc.experiments import ALPHA_PARAM, FIGURES, figure_points
+    params = load_params(REPO / "params.yaml")
+    by_figure = {re.search(r"--figure (\w+)", s["cmd"]).group(1): s for s in resolved_stages().values()
+                 if "train_figure.py" in s["cmd"]}
+    assert set(by_figure) == set(FIGURES) | {"baselines"}
+    for figure, stage in by_figure.items():
+        uses_alpha = any(p.alpha == ALPHA_PARAM for p in figure_points(figure, params))
+        assert ("alpha" in stage["params"]) == uses_alpha, figure
+        own = [p for p in stage["params"] if p.startswith("worlds.${world}.figures.")]
+        assert own, f"{figure}: depends on no figure params"

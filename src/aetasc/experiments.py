@@ -21,7 +21,7 @@ import torch
 from .config import AugmentParams, Params
 from .features import FeatureTable, open_features
 from .identity import digest
-from .io import read_json
+from .io import percent, read_json
 from .progress import bar as progress_bar
 from .ranking import multi_hot
 from .stats import paired_gain, summarize
@@ -384,17 +384,18 @@ def aggregate(figure: str, params: Params, results: list[tuple[Run, dict]],
 
 
 def write_points_csv(path: Path, summary: dict) -> None:
-    """One row per grid point (mean and std over seeds, in % like the PNGs), for `dvc plots`."""
+    """One row per grid point (mean and standard deviation over seeds, in % like the PNGs),
+    for `dvc plots`; the templates in .dvc/plots find a column's spread in `<column>_sd`."""
     with Path(path).open("w", newline="") as f:
         w = csv.writer(f, lineterminator="\n")
-        w.writerow(["label", "x", "alpha", "asc_accuracy_pct", "asc_accuracy_std_pct", "lwlrap_pct", "lwlrap_std_pct"])
+        w.writerow(["label", "x", "alpha", "asc_accuracy_pct", "asc_accuracy_pct_sd", "lwlrap_pct", "lwlrap_pct_sd"])
         for label, p in summary["points"].items():
             acc, lw = p.get("asc_accuracy"), p.get("lwlrap")
             w.writerow([label, p["x"], p["alpha"], _r(acc, "mean"), _r(acc, "std"), _r(lw, "mean"), _r(lw, "std")])
 
 
 def _r(summary: dict | None, key: str):
-    return "" if summary is None else round(100 * summary[key], 4)
+    return "" if summary is None else percent(summary[key])
 
 
 def mean_curves(run_dirs: list[Path]) -> list[dict]:

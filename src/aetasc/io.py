@@ -43,6 +43,11 @@ def round_floats(obj, digits: int = METRIC_DIGITS):
     return obj
 
 
+def percent(fraction: float, digits: int = METRIC_DIGITS - 2) -> float:
+    """A fraction in %, keeping the decimals round_floats keeps of the fraction (or fewer)."""
+    return round(100.0 * fraction, digits) + 0.0
+
+
 def write_json(path: str | Path, obj, indent: int = 2) -> None:
     """Write JSON through a temporary file and an atomic rename."""
     path = Path(path)

@@ -604,8 +604,14 @@ def loss_scale_lines(metrics: dict) -> list[str]:
                     [[str(k), f"{l:.4f}", f"{k * l:.3f}", f"{a:.3f}"] for k, l, a in rows]), ""]
 
 
-def render(metrics: dict, digests: dict, stats: StatsParams, folder_label: str = "metrics") -> str:
-    outcomes = [(c, evaluate(c, metrics, stats)) for c in CLAIMS]
+def evaluate_all(metrics: dict, s: StatsParams) -> list[tuple[Claim, Outcome]]:
+    """Every claim with its outcome, in the report's order: computed once, read by the
+    report and by metrics/summary.json."""
+    return [(c, evaluate(c, metrics, s)) for c in CLAIMS]
+
+
+def render(metrics: dict, digests: dict, stats: StatsParams, outcomes: list[tuple[Claim, Outcome]],
+           folder_label: str = "metrics") -> str:
     lines = ["# Claims of Parikh et al. (Interspeech 2022) against our measurements", ""]
     lines += provenance(metrics, digests, folder_label) + [""]
     lines += ranking_lines(metrics.get("ranking")) + [""]

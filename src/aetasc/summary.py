@@ -12,7 +12,8 @@ import re
 import numpy as np
 
 from .config import StatsParams
-from .report import CLAIMS, FAILS, HOLDS, INCONCLUSIVE, NOT_MEASURED, evaluate, loss_ratios, per_seed_test
+from .io import percent
+from .report import FAILS, HOLDS, INCONCLUSIVE, NOT_MEASURED, Claim, Outcome, loss_ratios, per_seed_test
 
 PRECISION = 2            # decimals of a percentage (0.01 pp); 4 decimals for ratios and alpha
 FIGURES = ("fig2", "fig3a", "fig3b", "fig4", "fig5", "regularizers", "sec41")
@@ -25,7 +26,7 @@ def key(*parts: str) -> str:
 
 
 def _pct(x: float | None) -> float | None:
-    return None if x is None else round(100.0 * x, PRECISION)
+    return None if x is None else percent(x, PRECISION)
 
 
 def _mean_and_ci(prefix: str, values: list[float], s: StatsParams) -> dict:
@@ -34,8 +35,9 @@ def _mean_and_ci(prefix: str, values: list[float], s: StatsParams) -> dict:
     return {f"{prefix}_mean": _pct(t["mean"]), f"{prefix}_ci_low": _pct(lo), f"{prefix}_ci_high": _pct(hi)}
 
 
-def summarize(metrics: dict, s: StatsParams) -> dict:
-    """The flat summary of a metrics folder loaded by report.load_metrics."""
+def summarize(metrics: dict, s: StatsParams, outcomes: list[tuple[Claim, Outcome]]) -> dict:
+    """The flat summary of a metrics folder loaded by report.load_metrics, with the verdict
+    counts of its claims' outcomes (report.evaluate_all)."""
     out: dict[str, float | int | None] = {}
     base = metrics.get("baselines")
     if base is not None:
@@ -58,7 +60,7 @@ def summarize(metrics: dict, s: StatsParams) -> dict:
             out.update(_mean_and_ci(key(name, label, "asc_accuracy"), raw["asc_accuracy"], s))
             if name == "fig2" and None not in raw["lwlrap"]:
                 out[key(name, label, "lwlrap_mean")] = _pct(float(np.mean(raw["lwlrap"])))
-    verdicts = [evaluate(c, metrics, s).verdict for c in CLAIMS]
+    verdicts = [o.verdict for _, o in outcomes]
     for verdict in (HOLDS, FAILS, INCONCLUSIVE, NOT_MEASURED):
         out[key("claims", verdict)] = sum(v == verdict for v in verdicts)
     return {k: v for k, v in out.items() if v is not None}

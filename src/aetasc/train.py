@@ -42,7 +42,7 @@ from .progress import bar as progress_bar
 CHECKPOINT = "checkpoint.pt"
 RESULT = "result.json"
 CURVES = "curves.csv"
-MONITOR_CLIPS = 512       # evaluation clips (per task) scored per epoch for the curves
+MONITOR_CLIPS = 256       # evaluation clips (per task) scored per epoch for the curves
 # torch.compile (GPU only) costs compile time once per run and saves time every step: it
 # is used for runs of at least this many steps (the paper world's have 5,700). Set from
 # the compile time and per-step saving measured in BENCHMARKS.md.
