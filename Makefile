@@ -1,7 +1,12 @@
 # Two entry points: `make repro` (the whole pipeline) and `make test` (the test suite).
 # Both create the virtual environment on first use and reuse it afterwards.
 PYTHON ?= python3
-VENV ?= .venv
+# CPU=1 (e.g. `make CPU=1 repro`): a CPU-only environment in .venv-cpu, with torch's CPU
+# build from the PyTorch index (requirements-cpu.lock; README: "Dependencies").
+CPU ?=
+VENV ?= $(if $(CPU),.venv-cpu,.venv)
+LOCK := $(if $(CPU),requirements-cpu.lock,requirements.lock)
+TORCH_INDEX ?= $(if $(CPU),https://download.pytorch.org/whl/cpu)
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
@@ -9,12 +14,13 @@ STAMP := $(VENV)/.installed-stamp
 
 install: $(STAMP)
 
-# Exact versions with hashes from requirements.lock (README: "Dependencies"), then the
-# package itself without dependencies.
-$(STAMP): pyproject.toml requirements.lock
+# Exact versions with hashes from the lock (README: "Dependencies"), then the package
+# itself without dependencies.
+$(STAMP): pyproject.toml $(LOCK)
 	@$(PYTHON) -c 'import sys; assert (3, 10) <= sys.version_info[:2] <= (3, 12), "Python 3.10-3.12 needed (pyproject.toml)"'
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check --require-hashes -r requirements.lock
+	$(BIN)/pip install --quiet --disable-pip-version-check --require-hashes \
+		$(if $(TORCH_INDEX),--extra-index-url $(TORCH_INDEX)) -r $(LOCK)
 	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps -e .
 	touch $(STAMP)
 
@@ -34,7 +40,7 @@ bench: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python stages/bench.py
 
 # The GPU check on a CUDA machine without network access (docs/speed.md). Its Python needs
-# torch, torchaudio, torchvision, numpy, scipy, pyyaml, tqdm, pytest and scikit-learn; the
+# torch, numpy, scipy, pyyaml, tqdm, pytest and scikit-learn; the
 # other packages travel as wheels: `make gpu-wheels` here fetches them into wheels/ (for
 # the GPU machine's Python, GPU_PYVER), and `make gpu-check` there installs them from it.
 GPU_PYTHON ?= python3

@@ -21,6 +21,7 @@ from aetasc.data.audioset import (Availability, EventClass, Segment, write_avail
                                   write_class_labels, write_segments_csv)
 from aetasc.data.tut2018 import SceneClip, write_tut2018
 from aetasc.features import FeatureError, LogMel, extract_features, open_features, row_digest
+from aetasc.spectral import hz_to_mel, mel_filterbank, mel_to_hz
 
 REPO = Path(__file__).resolve().parents[1]
 SMALL = dict(sample_rate=16000, clip_seconds=1.0, n_fft=512, win_length=400, hop_length=160,
@@ -79,10 +80,23 @@ def test_logmel_matches_numpy_and_librosa(small):
 
 
 def test_filterbank_is_librosas(small):
-    fb = LogMel(small).mel.mel_scale.fb.numpy().T
+    fb = LogMel(small).mel.fb.numpy().T
     ref = librosa.filters.mel(sr=small.sample_rate, n_fft=small.n_fft, n_mels=small.n_mels,
                               fmin=small.fmin, fmax=small.fmax, htk=False, norm="slaney")
     np.testing.assert_allclose(fb, ref, atol=1e-7)
+
+
+def test_slaney_scale_is_librosas():
+    hz = np.array([0.0, 50.0, 440.0, 999.9, 1000.0, 1000.1, 4000.0, 14000.0, 16000.0])
+    mels = np.array([hz_to_mel(f) for f in hz])
+    np.testing.assert_allclose(mels, librosa.hz_to_mel(hz, htk=False), rtol=1e-12)
+    back = mel_to_hz(torch.tensor(mels, dtype=torch.float64)).numpy()
+    np.testing.assert_allclose(back, librosa.mel_to_hz(mels, htk=False), rtol=1e-12)
+
+
+def test_a_mel_filter_without_an_stft_bin_is_an_error():
+    with pytest.raises(ValueError, match=r"mel filters \[0, 3, .* of 128 .*n_fft = 256"):
+        mel_filterbank(129, 0.0, 8000.0, 128, 16000)
 
 
 def test_logmel_frames_and_input_checks(small):

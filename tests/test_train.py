@@ -9,9 +9,8 @@ from pathlib import Path
 
 import pytest
 import torch
-import torchvision
 
-from aetasc.augment import SpecAugment, mixup
+from aetasc.augment import SpecAugment, mask_band, mixup
 from aetasc.config import AugmentParams, BatchParams, OptimizerParams
 from aetasc.model import MultiTaskNet, ResNet18Encoder
 from aetasc.train import (CHECKPOINT, RESULT, CyclicSampler, NonFiniteLossError, RunData, RunSpec,
@@ -52,10 +51,10 @@ def make_spec(alpha=0.5, epochs=3, **augment) -> RunSpec:
 
 def test_width_64_encoder_is_resnet18():
     ours = sum(p.numel() for p in ResNet18Encoder(64).parameters())
-    ref = torchvision.models.resnet18()
-    theirs = sum(p.numel() for n, p in ref.named_parameters() if not n.startswith("fc."))
-    # ours takes 1 input channel instead of 3: the stem convolution has a third of the weights
-    assert ours == theirs - 2 * 64 * 7 * 7
+    # ResNet-18 has 11,689,512 parameters (He et al. 2016; torchvision's resnet18), 513,000 of
+    # them in its ImageNet classifier; ours takes 1 input channel instead of 3, so its stem
+    # convolution has a third of the weights
+    assert ours == 11_689_512 - 513_000 - 2 * 64 * 7 * 7
     z = ResNet18Encoder(64)(torch.randn(2, 1, 128, 101))
     assert z.shape == (2, 512)
 
@@ -103,6 +102,23 @@ def test_specaugment_masks_each_example_differently():
     masked = SpecAugment(aug, 32, 40)(x) != x
     patterns = {tuple(m.flatten().tolist()) for m in masked}
     assert len(patterns) > 1
+
+
+@pytest.mark.parametrize("dim", [2, 3])
+def test_mask_band_zeroes_one_band_of_uniform_width_per_example(dim):
+    torch.manual_seed(0)
+    x = torch.ones(4000, 1, 24, 30)
+    kept = mask_band(x, 10, dim) == 1
+    other = 5 - dim
+    assert (kept.all(dim=other) == kept.any(dim=other)).all()      # whole rows or columns
+    band = ~kept.all(dim=other).squeeze(1)                          # (examples, size along dim)
+    widths = band.sum(1)
+    for row, width in zip(band[:50], widths[:50]):                  # one contiguous band
+        hits = row.nonzero().flatten()
+        assert width == 0 or hits[-1] - hits[0] + 1 == width
+    # width = floor(10 U): 0..9, each with probability 1/10 (4000 draws: sd of a count ~19)
+    counts = torch.bincount(widths, minlength=10)
+    assert len(counts) == 10 and (counts - 400).abs().max() < 100
 
 
 def test_training_learns_and_is_deterministic(tmp_path):

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import torch
 from torch import nn
-from torchaudio.transforms import FrequencyMasking, TimeMasking
 
 from .config import AugmentParams
 
@@ -13,19 +12,36 @@ class SpecAugment(nn.Module):
 
     def __init__(self, params: AugmentParams, n_mels: int, frames: int):
         super().__init__()
-        freq = max(1, int(params.freq_mask_fraction * n_mels))
-        time = max(1, int(params.time_mask_fraction * frames))
-        masks = []
-        for _ in range(params.masks):
-            masks += [FrequencyMasking(freq, iid_masks=True), TimeMasking(time, iid_masks=True)]
-        self.masks = nn.Sequential(*masks)
+        self.freq = max(1, int(params.freq_mask_fraction * n_mels))
+        self.time = max(1, int(params.time_mask_fraction * frames))
+        self.masks = params.masks
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x: (batch, 1, mel bins, frames); masked bins take the example's mean value."""
-        # torchaudio masks with a constant; the example mean keeps masked regions neutral
-        # after standardization instead of drawing a loud "silence".
+        # Masking the centred input with zeros keeps masked regions neutral after
+        # standardization instead of drawing a loud "silence".
         mean = x.mean(dim=(-2, -1), keepdim=True)
-        return self.masks(x - mean) + mean
+        x = x - mean
+        for _ in range(self.masks):
+            x = mask_band(x, self.freq, dim=2)
+            x = mask_band(x, self.time, dim=3)
+        return x + mean
+
+
+def mask_band(x: torch.Tensor, max_width: int, dim: int) -> torch.Tensor:
+    """Zero one band of `x` (batch, channels, bins, frames) along `dim` per example.
+
+    Width ~ U[0, max_width), start ~ U[0, size - width), both floored; the draws and their
+    order are torchaudio's `mask_along_axis_iid`, so a seed masks what it masked there.
+    """
+    size = x.size(dim)
+    width = torch.rand(x.shape[:2], device=x.device, dtype=x.dtype) * max_width
+    start = torch.rand(x.shape[:2], device=x.device, dtype=x.dtype) * (size - width)
+    first = start.long()[..., None, None]
+    end = (start.long() + width.long())[..., None, None]
+    pos = torch.arange(0, size, device=x.device, dtype=x.dtype)
+    x = x.transpose(dim, -1)
+    return x.masked_fill((pos >= first) & (pos < end), 0.0).transpose(dim, -1)
 
 
 def mixup(x: torch.Tensor, y: torch.Tensor, alpha: float) -> tuple[torch.Tensor, torch.Tensor]:

@@ -25,7 +25,6 @@ import numpy as np
 import soundfile as sf
 import soxr
 import torch
-import torchaudio
 from numpy.lib import format as npy
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
@@ -34,6 +33,7 @@ from .audio import NON_FINITE, AudioError, load_clip
 from .config import FeatureParams
 from .io import atomic_dir, read_json, write_json
 from .progress import bar as progress_bar
+from .spectral import MelSpectrogram
 
 FEATURES, INDEX, REJECTED, SETTINGS = "features.npy", "index.csv", "rejected.csv", "settings.json"
 FORMAT = 2       # 2: index.csv carries each row's digest
@@ -59,16 +59,14 @@ class LogMel(nn.Module):
     def __init__(self, params: FeatureParams):
         super().__init__()
         self.params = params
-        self.mel = torchaudio.transforms.MelSpectrogram(
-            sample_rate=params.sample_rate, n_fft=params.n_fft, win_length=params.win_length,
-            hop_length=params.hop_length, f_min=params.fmin, f_max=params.fmax,
-            n_mels=params.n_mels, window_fn=torch.hann_window, power=2.0, center=True,
-            pad_mode="reflect", norm="slaney", mel_scale="slaney")
+        self.mel = MelSpectrogram(params.sample_rate, n_fft=params.n_fft, win_length=params.win_length,
+                                  hop_length=params.hop_length, f_min=params.fmin, f_max=params.fmax,
+                                  n_mels=params.n_mels)
 
     def forward(self, waves: torch.Tensor) -> torch.Tensor:
         if waves.dim() != 2:
             raise ValueError(f"LogMel expects (batch, samples), got shape {tuple(waves.shape)}")
-        if self.mel.spectrogram.window.device != waves.device:
+        if self.mel.window.device != waves.device:
             self.to(waves.device)
         return torch.log(self.mel(waves.float()) + self.params.log_offset)
 
@@ -348,8 +346,7 @@ def _settings(params: FeatureParams, n_clips: int, n_accepted: int, rejected) ->
         "clips": n_clips,
         "accepted": n_accepted,
         "rejected": dict(sorted(Counter(reason for _, reason, _ in rejected).items())),
-        "versions": {"torch": torch.__version__, "torchaudio": torchaudio.__version__,
-                     "numpy": np.__version__, "soundfile": sf.__version__,
+        "versions": {"torch": torch.__version__, "numpy": np.__version__, "soundfile": sf.__version__,
                      "libsndfile": sf.__libsndfile_version__, "soxr": soxr.__version__},
         "complete": True,
     }

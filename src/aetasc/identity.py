@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 PACKAGE = Path(__file__).resolve().parent
-LIBRARIES = ("torch", "torchvision", "torchaudio", "numpy")
+LIBRARIES = ("torch", "numpy")
 
 
 def digest(*parts) -> str:

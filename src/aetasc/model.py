@@ -7,16 +7,42 @@ from __future__ import annotations
 
 import torch
 from torch import nn
-from torchvision.models.resnet import BasicBlock, conv1x1
+
+
+def conv3x3(cin: int, cout: int, stride: int = 1) -> nn.Conv2d:
+    return nn.Conv2d(cin, cout, kernel_size=3, stride=stride, padding=1, bias=False)
+
+
+def conv1x1(cin: int, cout: int, stride: int = 1) -> nn.Conv2d:
+    return nn.Conv2d(cin, cout, kernel_size=1, stride=stride, bias=False)
+
+
+class BasicBlock(nn.Module):
+    """ResNet's basic block as torchvision builds it: the same layers, names and order, so
+    a seed initializes the same weights and state dicts carry the same keys."""
+
+    def __init__(self, cin: int, cout: int, stride: int = 1, downsample: nn.Module | None = None):
+        super().__init__()
+        self.conv1 = conv3x3(cin, cout, stride)
+        self.bn1 = nn.BatchNorm2d(cout)
+        self.relu = nn.ReLU(inplace=True)
+        self.conv2 = conv3x3(cout, cout)
+        self.bn2 = nn.BatchNorm2d(cout)
+        self.downsample = downsample
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.bn2(self.conv2(self.relu(self.bn1(self.conv1(x)))))
+        out += x if self.downsample is None else self.downsample(x)
+        return self.relu(out)
 
 
 class ResNet18Encoder(nn.Module):
-    """torchvision's ResNet-18 (BasicBlock, layers [2, 2, 2, 2]) on 1-channel log-mels.
+    """ResNet-18 (basic blocks, layers [2, 2, 2, 2]; He et al. 2016) on 1-channel log-mels.
 
     torchvision's `ResNet` hard-codes 64 channels in its first stage; the synthetic world
-    needs a narrower net to train on a laptop, so the stages are stacked here from
-    torchvision's own `BasicBlock`. With width 64 this is exactly ResNet-18 (minus its
-    ImageNet classifier, plus a 1-channel stem).
+    needs a narrower net to train on a laptop, so the stages are stacked here. With width
+    64 this is exactly torchvision's ResNet-18 (minus its ImageNet classifier, plus a
+    1-channel stem), initialized the same way.
     """
 
     def __init__(self, width: int = 64):

@@ -14,13 +14,14 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-import torchaudio
 from torch import nn
+
+from .spectral import MelSpectrogram
 
 SAMPLE_RATE = 32000
 CLIP_SECONDS = 10.0
 MEL_BINS = 64
-# Buffers of PANNs' torchlibrosa front end; we compute the same front end with torchaudio.
+# Buffers of PANNs' torchlibrosa front end; we compute the same front end ourselves.
 FRONT_END_KEYS = ("spectrogram_extractor.", "logmel_extractor.")
 
 
@@ -41,9 +42,8 @@ class Cnn14(nn.Module):
 
     def __init__(self, classes: int = 527):
         super().__init__()
-        self.melspec = torchaudio.transforms.MelSpectrogram(
-            SAMPLE_RATE, n_fft=1024, win_length=1024, hop_length=320, f_min=50.0, f_max=14000.0,
-            n_mels=MEL_BINS, power=2.0, center=True, pad_mode="reflect", norm="slaney", mel_scale="slaney")
+        self.melspec = MelSpectrogram(SAMPLE_RATE, n_fft=1024, win_length=1024, hop_length=320,
+                                      f_min=50.0, f_max=14000.0, n_mels=MEL_BINS)
         self.bn0 = nn.BatchNorm2d(MEL_BINS)
         widths = (1, 64, 128, 256, 512, 1024, 2048)
         for i in range(6):
