@@ -1,9 +1,9 @@
 """The two locked environments: the default one and the CPU-only one must differ only in torch."""
 import re
 import subprocess
-import tomllib
 from pathlib import Path
 
+import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import Version
@@ -36,6 +36,7 @@ def test_the_cpu_lock_differs_from_the_default_only_in_torch():
 
 
 def test_both_locks_satisfy_pyproject():
+    tomllib = pytest.importorskip("tomllib")        # Python 3.11+
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     wanted = [Requirement(r) for r in project["dependencies"] + project["optional-dependencies"]["test"]]
     for lock in ("requirements.lock", "requirements-cpu.lock"):
