@@ -1,4 +1,5 @@
 """The two locked environments: the default one and the CPU-only one must differ only in torch."""
+import os
 import re
 import subprocess
 from pathlib import Path
@@ -48,9 +49,14 @@ def test_both_locks_satisfy_pyproject():
 
 
 def test_make_installs_the_cpu_lock_into_its_own_environment():
+    # Under `make CPU=1 test` the outer make's variables reach this one through the
+    # environment: start from the Makefile's defaults.
+    outer = {"MAKEFLAGS", "MFLAGS", "MAKELEVEL", "CPU", "VENV", "TORCH_INDEX"}
+    env = {k: v for k, v in os.environ.items() if k not in outer}
+
     def plan(*args):     # what `make install` would run, installed or not
-        return subprocess.run(["make", "-n", "-B", "install", *args], cwd=ROOT, capture_output=True,
-                              text=True, check=True).stdout
+        return subprocess.run(["make", "-n", "-B", "install", *args], cwd=ROOT, env=env,
+                              capture_output=True, text=True, check=True).stdout
     default, cpu = plan(), plan("CPU=1")
     assert "-r requirements.lock" in default and "--extra-index-url" not in default
     assert "-r requirements-cpu.lock" in cpu and ".venv-cpu/bin/pip install" in cpu
