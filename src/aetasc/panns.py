@@ -1,7 +1,10 @@
 """PANNs' CNN14 (Kong et al. 2020), a public AudioSet tagger, for ranking event classes.
 
 The ranking stage accepts a released CNN14 checkpoint (e.g. `Cnn14_mAP=0.431.pth`, a dict
-whose "model" entry is the state dict) in place of our own tagger. CNN14 computes its own
+whose "model" entry is the state dict) in place of our own tagger. PANNs' training script
+saves {'iteration', 'model', 'sampler'}, and its balanced sampler's state holds numpy index
+arrays: `load_checkpoint` allows exactly the numpy globals those arrays pickle to under
+`weights_only=True` (never False: a checkpoint is code otherwise). CNN14 computes its own
 front end from 32 kHz audio: power STFT (1024-sample hann window, 320-sample hop, centred,
 reflect padding), 64 Slaney mel bins from 50 Hz to 14 kHz, 10 log10(max(mel, 1e-10)),
 then a BatchNorm over the mel bins. This module rebuilds that network so the checkpoint's
@@ -23,6 +26,24 @@ CLIP_SECONDS = 10.0
 MEL_BINS = 64
 # Buffers of PANNs' torchlibrosa front end; we compute the same front end ourselves.
 FRONT_END_KEYS = ("spectrogram_extractor.", "logmel_extractor.")
+
+_RECONSTRUCT = np.array(0).__reduce__()[0]      # numpy's array unpickler, wherever it lives
+# What a pickled integer array refers to: its rebuild function under both module spellings
+# (numpy < 2 wrote numpy.core, numpy 2 writes numpy._core; the released files are numpy 1),
+# the array and dtype types, and the dtype classes of sampler indexes (int64; int32 where
+# numpy 1 defaulted to it, on Windows).
+NUMPY_SAMPLER_GLOBALS = [(_RECONSTRUCT, "numpy.core.multiarray._reconstruct"),
+                         (_RECONSTRUCT, "numpy._core.multiarray._reconstruct"),
+                         np.ndarray, np.dtype, type(np.dtype(np.int64)), type(np.dtype(np.int32))]
+
+
+def load_checkpoint(path: str | Path) -> dict:
+    """A checkpoint loaded with weights_only=True, numpy index arrays allowed (PANNs' sampler)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no checkpoint")
+    with torch.serialization.safe_globals(NUMPY_SAMPLER_GLOBALS):
+        return torch.load(path, map_location="cpu", weights_only=True)
 
 
 class ConvBlock(nn.Module):

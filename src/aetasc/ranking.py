@@ -23,7 +23,7 @@ from .features import open_features
 from .identity import digest
 from .model import MultiTaskNet
 from .subsets import check_pool_hours
-from .train import CHECKPOINT, RESULT, RunData, RunSpec, Task, load_checkpoint, resolve_device, train_run
+from .train import CHECKPOINT, RESULT, RunData, RunSpec, Task, resolve_device, train_run
 
 
 class RankingError(ValueError):
@@ -72,7 +72,7 @@ def load_tagger(path: Path) -> dict:
         raise RankingError(f"{path}: tagger checkpoint not found "
                            f"(set ranking.tagger_checkpoint to null to train one)")
     try:
-        ckpt = load_checkpoint(path)
+        ckpt = panns.load_checkpoint(path)
     except Exception as err:  # a pickle needing code, a truncated file, ...: say which file
         raise RankingError(f"{path}: not a loadable checkpoint (weights_only=True): {err}") from None
     if not isinstance(ckpt, dict) or not isinstance(ckpt.get("model"), dict):
