@@ -14,9 +14,10 @@ import yaml
 from aetasc.config import parse_params
 from aetasc.experiments import aggregate, figure_points, resolve_alpha
 from aetasc.io import write_json
-from aetasc.report import (CLAIMS, FAILS, HOLDS, INCONCLUSIVE, NOT_MEASURED, evaluate, evaluate_all, load_metrics,
-                           render, verdict_all, verdict_band, verdict_effect, verdict_not_better)
-from aetasc.stats import mean_test
+from aetasc.report import (CLAIMS, FAILS, HOLDS, INCONCLUSIVE, NOT_MEASURED, Part, distinct_joint_points, evaluate,
+                           evaluate_all, load_metrics, render, verdict_band, verdict_compound, verdict_effect,
+                           verdict_not_better)
+from aetasc.stats import mean_test, rm_anova
 from conftest import run_stage, tiny_raw_params
 
 STATS = parse_params(tiny_raw_params()).stats          # level 0.05, margin 2 pp, power 0.8
@@ -124,10 +125,24 @@ def test_band_and_all_rules():
     assert verdict_band(t([2.0, 3.0, 2.5]), 10, 40) == FAILS
     assert verdict_band(t([2.0, 20.0, 35.0]), 10, 40) == INCONCLUSIVE          # the interval straddles 10
     assert verdict_band(t([20.0]), 10, 40) == INCONCLUSIVE
-    assert verdict_all([HOLDS, HOLDS]) == HOLDS
-    assert verdict_all([HOLDS, INCONCLUSIVE]) == INCONCLUSIVE
-    assert verdict_all([HOLDS, INCONCLUSIVE, FAILS]) == FAILS
-    assert verdict_all([]) == NOT_MEASURED
+
+
+def _parts(*spec):
+    return [Part(f"part {i}", "", holds, p) for i, (holds, p) in enumerate(spec)]
+
+
+def test_compound_claim_holds_when_every_part_does_and_fails_only_after_holm():
+    assert verdict_compound(_parts((True, 0.9), (True, 0.8)), STATS)[0] == HOLDS
+    assert verdict_compound(_parts((True, 0.9), (False, 0.3)), STATS)[0] == INCONCLUSIVE
+    # p against: 0.01, 0.04, 0.03 -> Holm 0.03, 0.06, 0.06: only the first part is shown not to hold
+    verdict, details = verdict_compound(_parts((False, 0.01), (False, 0.04), (False, 0.03)), STATS)
+    assert verdict == FAILS and [d.verdict for d in details] == [FAILS, INCONCLUSIVE, INCONCLUSIVE]
+    assert "Holm-adjusted p = 0.030" in details[0].ours and "Holm-adjusted p = 0.060" in details[1].ours
+    # one part at p = 0.03 against it fails alone; among three parts (Holm: 0.09) it does not
+    assert verdict_compound(_parts((False, 0.03)), STATS)[0] == FAILS
+    assert verdict_compound(_parts((True, 0.9), (True, 0.8), (False, 0.03)), STATS)[0] == INCONCLUSIVE
+    assert verdict_compound(_parts((True, 0.9), (False, None)), STATS)[0] == INCONCLUSIVE    # no test
+    assert verdict_compound([], STATS)[0] == NOT_MEASURED
 
 
 # ------------------------------------------------------------------------ claims
@@ -177,11 +192,36 @@ def test_every_point_must_beat_the_baseline():
     assert verdict(fabricate(acc={"fig3a": {"random": noisy}}), "5") == INCONCLUSIVE
 
 
+def test_a_part_that_fails_alone_does_not_fail_the_claim_after_holm():
+    worse = [-0.01, -0.03, -0.005, -0.02]           # below the baseline at p = 0.030, not within 2 pp
+    alone = t(worse)
+    assert 0.05 / 3 < alone["p_less"] < 0.05 and alone["p_equivalent"] > 0.05
+    m = fabricate(acc={"fig3a": {"random": plus(BASE, worse)}})
+    outcome = evaluate(CLAIMS[4], m, STATS)
+    assert outcome.verdict == INCONCLUSIVE         # the rule without Holm said: does not hold
+    assert [d.verdict for d in outcome.details] == [INCONCLUSIVE, HOLDS, HOLDS]
+    assert "Holm-adjusted p = 0.091" in outcome.details[0].ours
+
+
 def test_choice_of_events():
     assert verdict(fabricate(), "6") == HOLDS
     apart = {"fig3a": {"random": plus(BASE, GAIN), "correlated": plus(BASE, GAIN, 3),
                        "uncorrelated": plus(BASE, GAIN, 6)}}
     assert verdict(fabricate(acc=apart), "6") == FAILS
+
+
+def test_choice_of_events_is_decided_by_the_greenhouse_geisser_p():
+    """Differences of very unequal spread: the uncorrected F test is significant, the
+    Greenhouse-Geisser-corrected one is not."""
+    random = plus(BASE, GAIN)
+    correlated = plus(random, [0.02, 0.005, 0.01, 0.02], -1)
+    uncorrelated = plus(correlated, [-0.045, -0.025, -0.045, -0.005], -1)
+    anova = rm_anova(list(zip(random, correlated, uncorrelated)))
+    assert anova["p_value"] < 0.05 < anova["gg_p_value"]
+    outcome = evaluate(CLAIMS[5], fabricate(acc={"fig3a": {"random": random, "correlated": correlated,
+                                                           "uncorrelated": uncorrelated}}), STATS)
+    assert outcome.verdict == INCONCLUSIVE              # uncorrected, it did not hold
+    assert f"ε̂ = {anova['gg_epsilon']:.2f}" in outcome.ours and "Greenhouse-Geisser" in outcome.test
 
 
 def test_accuracy_grows_with_hours_and_k():
@@ -215,15 +255,71 @@ def test_joint_against_pretraining():
     assert verdict(fabricate(acc={"fig5": {"pretrain+finetune": higher}}), "12") == FAILS
 
 
-def test_largest_gain():
-    m = fabricate()
+JOINT = {fig: [p.label for p in figure_points(fig, make_params()) if p.events and not p.baseline
+               and not p.pretrain] for fig in ("fig2", "fig3a", "fig3b", "fig4", "fig5", "regularizers")}
+
+
+def joint_gains(gains: dict) -> dict:
+    """acc for fabricate: every joint-training point its own gain per seed (a few pp below
+    the baseline, shifted by the point's index so that no two points share values), except
+    the points named in `gains`."""
+    acc, i = {}, 0
+    for fig, labels in JOINT.items():
+        for label in labels:
+            i += 1
+            acc.setdefault(fig, {})[label] = plus(BASE, gains.get((fig, label), [-0.01 * i - 0.001 * j
+                                                                               for j in range(4)]))
+    return acc
+
+
+def test_largest_gain_counts_points_that_share_runs_once():
+    assert sum(len(labels) for labels in JOINT.values()) == 16
+    assert len(distinct_joint_points(fabricate(acc=joint_gains({})))) == 16
+    shared = plus([0.0] * 4, GAIN)
+    m = fabricate(acc=joint_gains({("fig3a", "random"): shared, ("fig4", "k=6"): shared,
+                                   ("fig5", "joint"): shared}))
+    points = distinct_joint_points(m)
+    assert len(points) == 14
+    assert ["fig3a random", "fig4 k=6", "fig5 joint"] in [names for names, _ in points]
+    outcome = evaluate(CLAIMS[12], m, STATS)
+    assert "14 distinct joint-training points (0 < α < 1; 2 more listed by a second figure" in outcome.test
+    assert outcome.confidence == pytest.approx(1 - 0.05 / 14)
+    assert "fig3a random = fig4 k=6 = fig5 joint" in outcome.ours
+
+
+def test_largest_gain_needs_every_simultaneous_upper_bound_below_5_pp():
+    tight = [0.03, 0.031, 0.029, 0.030]            # the largest mean gain, +3 pp, clearly below +5 pp
+    noisy = [0.06, -0.04, 0.05, -0.03]             # +1 pp, its interval far wider than +5 pp
+    m = fabricate(acc=joint_gains({("fig3a", "random"): tight, ("fig4", "k=6"): noisy}))
+    m_distinct = len(distinct_joint_points(m))
+    # the old rule looked at the largest mean gain only: its interval lies below +5 pp
+    assert per_test_ci(tight, m_distinct)[1] < 0.05
+    assert per_test_ci(noisy, m_distinct)[1] > 0.05
+    assert verdict(m, "13") == INCONCLUSIVE
+    outcome = evaluate(CLAIMS[12], m, STATS)
+    assert outcome.ours.startswith("largest mean gain +3.0 ± 0.1 pp") and "fig3a random" in outcome.ours
+    assert "highest upper bound" in outcome.interval and "(fig4 k=6)" in outcome.interval
+    assert {d.label: d.verdict for d in outcome.details}["fig4 k=6"] == "undecided"
+    # without the noisy point every upper bound is below +5 pp: no point reaches it
+    assert verdict(fabricate(acc=joint_gains({("fig3a", "random"): tight})), "13") == FAILS
+
+
+def per_test_ci(values, m):
+    return mean_test(values, level=STATS.level / m)["ci"]
+
+
+def test_largest_gain_holds_when_a_lower_bound_is_above_5_pp():
+    high = [0.08, 0.085, 0.09, 0.082]
+    m = fabricate(acc=joint_gains({("fig2", "alpha=0.9"): high}))
+    assert per_test_ci(high, 16)[0] > 0.05
     assert verdict(m, "13") == HOLDS
-    assert "16 joint-training points" in evaluate(CLAIMS[12], m, STATS).test
+    # an interval containing +5 pp and above 0 (the old rule's "holds") decides nothing now
+    assert verdict(fabricate(), "13") == INCONCLUSIVE
     worse = {fig: {p.label: plus(BASE, GAIN, -1) for p in figure_points(fig, make_params())} for fig in FIGURES}
     assert verdict(fabricate(acc=worse), "13") == FAILS
-    only_baselines = fabricate(skip=FIGURES)
-    assert verdict(only_baselines, "13") == NOT_MEASURED
-    partial = evaluate(CLAIMS[12], fabricate(skip=("fig4", "fig5")), STATS)
+    assert verdict(fabricate(skip=FIGURES), "13") == NOT_MEASURED
+    partial = evaluate(CLAIMS[12], fabricate(acc=joint_gains({("fig2", "alpha=0.9"): high}),
+                                             skip=("fig4", "fig5")), STATS)
     assert partial.verdict == HOLDS and "not run: fig4, fig5" in partial.test
 
 
@@ -294,6 +390,16 @@ def test_stage_renders_every_claim(tmp_path):
     assert "precision of the top 4 75.0 %; the 12 lowest-ranked classes hold no scene event" in text
     assert "`fig2.json`" in text and "missing: none" in text
     assert "## Verdict rules" in text and "| 95 % CI | Power |" in text
+
+
+def test_interval_column_names_every_level_but_the_columns():
+    m = fabricate(acc=joint_gains({}))
+    text = render(m, {}, STATS, evaluate_all(m, STATS))
+    rows = {c.number: next(line for line in text.splitlines() if line.startswith(f"| {c.number} | {c.text} |"))
+            .split(" | ")[6] for c in CLAIMS}
+    assert rows["6"].startswith("98.3 % CI: largest pair [")           # 3 pairs, Bonferroni
+    assert rows["13"].startswith("99.7 % CI: highest upper bound ")    # 1 - 0.05 / 16 = 0.996875
+    assert all("% CI" not in cell for number, cell in rows.items() if number not in ("6", "13"))
 
 
 def test_stage_is_deterministic_and_tolerates_missing_files(tmp_path):

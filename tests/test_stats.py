@@ -1,11 +1,14 @@
-"""Statistics against hand-computed values, scipy's own tests, least squares and simulation."""
+"""Statistics against hand-computed values, scipy's own tests, least squares, simulation and
+published worked examples."""
+import itertools
 import math
 
 import numpy as np
 import pytest
 from scipy import stats as sp
 
-from aetasc.stats import mde, mean_test, paired_gain, rm_anova, seeds_needed, summarize, t_test_power, trend_per_seed
+from aetasc.stats import (holm, mde, mean_test, paired_gain, rm_anova, seeds_needed, summarize, t_test_power,
+                          trend_per_seed)
 
 
 def test_summarize_uses_the_sample_std():
@@ -105,6 +108,79 @@ def test_repeated_measures_anova_is_the_additive_model_f_test():
     r = rm_anova(y)
     assert r["F"] == pytest.approx(f) and r["df"] == [df1, df2]
     assert r["p_value"] == pytest.approx(sp.f.sf(f, df1, df2))
+
+
+def helmert(k: int) -> np.ndarray:
+    """k - 1 orthonormal contrasts: row j compares the first j + 1 conditions' mean with the next."""
+    rows = [np.r_[np.ones(j + 1), -(j + 1), np.zeros(k - j - 2)] / math.sqrt((j + 1) * (j + 2)) for j in range(k - 1)]
+    return np.array(rows)
+
+
+def test_greenhouse_geisser_is_the_closed_form_over_orthonormal_contrasts():
+    y = np.array([[0.61, 0.64, 0.58, 0.70], [0.55, 0.63, 0.57, 0.59], [0.66, 0.65, 0.52, 0.71],
+                  [0.60, 0.69, 0.61, 0.62], [0.58, 0.60, 0.50, 0.66]])
+    n, k = y.shape
+    c = helmert(k)
+    assert c @ c.T == pytest.approx(np.eye(k - 1)) and np.abs(c @ np.ones(k)).max() < 1e-12
+    s = c @ np.cov(y, rowvar=False) @ c.T
+    eps = np.trace(s) ** 2 / ((k - 1) * np.trace(s @ s))
+    r = rm_anova(y)
+    assert 1 / (k - 1) < eps < 0.999
+    assert r["gg_epsilon"] == pytest.approx(eps, rel=1e-12)
+    assert r["gg_df"] == pytest.approx([eps * (k - 1), eps * (k - 1) * (n - 1)])
+    assert r["gg_p_value"] == pytest.approx(sp.f.sf(r["F"], eps * (k - 1), eps * (k - 1) * (n - 1)))
+    assert r["gg_p_value"] > r["p_value"]          # fewer degrees of freedom: a larger p
+
+
+def test_greenhouse_geisser_on_a_published_example():
+    """Maxwell & Delaney (1990, p. 497), reaction time by tilt of the stimulus (0, 4, 8
+    degrees), ten subjects: F = 40.719 on (2, 18) and the Huynh-Feldt epsilon 1.2176 (before
+    its cap at 1), as the adjPF and epsHF MATLAB files of Trujillo-Ortiz et al. (2006) report
+    them; Huynh-Feldt's formula gives it from the Greenhouse-Geisser epsilon 0.9616."""
+    y = np.array([[450, 510, 630], [390, 480, 540], [570, 630, 660], [450, 660, 720], [510, 660, 630],
+                  [360, 450, 450], [510, 600, 720], [510, 660, 780], [510, 660, 660], [510, 540, 660]])
+    n, k = y.shape
+    r = rm_anova(y)
+    assert r["F"] == pytest.approx(40.719, abs=1e-3) and r["df"] == [2, 18]
+    assert r["gg_epsilon"] == pytest.approx(0.9616, abs=1e-4)
+    eps = r["gg_epsilon"]
+    assert (n * (k - 1) * eps - 2) / ((k - 1) * (n - 1 - (k - 1) * eps)) == pytest.approx(1.2176, abs=1e-4)
+
+
+def test_greenhouse_geisser_at_its_bounds():
+    rng = np.random.default_rng(3)
+    two = rng.normal(size=(6, 2))
+    r = rm_anova(two)                                  # two conditions: sphericity always holds
+    assert r["gg_epsilon"] == pytest.approx(1.0) and r["gg_p_value"] == pytest.approx(r["p_value"])
+    # every seed's departure from the condition means along one direction: the contrasts'
+    # covariance has rank 1, the worst case epsilon = 1 / (k - 1)
+    seed, scale = rng.normal(size=(6, 1)), rng.normal(size=(6, 1))
+    rank_one = seed + np.array([0.0, 0.3, 0.1, 0.5]) + scale * np.array([1.0, -2.0, 0.5, 3.0])
+    r = rm_anova(rank_one)
+    assert r["gg_epsilon"] == pytest.approx(1 / 3)
+    assert r["gg_p_value"] == pytest.approx(sp.f.sf(r["F"], 1, 5))
+
+
+def test_holm_on_a_hand_worked_list():
+    # sorted 0.005, 0.01, 0.03, 0.04 times 4, 3, 2, 1: 0.02, 0.03, 0.06, 0.04 -> non-decreasing 0.06
+    assert holm([0.01, 0.04, 0.03, 0.005]) == pytest.approx([0.03, 0.06, 0.06, 0.02])
+    assert holm([0.5, 0.6]) == pytest.approx([1.0, 1.0])        # at most 1
+    assert holm([0.02, 0.02]) == pytest.approx([0.04, 0.04])    # ties
+    assert holm([0.03]) == pytest.approx([0.03])                 # one test: unchanged
+    assert holm([0.01, None]) == pytest.approx([0.02, 1.0])      # no test counts as p = 1
+    assert holm([]) == []
+
+
+def test_holm_is_bonferroni_closed_testing():
+    """Holm's adjusted p of H_i is the largest Bonferroni p over every intersection of
+    hypotheses containing H_i (Marcus, Peritz & Gabriel's closed testing)."""
+    rng = np.random.default_rng(7)
+    for _ in range(20):
+        p = rng.uniform(0, 0.1, size=5) ** rng.uniform(0.5, 2)
+        closed = [max(min(1.0, len(subset) * min(p[j] for j in subset))
+                      for r in range(1, 6) for subset in itertools.combinations(range(5), r) if i in subset)
+                  for i in range(5)]
+        assert holm(p) == pytest.approx(closed)
 
 
 def test_trend_per_seed_is_the_fitted_change_across_the_grid():

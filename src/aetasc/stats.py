@@ -88,20 +88,49 @@ def seeds_needed(effect: float, std: float | None, level: float = 0.05, power: f
 
 def rm_anova(rows) -> dict:
     """One-way repeated-measures ANOVA: does the mean depend on the condition, with every
-    seed measured under every condition? rows[i][j]: seed i, condition j."""
+    seed measured under every condition? rows[i][j]: seed i, condition j.
+
+    F, its degrees of freedom and p-value, and the same test with the Greenhouse-Geisser
+    correction for non-sphericity: the F test assumes the differences between conditions
+    have equal variances, and when they do not its p is too small. epsilon-hat =
+    tr(S)^2 / ((k - 1) tr(S^2)), S the covariance of k - 1 orthonormal contrasts of the
+    conditions (here the double-centred covariance of the conditions, which has the same
+    traces), scales both degrees of freedom; epsilon = 1 under sphericity and always for
+    two conditions, 1 / (k - 1) at worst.
+    """
     y = np.asarray(rows, dtype=float)
     n, k = y.shape if y.ndim == 2 else (0, 0)
+    none = {"F": None, "p_value": None, "df": None, "gg_epsilon": None, "gg_df": None, "gg_p_value": None}
     if n < 2 or k < 2:
-        return {"F": None, "p_value": None, "df": None}
+        return none
     grand = y.mean()
     ss_cond = n * float(((y.mean(axis=0) - grand) ** 2).sum())
     ss_subj = k * float(((y.mean(axis=1) - grand) ** 2).sum())
     ss_err = float(((y - grand) ** 2).sum()) - ss_cond - ss_subj
     df1, df2 = k - 1, (k - 1) * (n - 1)
     if ss_err <= 1e-15 * max(1.0, ss_cond):
-        return {"F": None, "p_value": None, "df": [df1, df2]}
+        return {**none, "df": [df1, df2]}
     f = (ss_cond / df1) / (ss_err / df2)
-    return {"F": float(f), "p_value": float(stats.f.sf(f, df1, df2)), "df": [df1, df2]}
+    cov = np.cov(y, rowvar=False)
+    centred = cov - cov.mean(axis=0) - cov.mean(axis=1)[:, None] + cov.mean()
+    eps = float(np.trace(centred) ** 2 / (df1 * (centred ** 2).sum()))
+    eps = min(1.0, max(1.0 / df1, eps))          # its bounds, against rounding
+    return {"F": float(f), "p_value": float(stats.f.sf(f, df1, df2)), "df": [df1, df2],
+            "gg_epsilon": eps, "gg_df": [eps * df1, eps * df2],
+            "gg_p_value": float(stats.f.sf(f, eps * df1, eps * df2))}
+
+
+def holm(p_values) -> list[float]:
+    """Holm's step-down adjusted p-values, in the order given: the i-th smallest p times
+    (m - i + 1), made non-decreasing, at most 1. Rejecting where the adjusted p < level keeps
+    the chance of any false rejection among the m at most `level`. None (no test) counts as 1."""
+    p = np.array([1.0 if x is None else float(x) for x in p_values])
+    m = len(p)
+    order = np.argsort(p, kind="stable")
+    adjusted = np.minimum(1.0, np.maximum.accumulate((m - np.arange(m)) * p[order]))
+    out = np.empty(m)
+    out[order] = adjusted
+    return [float(x) for x in out]
 
 
 def trend_per_seed(xs, rows) -> list[float]:
