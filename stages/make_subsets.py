@@ -36,15 +36,21 @@ def main() -> None:
     try:
         check_pool_hours(params, layout.usable("unbalanced_train"))
         with atomic_dir(args.out) as tmp:
+            reasons = {}       # ytid -> (status, path, reason) of each clip that failed
+
             def fetch(segments):
-                return fetch_clips(params.active.source, segments, tmp / "audio")
+                got, failed = fetch_clips(params.active.source, segments, tmp / "audio",
+                                          min_sample_rate=params.active.min_sample_rate)
+                reasons.update(failed)
+                return got, failed
             built, choices, fetched = build_and_fetch(list(requests), ranking, pool, evaluation,
                                                       {r: key for r, (_, key) in requests.items()}, pending, fetch)
             write_subsets(built, choices, pool, scenes, tmp)
             if pending:      # what was fetched here, and what failed (missing or corrupt)
                 failed = [y for y in sorted(pending) if not pool.usable[pool.row[y]]]
                 write_availability(tmp, [Availability(y, "unbalanced_train", "present", p) for y, p in fetched.items()]
-                                   + [Availability(y, "unbalanced_train", "missing", "") for y in failed])
+                                   + [Availability(y, "unbalanced_train", *reasons.get(y, ("missing", "", "")))
+                                      for y in failed])
             plan = make_plan(params, built, choices, pool, evaluation, list(layout.segments["balanced_train"]),
                              len(scenes.clips), "the tagger's (rank_events)", requests)
     except (SubsetError, SourceError) as err:

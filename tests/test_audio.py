@@ -226,3 +226,37 @@ def test_a_long_file_is_read_only_as_far_as_the_clip_needs(tmp_path):
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     assert len(clip) == CLIP and peak < 5e6              # bytes: 1 s of stereo float32 is 0.4 MB
+
+
+# ------------------------------------------- a segment's own length checks any format
+
+@pytest.mark.parametrize("fmt, subtype, suffix", [("OGG", "OPUS", "opus"), ("OGG", "VORBIS", "ogg"),
+                                                  ("MP3", "MPEG_LAYER_III", "mp3")])
+def test_compressed_files_are_read_when_they_last_the_segment(tmp_path, fmt, subtype, suffix):
+    from aetasc.audio import LENGTH_TOLERANCE_S, WRONG_LENGTH, read_audio
+    path = tmp_path / f"clip.{suffix}"
+    sf.write(path, np.stack([sine(440.0, 48000, 10.0)] * 2, axis=1), 48000, format=fmt, subtype=subtype)
+    with pytest.raises(AudioError) as err:
+        read_audio(path)                                  # no length to check it against
+    assert err.value.reason == UNTRUSTED
+    data, sr = read_audio(path, expected_seconds=10.0)
+    assert sr == 48000 and abs(len(data) / sr - 10.0) < 0.06
+    assert peak_hz(data[48000:96000, 0], sr) == pytest.approx(440.0, abs=2.0)
+    with pytest.raises(AudioError) as err:
+        read_audio(path, expected_seconds=10.0 - 2 * LENGTH_TOLERANCE_S)
+    assert err.value.reason == WRONG_LENGTH
+    raw = path.read_bytes()
+    (tmp_path / f"cut.{suffix}").write_bytes(raw[:len(raw) // 2])
+    with pytest.raises(AudioError) as err:
+        read_audio(tmp_path / f"cut.{suffix}", expected_seconds=10.0)
+    assert err.value.reason == TRUNCATED and "the segment is 10.000 s" in err.value.detail
+
+
+def test_m4a_without_ffmpeg_says_what_to_install(tmp_path, monkeypatch):
+    from aetasc import audio
+    path = tmp_path / "clip.m4a"
+    path.write_bytes(b"\x00\x00\x00\x20ftypM4A ")
+    monkeypatch.setattr(audio.shutil, "which", lambda name: None)
+    with pytest.raises(AudioError) as err:
+        audio.read_audio(path, expected_seconds=10.0)
+    assert err.value.reason == UNREADABLE and "install ffmpeg" in err.value.detail

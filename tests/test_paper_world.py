@@ -18,8 +18,9 @@ from aetasc.data import paper
 from aetasc.data.audioset import (CLASS_TABLE, SPLITS, EventClass, Segment, read_audioset,
                                   read_availability, write_class_labels, write_segments_csv)
 from aetasc.data.download import ChecksumError
-from aetasc.data.paper import (TUT_FOLDER, SourceError, acquire_audioset, acquire_tut2018,
-                               read_file_table, ytdlp_command)
+from aetasc.data import ytdlp
+from aetasc.data.paper import TUT_FOLDER, SourceError, acquire_audioset, acquire_tut2018, read_file_table
+from aetasc.data.ytdlp import ytdlp_command
 from aetasc.data.tut2018 import LayoutError, SceneClip, read_tut2018, write_tut2018
 from aetasc.subsets import read_clip_list
 from fixture_server import FixtureServer
@@ -107,8 +108,9 @@ def sources(tmp_path, **overrides):
               "tut2018_files": None, "tut2018_dir": None,
               "audioset_csv_url": "http://127.0.0.1:9/unused",
               "audioset_ontology_url": "http://127.0.0.1:9/unused/ontology.json",
-              "audioset_clips_dir": None, "audioset_hdf5": None, "ytdlp": False,
-              "ytdlp_interval_seconds": 0.0}
+              "audioset_clips_dir": None, "audioset_hdf5": None, "audioset_hf": None,
+              "audioset_hf_revision": None, "ytdlp": False, "ytdlp_interval_seconds": 0.0,
+              "ytdlp_max_per_hour": 300, "ytdlp_cookies": None, "min_sample_rate": None}
     return PaperSources.model_validate(values | overrides)
 
 
@@ -335,7 +337,7 @@ def test_hdf5_without_h5py_says_how_to_install_it(tmp_path, monkeypatch):
 
 
 def test_ytdlp_without_the_tools_fails_clearly_before_downloading(tmp_path, monkeypatch):
-    monkeypatch.setattr(paper.shutil, "which", lambda name: None)
+    monkeypatch.setattr(ytdlp.shutil, "which", lambda name: None)
     with pytest.raises(SourceError, match=f"{KEY}.ytdlp is true, but yt-dlp and ffmpeg not found"):
         acquire_audioset(sources(tmp_path, ytdlp=True), tmp_path / "aet")
 
@@ -343,15 +345,15 @@ def test_ytdlp_without_the_tools_fails_clearly_before_downloading(tmp_path, monk
 def test_ytdlp_off_never_looks_for_the_tools(audioset_server, tmp_path, monkeypatch):
     def which(name):
         raise AssertionError(f"looked for {name}")
-    monkeypatch.setattr(paper.shutil, "which", which)
+    monkeypatch.setattr(ytdlp.shutil, "which", which)
     _, url = audioset_server
     src = audioset_sources(tmp_path, url, audioset_clips_dir=str(make_clips_dir(tmp_path / "c")))
     assert acquire_audioset(src, tmp_path / "aet", progress=False)["eval"]["present"] == 2
 
 
 def test_ytdlp_command_fetches_only_the_segment_as_32k_mono_wav(tmp_path):
-    cmd = ytdlp_command(Segment("--PJHxphWEs", 30.0, 40.0, ("/m/09x0r",)), tmp_path,
-                        {"yt-dlp": "/bin/yt-dlp", "ffmpeg": "/bin/ffmpeg"})
+    tools = ytdlp.Tools("/bin/yt-dlp", "/bin/ffmpeg", ("deno", "/bin/deno"))
+    cmd = ytdlp_command(Segment("--PJHxphWEs", 30.0, 40.0, ("/m/09x0r",)), tmp_path, tools, "c.txt")
     assert cmd[0] == "/bin/yt-dlp" and cmd[-1] == "https://www.youtube.com/watch?v=--PJHxphWEs"
     pairs = dict(zip(cmd, cmd[1:]))
     assert pairs["--download-sections"] == "*30-40"
@@ -359,6 +361,7 @@ def test_ytdlp_command_fetches_only_the_segment_as_32k_mono_wav(tmp_path):
     assert pairs["--postprocessor-args"] == "ExtractAudio:-ar 32000 -ac 1"
     assert pairs["--ffmpeg-location"] == "/bin/ffmpeg"
     assert pairs["--output"] == str(tmp_path / "--PJHxphWEs.%(ext)s")
+    assert pairs["--js-runtimes"] == "deno:/bin/deno" and pairs["--cookies"] == "c.txt"
 
 
 # --------------------------------------------------------------------- the stage scripts

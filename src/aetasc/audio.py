@@ -1,7 +1,8 @@
 """Decode an audio file into one fixed-length mono clip, or say exactly why not.
 
-Decoding uses soundfile (libsndfile): WAV, FLAC and the other formats it reads, at any bit
-depth; integer samples come back scaled to [-1, 1). Resampling uses soxr at its default
+Decoding uses soundfile (libsndfile): WAV, FLAC, Ogg (Vorbis, Opus), MP3 and the other
+formats it reads, at any bit depth; integer samples come back scaled to [-1, 1). M4A/AAC,
+which libsndfile cannot read, is decoded by ffmpeg when it is installed. Resampling uses soxr at its default
 "HQ" quality: a linear-phase filter with alias rejection far below 16-bit noise, in C, on
 numpy arrays, so decoding worker processes never touch torch or its thread pools.
 
@@ -11,7 +12,9 @@ list bad clips instead of stopping or, worse, training on silence.
 from __future__ import annotations
 
 import math
+import shutil
 import struct
+import subprocess
 from pathlib import Path
 from typing import Callable
 
@@ -27,12 +30,20 @@ NON_FINITE = "non_finite"   # NaN or Inf samples (float files), or features that
 TOO_SHORT = "too_short"     # shorter than MIN_SECONDS
 BAD_RATE = "bad_rate"       # a sample rate below MIN_SAMPLE_RATE
 UNTRUSTED = "untrusted_format"   # a format whose length cannot be checked (Ogg, MP3, ...)
-REASONS = (UNREADABLE, EMPTY, TRUNCATED, SILENT, NON_FINITE, TOO_SHORT, BAD_RATE, UNTRUSTED)
+WRONG_LENGTH = "wrong_length"    # decoded length differs from the segment's own (end - start)
+REASONS = (UNREADABLE, EMPTY, TRUNCATED, SILENT, NON_FINITE, TOO_SHORT, BAD_RATE, UNTRUSTED, WRONG_LENGTH)
 
 # Formats whose header states how many frames the file holds, so that a file cut short is
 # caught (WAV's data chunk size, FLAC's STREAMINFO, AIFF's COMM). An Ogg or MP3 file states
 # only what was written before it was cut: a half-written one looks complete.
 TRUSTED_FORMATS = ("WAV", "WAVEX", "RF64", "W64", "FLAC", "AIFF")
+# A file whose expected length is known (an AudioSet segment: end - start) is accepted in any
+# format when its decoded length is within this of it: codec priming and padding (AAC 2112
+# samples, MP3 up to ~1.2k, Opus pre-skip: < 0.06 s) and cuts at a keyframe fit, a file cut
+# short does not.
+LENGTH_TOLERANCE_S = 0.25
+# Containers libsndfile cannot read; ffmpeg decodes them.
+FFMPEG_SUFFIXES = (".m4a", ".aac")
 MIN_SECONDS = 0.04          # 40 ms: four 10 ms frames; no event or scene fits in less
 MIN_SAMPLE_RATE = 4000      # Hz: below telephone band; 1 Hz or 100 Hz is a broken header
 
@@ -55,14 +66,21 @@ class AudioError(Exception):
         return f"{self.path}: {self.reason}" + (f" ({self.detail})" if self.detail else "")
 
 
-def read_audio(path: str | Path, frames_needed: Callable[[int], int] | None = None) -> tuple[np.ndarray, int]:
+def read_audio(path: str | Path, frames_needed: Callable[[int], int] | None = None,
+               expected_seconds: float | None = None) -> tuple[np.ndarray, int]:
     """The frames of a file as float32 (frames, channels), and its sample rate: all of them,
-    or the first frames_needed(sample rate). Only what is returned is read and checked."""
+    or the first frames_needed(sample rate). Only what is returned is read and checked.
+
+    With `expected_seconds` (a segment's end - start) a file of any format is decoded whole
+    and accepted when its decoded length is within LENGTH_TOLERANCE_S of it; without, only
+    formats whose header states their length are read."""
     path = Path(path)
     if not path.is_file():
         raise AudioError(path, UNREADABLE, "no such file" if not path.exists() else "not a file")
     if path.stat().st_size == 0:
         raise AudioError(path, EMPTY, "file is 0 bytes")
+    if expected_seconds is not None:
+        return _read_checking_length(path, expected_seconds)
     try:
         f = sf.SoundFile(path)
     except sf.SoundFileError as err:
@@ -91,6 +109,49 @@ def read_audio(path: str | Path, frames_needed: Callable[[int], int] | None = No
     if not np.isfinite(data).all():
         raise AudioError(path, NON_FINITE, f"{np.count_nonzero(~np.isfinite(data))} NaN/Inf samples")
     return data, sr
+
+
+def _read_checking_length(path: Path, expected_seconds: float) -> tuple[np.ndarray, int]:
+    if path.suffix.lower() in FFMPEG_SUFFIXES:
+        data, sr = decode_with_ffmpeg(path)
+    else:
+        try:
+            data, sr = sf.read(path, dtype="float32", always_2d=True)
+        except sf.SoundFileError as err:
+            raise AudioError(path, UNREADABLE, str(err)) from None
+        _check_wav_data_size(path)
+    if len(data) == 0:
+        raise AudioError(path, EMPTY, "no frames decoded")
+    seconds = len(data) / sr
+    if abs(seconds - expected_seconds) > LENGTH_TOLERANCE_S:
+        raise AudioError(path, TRUNCATED if seconds < expected_seconds else WRONG_LENGTH,
+                         f"decodes to {seconds:.3f} s, the segment is {expected_seconds:.3f} s "
+                         f"(tolerance {LENGTH_TOLERANCE_S} s)")
+    if not np.isfinite(data).all():
+        raise AudioError(path, NON_FINITE, f"{np.count_nonzero(~np.isfinite(data))} NaN/Inf samples")
+    return data, sr
+
+
+def decode_with_ffmpeg(path: Path) -> tuple[np.ndarray, int]:
+    """All frames of a file libsndfile cannot read (M4A/AAC), decoded by ffmpeg at the
+    file's own rate and channels."""
+    ffmpeg, ffprobe = shutil.which("ffmpeg"), shutil.which("ffprobe")
+    if ffmpeg is None or ffprobe is None:
+        raise AudioError(path, UNREADABLE, f"{path.suffix} (M4A/AAC) cannot be decoded by libsndfile; "
+                                           f"install ffmpeg (with ffprobe), e.g. apt install ffmpeg")
+    probe = subprocess.run([ffprobe, "-v", "error", "-select_streams", "a:0", "-show_entries",
+                            "stream=sample_rate,channels", "-of", "csv=p=0", str(path)],
+                           capture_output=True, text=True)
+    try:
+        sr, channels = (int(v) for v in probe.stdout.strip().split(",")[:2])
+    except ValueError:
+        raise AudioError(path, UNREADABLE, f"ffprobe: {probe.stderr.strip()[-200:] or 'no audio stream'}") from None
+    run = subprocess.run([ffmpeg, "-v", "error", "-i", str(path), "-map", "a:0", "-f", "f32le", "-"],
+                         capture_output=True)
+    if run.returncode != 0:
+        raise AudioError(path, TRUNCATED, f"ffmpeg: {run.stderr.decode(errors='replace').strip()[-200:]}")
+    data = np.frombuffer(run.stdout, dtype="<f4")
+    return data[:len(data) // channels * channels].reshape(-1, channels), sr
 
 
 def _check_wav_data_size(path: Path) -> None:

@@ -260,8 +260,13 @@ class PaperSources(Strict):
     audioset_ontology_url: str
     audioset_clips_dir: str | None
     audioset_hdf5: str | None
+    audioset_hf: str | None            # a Hugging Face mirror (repo id) or a folder of its shards
+    audioset_hf_revision: str | None   # the repo's commit (40 hex digits); required with a repo id
     ytdlp: bool
     ytdlp_interval_seconds: Annotated[float, Field(ge=0.0)]   # between two clip fetches
+    ytdlp_max_per_hour: PositiveInt    # fetches started in any hour
+    ytdlp_cookies: str | None          # a Netscape cookies.txt passed to yt-dlp
+    min_sample_rate: PositiveInt | None   # null: 2 x features.fmax; lower only on purpose
 
     @field_validator("tut2018_url", "audioset_csv_url", "audioset_ontology_url")
     @classmethod
@@ -299,6 +304,14 @@ class SyntheticWorld(WorldCommon):
 
 class PaperWorld(WorldCommon):
     source: PaperSources              # downloaded or imported
+
+    @property
+    def min_sample_rate(self) -> float:
+        """AudioSet clips sampled below this are refused: 2 x fmax, the rate that carries the
+        front end's top mel band, unless source.min_sample_rate lowers it on purpose."""
+        if self.source.min_sample_rate is not None:
+            return float(self.source.min_sample_rate)
+        return 2 * self.features.fmax
 
     @property
     def n_event_classes(self) -> int:

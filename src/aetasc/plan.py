@@ -23,6 +23,7 @@ from pathlib import Path
 from .bench import ASC_TRAIN_CLIPS, TARGETS, Shapes, model_flops, steps_per_run, world_shapes
 from .config import Params, load_params
 from .data.audioset import CLASS_TABLE, SPLITS, check_splits, read_class_labels, read_segments_csv
+from .data.hf_mirror import MirrorError, MirrorIndex, index_path, load_index, open_mirror, plan_lines
 from .experiments import ALPHA_PARAM, FIGURES, Point, asked_by, figure_points, subset_requests
 from .io import round_floats, write_json
 from .subsets import Pool, Subset, SubsetError, SubsetRequest, build_subsets, subset_records, union_of
@@ -385,15 +386,25 @@ def read_metadata(folder: Path) -> tuple[list[str], dict[str, list]]:
 
 
 def plan_from_metadata(params: Params, folder: Path, ranking: list[str] | None = None,
-                       bench: dict | None = None, scale: float = 1.0) -> dict:
+                       bench: dict | None = None, scale: float = 1.0, mirror: MirrorIndex | None = None) -> dict:
+    """The plan; with a mirror's index also what fetching from it reads (plan["mirror"]):
+    every balanced_train and eval clip (acquire_aet gathers them all) and the unbalanced_train
+    clips the subsets take (of the prefix read, with --scale)."""
     mids, segments = read_metadata(Path(folder))
     source = "the given ranking" if ranking is not None else STAND_IN
     requests = scaled_requests(params, scale)
     pool = Pool(segments["unbalanced_train"])
     built, choices = build_subsets(list(requests), ranking or mids, pool, segments["eval"],
                                    {s: key for s, (_, key) in requests.items()})
-    return make_plan(params, built, choices, pool, segments["eval"], segments["balanced_train"], TUT_CLIPS,
+    plan = make_plan(params, built, choices, pool, segments["eval"], segments["balanced_train"], TUT_CLIPS,
                      source, requests, bench, scale)
+    if mirror is not None:
+        union = union_of(built)
+        plan["mirror"] = mirror.plan({
+            "balanced_train": {s.ytid for s in segments["balanced_train"]},
+            "eval": {s.ytid for s in segments["eval"]},
+            "unbalanced_train": {y for y, split in union.items() if split == "unbalanced_train"}})
+    return plan
 
 
 def main(argv=None) -> dict:
@@ -408,6 +419,11 @@ def main(argv=None) -> dict:
     ap.add_argument("--scale", type=float, default=1.0,
                     help="unbalanced_train rows of the full list / rows given (a prefix: 31.2)")
     ap.add_argument("--out", type=Path, help="write the plan here as JSON")
+    ap.add_argument("--hf", metavar="REPO_OR_FOLDER", help="a Hugging Face mirror (agkphysics/AudioSet, with "
+                    "--hf-revision) or a folder of its parquet shards: also print the row groups and bytes "
+                    "fetching reads from it (its index is built once, from the id column, and kept in the "
+                    "params' download_dir)")
+    ap.add_argument("--hf-revision", help="the mirror repo's commit (40 hex digits)")
     args = ap.parse_args(argv)
     from .ranking import read_ranking
     params = load_params(args.params)
@@ -423,14 +439,27 @@ def main(argv=None) -> dict:
     ranking = [r.mid for r in read_ranking(args.ranking)] if args.ranking else None
     start = time.perf_counter()
     try:
-        plan = plan_from_metadata(params, args.metadata, ranking, bench, args.scale)
+        mirror = _mirror_index(params, args.hf, args.hf_revision) if args.hf else None
+        plan = plan_from_metadata(params, args.metadata, ranking, bench, args.scale, mirror)
     except SubsetError as err:
         sys.exit(f"plan: {err}")
     print(format_plan(plan))
+    if "mirror" in plan:
+        print("\n" + "\n".join(plan_lines(args.hf, plan["mirror"])))
+        if args.scale != 1:
+            print(f"  (unbalanced_train: the clips of the prefix given; about x {args.scale:g} for the full list)")
     print(f"\n(planned in {time.perf_counter() - start:.1f} s)")
     if args.out:
         write_json(args.out, plan)
     return plan
+
+
+def _mirror_index(params: Params, location: str, revision: str | None) -> MirrorIndex:
+    try:
+        mirror = open_mirror(location, revision, "--hf")
+        return load_index(mirror, index_path(params.worlds.paper.source.download_dir, mirror))
+    except MirrorError as err:
+        sys.exit(f"plan: {err}")
 
 
 if __name__ == "__main__":

@@ -30,6 +30,7 @@ SPLITS = {
 }
 CLASS_TABLE = "class_labels_indices.csv"
 AVAILABILITY = "availability.csv"
+AVAILABILITY_HEADER = ["ytid", "split", "status", "path"]
 AUDIO_SUFFIXES = (".wav", ".flac")
 STATUSES = ("present", "missing", "corrupt", "pending")   # pending: listed, not fetched yet
 
@@ -191,6 +192,7 @@ class Availability:
     split: str
     status: str
     path: str          # relative to the data set root; empty unless present
+    reason: str = ""   # why a clip is not present (yt-dlp: its exit status and last stderr line)
 
 
 def read_availability(root: str | Path) -> list[Availability]:
@@ -199,23 +201,25 @@ def read_availability(root: str | Path) -> list[Availability]:
         raise LayoutError(f"{path}: missing (the acquire_aet stage writes it)")
     with path.open(newline="") as f:
         reader = csv.DictReader(f)
-        if reader.fieldnames != ["ytid", "split", "status", "path"]:
-            raise LayoutError(f"{path}: header must be ytid,split,status,path")
+        if reader.fieldnames not in (AVAILABILITY_HEADER, [*AVAILABILITY_HEADER, "reason"]):
+            raise LayoutError(f"{path}: header must be {','.join(AVAILABILITY_HEADER)}[,reason]")
         rows = []
         for lineno, r in enumerate(reader, start=2):
             if r["status"] not in STATUSES or r["split"] not in SPLITS:
                 raise LayoutError(f"{path}:{lineno}: unknown status or split: {r!r}")
-            rows.append(Availability(r["ytid"], r["split"], r["status"], r["path"]))
+            rows.append(Availability(r["ytid"], r["split"], r["status"], r["path"], r.get("reason", "")))
     return rows
 
 
 def write_availability(root: str | Path, rows: list[Availability]) -> dict[str, int]:
-    """Write the manifest and return the count per status."""
+    """Write the manifest and return the count per status; the reason column only when a
+    row has one (the synthetic world's clips are all present)."""
+    reasons = any(r.reason for r in rows)
     with (Path(root) / AVAILABILITY).open("w", newline="") as f:
         w = csv.writer(f, lineterminator="\n")
-        w.writerow(["ytid", "split", "status", "path"])
+        w.writerow(AVAILABILITY_HEADER + ["reason"] * reasons)
         for r in rows:
-            w.writerow([r.ytid, r.split, r.status, r.path])
+            w.writerow([r.ytid, r.split, r.status, r.path] + [r.reason] * reasons)
     return {s: sum(r.status == s for r in rows) for s in STATUSES}
 
 

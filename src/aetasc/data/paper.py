@@ -10,29 +10,33 @@ from __future__ import annotations
 
 import csv
 import json
-import math
 import os
+import re
 import shutil
-import subprocess
 import sys
-import time
 import zipfile
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+import numpy as np
 import soundfile as sf
 from tqdm import tqdm
 
+from ..audio import TRUSTED_FORMATS, AudioError, read_audio
 from ..config import PaperSources
 from ..io import atomic_dir, write_json
 from ..progress import bar as progress_bar
 from .audioset import (AUDIO_SUFFIXES, CLASS_TABLE, SPLITS, STATUSES, Availability, Segment,
                        check_splits, read_audioset, read_class_labels, read_segments_csv,
                        write_availability)
+from . import ytdlp
 from .download import (ChecksumError, DownloadError, Retry, check_free_space, download,
                        file_digest, is_verified, link_file, safe_extract)
+from .hf_mirror import (Mirror, MirrorError, MirrorIndex, index_path, load_index, open_mirror, plan_lines,
+                        write_clips)
 from .tut2018 import LayoutError, SceneDataset, read_tut2018
 
 KEY = "worlds.paper.source"
@@ -42,7 +46,6 @@ TUT_LAYOUT = ("audio", "meta.csv", "evaluation_setup")
 MANIFEST = "manifest.json"
 ONTOLOGY = "ontology.json"
 PANNS_SAMPLE_RATE = 32000
-YTDLP_TIMEOUT = 300          # seconds for one clip; a hung fetch must not stall the rest
 
 
 class SourceError(RuntimeError):
@@ -237,23 +240,28 @@ def _link_tree(src: Path, dst: Path) -> set[str]:
 @dataclass(frozen=True)
 class ClipSources:
     """Where clip audio comes from, checked before any download starts."""
-    folders: tuple[Path, ...]          # searched in order: the user's clips, then yt-dlp's
+    folders: tuple[Path, ...]          # the user's clips, searched in order
     hdf5_packs: tuple[Path, ...]
-    ytdlp_tools: dict | None           # {"yt-dlp": path, "ffmpeg": path} when fetching
+    mirror: Mirror | None              # a Hugging Face mirror's parquet shards
+    ytdlp_tools: ytdlp.Tools | None    # when fetching from YouTube
+    min_sample_rate: float             # below it a clip cannot carry the front end's fmax
 
 
-def acquire_audioset(sources: PaperSources, out: str | Path,
-                     progress: bool = True) -> dict[str, dict[str, int]]:
+def acquire_audioset(sources: PaperSources, out: str | Path, progress: bool = True,
+                     min_sample_rate: float = 0.0) -> dict[str, dict[str, int]]:
     """Bring AudioSet into `out` (the audioset layout); return clip counts per split and status.
 
     The segment CSVs, class table and ontology are downloaded (their sha256 recorded in
     manifest.json, as no checksums are published) and parsed. The clips of balanced_train
     (the ranking pool) and eval are gathered; those of unbalanced_train are left `pending`
     for make_subsets, which fetches only the ones its subsets need (fetch_clips). Every clip
-    gets a row in availability.csv: present, missing, corrupt or pending. Missing clips are
-    normal.
+    gets a row in availability.csv: present, missing or corrupt (with the reason). Missing
+    clips are normal; a clip that could not be fetched *now* (a rate limit, a timeout) stops
+    the stage instead, so that which clips the pool holds does not depend on when it ran.
+    A clip sampled below `min_sample_rate` (the stage passes PaperWorld.min_sample_rate)
+    stops it too, naming the clip, its rate and the key.
     """
-    clip_sources = _clip_sources(sources)
+    clip_sources = _clip_sources(sources, min_sample_rate)
     tables = _download_tables(sources, progress)
     out = Path(out)
     with atomic_dir(out) as tmp:
@@ -264,9 +272,11 @@ def acquire_audioset(sources: PaperSources, out: str | Path,
         check_splits(segments, read_class_labels(tmp / CLASS_TABLE), tmp)
         wanted = {s.ytid: s for split in NOW for s in segments[split]}
         (tmp / "audio").mkdir()
-        present, corrupt, links = _gather_clips(wanted, clip_sources, sources, tmp / "audio", progress)
-        rows = [Availability(s.ytid, split, _status(s.ytid, present, corrupt) if split in NOW else "pending",
-                             present.get(s.ytid, ""))
+        present, failed, links = _gather_clips(wanted, clip_sources, sources, tmp / "audio", progress)
+        _stop_if_pending(failed, "acquire_aet")
+        rows = [Availability(s.ytid, split, "present", present[s.ytid]) if s.ytid in present else
+                Availability(s.ytid, split, *failed[s.ytid]) if split in NOW else
+                Availability(s.ytid, split, "pending", "")
                 for split, segs in segments.items() for s in segs]
         write_availability(tmp, rows)
         counts = _counts(rows)
@@ -274,7 +284,9 @@ def acquire_audioset(sources: PaperSources, out: str | Path,
             "tables": {name: record for name, (_, record) in tables.items()},
             "clips": {"folders": [str(p) for p in clip_sources.folders],
                       "hdf5": [str(p) for p in clip_sources.hdf5_packs],
+                      "mirror": clip_sources.mirror.name if clip_sources.mirror else None,
                       "ytdlp": clip_sources.ytdlp_tools is not None,
+                      "min_sample_rate": min_sample_rate,
                       "linked": sorted(links), "counts": counts}})
         read_audioset(tmp)    # every label must be in the class table
     _print_counts(counts, out)
@@ -285,19 +297,27 @@ def acquire_audioset(sources: PaperSources, out: str | Path,
 NOW = ("balanced_train", "eval")
 
 
-def fetch_clips(sources: PaperSources, segments: list[Segment], audio: Path,
-                progress: bool = True) -> tuple[dict[str, str], set[str]]:
+def fetch_clips(sources: PaperSources, segments: list[Segment], audio: Path, progress: bool = True,
+                min_sample_rate: float = 0.0) -> tuple[dict[str, str], dict[str, tuple[str, str, str]]]:
     """Gather these clips into the folder `audio` from the configured sources: (ytid -> path
-    "audio/<file>" relative to the folder above `audio`, ytids that are missing or corrupt)."""
+    "audio/<file>" relative to the folder above `audio`, ytid -> (status, "", reason) of each
+    clip missing or corrupt). A clip that could not be fetched now stops it (SourceError):
+    it is retried by the next run, never replaced."""
     audio = Path(audio)
     audio.mkdir(parents=True, exist_ok=True)
-    present, _, _ = _gather_clips({s.ytid: s for s in segments}, _clip_sources(sources), sources,
-                                  audio, progress)
-    return present, {s.ytid for s in segments} - set(present)
+    present, failed, _ = _gather_clips({s.ytid: s for s in segments}, _clip_sources(sources, min_sample_rate),
+                                       sources, audio, progress)
+    _stop_if_pending(failed, "make_subsets")
+    return present, failed
 
 
-def _status(ytid: str, present: dict, corrupt: set) -> str:
-    return "present" if ytid in present else "corrupt" if ytid in corrupt else "missing"
+def _stop_if_pending(failed: dict[str, tuple[str, str, str]], stage: str) -> None:
+    pending = {y: reason for y, (status, _, reason) in failed.items() if status == "pending"}
+    if pending:
+        common = "; ".join(f"{n} x {r!r}" for r, n in Counter(pending.values()).most_common(3))
+        raise SourceError(f"{len(pending)} clips could not be fetched now ({common}); they are not "
+                          f"marked missing and nothing was replaced. Run {stage} again later: the "
+                          f"clips fetched so far are kept and not fetched again")
 
 
 def _counts(rows: list[Availability]) -> dict[str, dict[str, int]]:
@@ -368,15 +388,17 @@ def _check_ontology(path: Path) -> None:
 
 # ---------------------------------------------------------------------------- clips
 
-def _clip_sources(sources: PaperSources) -> ClipSources:
+def _clip_sources(sources: PaperSources, min_sample_rate: float) -> ClipSources:
     """Check the clip sources the params name (before hours of downloads, not after)."""
-    if not (sources.audioset_clips_dir or sources.audioset_hdf5 or sources.ytdlp):
+    if not (sources.audioset_clips_dir or sources.audioset_hdf5 or sources.audioset_hf or sources.ytdlp):
         raise SourceError(
-            f"AudioSet clips: no source set. Set {KEY}.audioset_clips_dir to a folder of clips "
-            f"named <YouTube id>.wav|.flac (or Y<id>.wav, in subfolders or not), or "
+            f"AudioSet clips: no source set. Set {KEY}.audioset_hf to a Hugging Face mirror "
+            f"(agkphysics/AudioSet, with {KEY}.audioset_hf_revision; or a folder of its parquet "
+            f"shards), {KEY}.audioset_clips_dir to a folder of clips (<YouTube id>.wav|.flac|..., "
+            f"Y<id>.wav, Y<id>_<start>_<end>.wav, <id>_<start>.flac, in subfolders or not), "
             f"{KEY}.audioset_hdf5 to PANNs-style HDF5 packs (a .h5 file or a folder of them), "
-            f"or {KEY}.ytdlp: true to fetch each clip with yt-dlp + ffmpeg (slow). The segment "
-            f"lists come from {sources.audioset_csv_url}.")
+            f"or {KEY}.ytdlp: true to fetch each clip with yt-dlp + ffmpeg (~300 clips an hour). "
+            f"The segment lists come from {sources.audioset_csv_url}.")
     folders = []
     if sources.audioset_clips_dir:
         folder = Path(sources.audioset_clips_dir)
@@ -386,82 +408,177 @@ def _clip_sources(sources: PaperSources) -> ClipSources:
     packs = hdf5_packs(sources.audioset_hdf5) if sources.audioset_hdf5 else []
     if packs:
         require_h5py()
+    mirror = None
+    if sources.audioset_hf:
+        try:
+            mirror = open_mirror(sources.audioset_hf, sources.audioset_hf_revision, f"{KEY}.audioset_hf")
+        except MirrorError as err:
+            raise SourceError(str(err)) from None
     tools = None
     if sources.ytdlp:
-        tools = require_ytdlp()
-        folders.append(ytdlp_folder(sources))
-    return ClipSources(tuple(folders), tuple(packs), tools)
+        try:
+            tools = ytdlp.require_ytdlp(KEY)
+        except ytdlp.YtdlpError as err:
+            raise SourceError(str(err)) from None
+    return ClipSources(tuple(folders), tuple(packs), mirror, tools, min_sample_rate)
 
 
-def clip_ytid(stem: str) -> str:
-    """YouTube ids have 11 characters; PANNs prefixes them with 'Y'."""
-    return stem[1:] if len(stem) == 12 and stem.startswith("Y") else stem
+# What clip collections hold: WAV and FLAC, and what yt-dlp and encoders write (libsndfile
+# reads Ogg Vorbis/Opus and MP3; M4A/AAC needs ffmpeg).
+CLIP_SUFFIXES = (".wav", ".flac", ".opus", ".ogg", ".oga", ".mp3", ".m4a", ".aac")
+# Names clip collections use: <id>, Y<id> (PANNs), Y<id>_<start>_<end> (DCASE), <id>_<start>
+# and <id>_<start>_<end> (download scripts), seconds as 30 or 30.000. YouTube ids are 11
+# characters of [A-Za-z0-9_-]; a leading Y is PANNs' prefix only when an id follows it whole.
+CLIP_NAME = re.compile(r"^(?:Y(?=[A-Za-z0-9_-]{11}(?:_|$)))?(?P<id>[A-Za-z0-9_-]{11})"
+                       r"(?:_(?P<start>\d+(?:\.\d+)?)(?:_(?P<end>\d+(?:\.\d+)?))?)?$")
 
 
-def index_clips(folder: Path) -> dict[str, list[Path]]:
-    """ytid -> its audio files, over the folder and its subfolders, in sorted order (the
-    first readable one is taken)."""
+def parse_clip_name(stem: str) -> tuple[str, float | None] | None:
+    """(YouTube id, start seconds if the name states it) of a clip file's stem, or None."""
+    m = CLIP_NAME.match(stem)
+    if m is None:
+        return None
+    return m["id"], None if m["start"] is None else float(m["start"])
+
+
+def index_clips(folder: Path) -> dict[str, list[tuple[Path, float | None]]]:
+    """ytid -> its audio files (and the start their names state), over the folder and its
+    subfolders, in sorted order (the first usable one is taken)."""
     found = {}
     for dirpath, dirnames, names in os.walk(folder):
         dirnames.sort()
         for name in sorted(names):
             path = Path(dirpath, name)
-            if path.suffix.lower() in AUDIO_SUFFIXES:
-                found.setdefault(clip_ytid(path.stem), []).append(path)
+            parsed = parse_clip_name(path.stem) if path.suffix.lower() in CLIP_SUFFIXES else None
+            if parsed is not None:
+                found.setdefault(parsed[0], []).append((path, parsed[1]))
     return found
 
 
-def is_readable(path: Path) -> bool:
-    """soundfile opens it and it has at least one frame."""
+def clip_problem(path: Path, segment: Segment, min_sample_rate: float, check_length: bool = False) -> str | None:
+    """None if the file can be this segment's clip, else why not. WAV and FLAC state their
+    length (a file cut short fails to read); other formats, and every file with
+    `check_length` (a clip fetched here), are decoded whole and must last the segment's
+    end - start (within LENGTH_TOLERANCE_S). A sample rate below min_sample_rate stops
+    everything: a source at that rate cannot carry the front end."""
     try:
         with sf.SoundFile(path) as f:
-            return f.frames > 0
-    except (RuntimeError, OSError):     # sf.LibsndfileError is a RuntimeError
-        return False
+            fmt, rate, frames = f.format, f.samplerate, f.frames
+    except (RuntimeError, OSError):     # sf.LibsndfileError is a RuntimeError; or M4A/AAC
+        fmt, rate, frames = None, None, None
+    try:
+        if fmt in TRUSTED_FORMATS and not check_length:
+            if frames == 0:
+                return "empty (header announces 0 frames)"
+            read_audio(path, lambda sr: 1)       # truncated data chunk, unreadable frames
+        else:
+            _, rate = read_audio(path, expected_seconds=segment.seconds)
+    except AudioError as err:
+        return f"{err.reason}: {err.detail}" if err.detail else err.reason
+    if rate < min_sample_rate:
+        raise SourceError(f"{path}: clip {segment.ytid} is sampled at {rate} Hz, below {min_sample_rate:g} "
+                          f"Hz = 2 x the front end's fmax (worlds.paper.features.fmax): its upper mel "
+                          f"bands would be empty. Use a source at a higher rate, or set {KEY}.min_sample_rate "
+                          f"to {rate} to accept it on purpose")
+    return None
+
+
+def _take_as_flac(path: Path, segment: Segment, dest: Path) -> None:
+    """A clip in a format whose header does not state its length, decoded (already checked
+    against its segment) and written as FLAC, so that everything downstream reads a format
+    whose length it can check."""
+    data, sr = read_audio(path, expected_seconds=segment.seconds)
+    tmp = dest.with_name(dest.name + ".partial")
+    sf.write(tmp, np.clip(data, -1.0, 1.0 - 2.0 ** -15), sr, format="FLAC", subtype="PCM_16")
+    os.replace(tmp, dest)
 
 
 def _gather_clips(wanted: dict[str, Segment], clip_sources: ClipSources, sources: PaperSources,
-                  audio: Path, progress: bool) -> tuple[dict[str, str], set[str], set[str]]:
+                  audio: Path, progress: bool) -> tuple[dict[str, str], dict[str, tuple[str, str, str]], set[str]]:
     """Fill `audio` from each source in turn, each trying the clips still not present.
 
-    Returns (ytid -> path relative to the data set root, corrupt ytids, kinds of link made).
+    Returns (ytid -> path relative to the data set root, ytid -> (status, "", reason) of each
+    clip not present: missing, corrupt, or pending when it could not be fetched now, kinds
+    of link made).
     """
-    present, corrupt, links = {}, set(), set()
+    present, failed, links = {}, {}, set()
 
     def take(found: dict[str, list[Path]]) -> None:
-        """Each clip's first readable candidate; a clip with none is corrupt."""
-        paths = [p for candidates in found.values() for p in candidates]
+        """Each clip's first usable candidate; a clip with none is corrupt."""
+        pairs = [(p, wanted[y]) for y, candidates in found.items() for p in candidates]
         with ThreadPoolExecutor(max_workers=8) as pool:
-            ok = dict(zip(paths, progress_bar(pool.map(is_readable, paths), total=len(paths),
-                                      desc="check clips", disable=not progress, leave=False)))
+            problems = dict(zip((p for p, _ in pairs), progress_bar(
+                pool.map(lambda ps: clip_problem(ps[0], ps[1], clip_sources.min_sample_rate), pairs),
+                total=len(pairs), desc="check clips", disable=not progress, leave=False)))
         for ytid, candidates in found.items():
-            good = next((p for p in candidates if ok[p]), None)
+            good = next((p for p in candidates if problems[p] is None), None)
             for p in candidates:
                 if p is not good and p.parent == audio:
-                    p.unlink()                  # a bad copy written here (HDF5, yt-dlp)
+                    p.unlink()                  # a bad copy written here (HDF5)
             if good is None:
-                corrupt.add(ytid)
+                failed[ytid] = ("corrupt", "", f"{candidates[0].name}: {problems[candidates[0]]}")
                 continue
-            name = f"{ytid}{good.suffix.lower()}"
-            if good.parent != audio:
-                links.add(link_file(good, audio / name))
+            if good.suffix.lower() in (".wav", ".flac"):
+                name = f"{ytid}{good.suffix.lower()}"
+                if good.parent != audio:
+                    links.add(link_file(good, audio / name))
+            else:
+                name = f"{ytid}.flac"
+                _take_as_flac(good, wanted[ytid], audio / name)
+                links.add("decoded to FLAC")
             present[ytid] = f"audio/{name}"
-            corrupt.discard(ytid)
+            failed.pop(ytid, None)
 
     def still_wanted() -> set[str]:
         return set(wanted) - set(present)
 
     for folder in clip_sources.folders:
         left = still_wanted()
-        take({y: p for y, p in index_clips(folder).items() if y in left})
+        # a name stating another start is another segment of the same video
+        found = {y: [p for p, start in c if start is None or abs(start - wanted[y].start) < 1e-3]
+                 for y, c in index_clips(folder).items() if y in left}
+        take({y: c for y, c in found.items() if c})
     if clip_sources.hdf5_packs:
         take({y: [p] for y, p in write_from_hdf5(clip_sources.hdf5_packs, still_wanted(), audio,
                                                  progress).items()})
+    if clip_sources.mirror:
+        mirror = clip_sources.mirror
+        index = load_index(mirror, index_path(sources.download_dir, mirror), progress)
+        left = still_wanted()
+        print("\n".join(plan_lines(mirror.name, index.plan(_by_split(left, wanted, index)))), file=sys.stderr)
+        folder = Path(sources.download_dir) / "audioset" / "hf_clips"
+        take({y: [p] for y, p in write_clips(mirror, index, left, folder, progress).items()})
+        for y in still_wanted() - set(failed):
+            if y not in index.where:
+                failed[y] = ("missing", "", f"not in the mirror {mirror.name}")
     if clip_sources.ytdlp_tools:
         todo = [wanted[y] for y in sorted(still_wanted())]
-        take({y: [p] for y, p in fetch_with_ytdlp(todo, ytdlp_folder(sources), clip_sources.ytdlp_tools,
-                                                  sources.ytdlp_interval_seconds, progress).items()})
-    return present, corrupt, links
+        pacer = ytdlp.Pacer(sources.ytdlp_interval_seconds, sources.ytdlp_max_per_hour)
+
+        def check(path: Path, segment: Segment) -> str | None:
+            return clip_problem(path, segment, clip_sources.min_sample_rate, check_length=True)
+        try:
+            outcomes = ytdlp.fetch_with_ytdlp(todo, ytdlp_folder(sources), clip_sources.ytdlp_tools, pacer,
+                                              sources.ytdlp_cookies, check, progress=progress)
+        except ytdlp.YtdlpError as err:
+            raise SourceError(str(err)) from None
+        take({y: [o.path] for y, o in outcomes.items() if o.status == "present"})
+        for y, o in outcomes.items():
+            if o.status != "present":
+                exit_status = "killed at the timeout" if o.exit is None else f"exit {o.exit}"
+                failed[y] = (o.status, "", f"yt-dlp {exit_status}: {o.reason}")
+    for y in still_wanted():
+        failed.setdefault(y, ("missing", "", "in no clip source"))
+    return present, failed, links
+
+
+def _by_split(ytids: set[str], wanted: dict[str, Segment], index: MirrorIndex) -> dict[str, set[str]]:
+    """The wanted clips per split of the mirror (a clip it lacks counts under its own split)."""
+    out: dict[str, set[str]] = {}
+    for y in ytids:
+        split = index.where[y][0] if y in index.where else "unbalanced_train"
+        out.setdefault(split, set()).add(y)
+    return out
 
 
 # ---------------------------------------------------------------------------- HDF5
@@ -495,7 +612,7 @@ def write_from_hdf5(packs: tuple[Path, ...], wanted: set[str], audio: Path,
                 if key not in f:
                     raise SourceError(f"{pack}: no dataset '{key}' (a PANNs pack holds "
                                       f"audio_name, waveform, target)")
-            names = [clip_ytid(Path(n.decode()).stem) for n in f["audio_name"][:]]
+            names = [(parse_clip_name(Path(n.decode()).stem) or ("",))[0] for n in f["audio_name"][:]]
             for i, ytid in enumerate(progress_bar(names, desc=pack.name, disable=not progress, leave=False)):
                 if ytid in wanted and ytid not in written:
                     path = audio / f"{ytid}.wav"
@@ -509,47 +626,3 @@ def write_from_hdf5(packs: tuple[Path, ...], wanted: set[str], audio: Path,
 def ytdlp_folder(sources: PaperSources) -> Path:
     """Fetched clips live with the downloads, so a rerun does not fetch them again."""
     return Path(sources.download_dir) / "audioset" / "clips"
-
-
-def require_ytdlp() -> dict[str, str]:
-    tools = {name: shutil.which(name) for name in ("yt-dlp", "ffmpeg")}
-    missing = [name for name, path in tools.items() if path is None]
-    if missing:
-        raise SourceError(f"{KEY}.ytdlp is true, but {' and '.join(missing)} not found on PATH. "
-                          f"Install them (pip install yt-dlp; ffmpeg from your package manager), "
-                          f"or set {KEY}.ytdlp: false and point {KEY}.audioset_clips_dir or "
-                          f"{KEY}.audioset_hdf5 at clips you have.")
-    return tools
-
-
-def ytdlp_command(segment: Segment, folder: Path, tools: dict[str, str]) -> list[str]:
-    """Fetch only the segment's seconds, as 32 kHz mono 16-bit WAV named <ytid>.wav."""
-    return [tools["yt-dlp"], "--quiet", "--no-warnings", "--no-playlist", "--force-overwrites",
-            "--format", "bestaudio/best",
-            "--download-sections", f"*{segment.start:g}-{segment.end:g}",
-            "--force-keyframes-at-cuts",
-            "--extract-audio", "--audio-format", "wav",
-            "--postprocessor-args", f"ExtractAudio:-ar {PANNS_SAMPLE_RATE} -ac 1",
-            "--ffmpeg-location", tools["ffmpeg"],
-            "--output", str(folder / f"{segment.ytid}.%(ext)s"),
-            f"https://www.youtube.com/watch?v={segment.ytid}"]
-
-
-def fetch_with_ytdlp(segments: list[Segment], folder: Path, tools: dict[str, str],
-                     interval: float, progress: bool) -> dict[str, Path]:
-    """Fetch clips one at a time, at most one start per `interval` seconds (YouTube answers
-    floods with HTTP 429). A failed fetch leaves the clip missing; it is never fatal."""
-    folder.mkdir(parents=True, exist_ok=True)
-    fetched, last = {}, -math.inf
-    for segment in progress_bar(segments, desc="yt-dlp", disable=not progress):
-        time.sleep(max(0.0, last + interval - time.monotonic()))
-        last = time.monotonic()
-        try:
-            subprocess.run(ytdlp_command(segment, folder, tools), capture_output=True,
-                           timeout=YTDLP_TIMEOUT, check=False)
-        except subprocess.TimeoutExpired:
-            continue
-        path = folder / f"{segment.ytid}.wav"
-        if path.is_file():
-            fetched[segment.ytid] = path
-    return fetched

@@ -1,0 +1,227 @@
+"""AudioSet clips from a Hugging Face mirror's parquet shards, reading only what is needed.
+
+The mirrors the community uses (e.g. `agkphysics/AudioSet`) hold
+`data/{bal_train,unbal_train,eval}/*.parquet` with the columns `video_id` (string), `audio`
+(Hugging Face `datasets`' Audio feature, stored as a struct {bytes, path}: FLAC bytes and a
+file name), `labels` and `human_labels`. The unbalanced split alone is terabytes, so:
+
+1. an index video_id -> (shard, row group) is built once from the `video_id` column alone
+   (parquet stores columns apart: only the footers and the id column chunks are read) and
+   kept in `<download_dir>/audioset/hf_index/`, one file per source and revision;
+2. the plan says which row groups hold the needed clips and how many bytes they are;
+3. only those row groups are read (their id and audio columns), and each needed clip is
+   written out as the file the mirror stored.
+
+A repo id is read through huggingface_hub's file system (HTTP range requests) at a pinned
+revision, so that a rerun reads the same bytes; a local folder of the shards (a download or
+a clone of the repository) is read the same way from disk.
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+import os
+import posixpath
+import re
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..io import write_json
+
+SPLIT_FOLDERS = {"balanced_train": "bal_train", "unbalanced_train": "unbal_train", "eval": "eval"}
+ID_COLUMN, AUDIO_COLUMN = "video_id", "audio"
+INDEX_HEADER = ["video_id", "split", "shard", "row_group", "group_rows", "group_bytes"]
+COMMIT = re.compile(r"^[0-9a-f]{40}$")
+
+
+class MirrorError(RuntimeError):
+    """The mirror is not what the params say; the message names the shard or the key."""
+
+
+@dataclass(frozen=True)
+class Mirror:
+    """Parquet shards on a file system (local or the Hub), under `root`/<split folder>/."""
+    fs: object          # an fsspec file system
+    root: str
+    name: str           # for messages and the index's file name: repo@revision, or the folder
+
+    def shards(self, split: str) -> list[str]:
+        """The split's shards, relative to root, in name order."""
+        folder = SPLIT_FOLDERS[split]
+        return sorted(f"{folder}/{posixpath.basename(p)}" for p in self.fs.glob(f"{self.root}/{folder}/*.parquet"))
+
+    def open(self, shard: str):
+        return self.fs.open(f"{self.root}/{shard}", "rb")
+
+
+def open_mirror(location: str, revision: str | None, key: str) -> Mirror:
+    """A local folder of the shards (holding bal_train/ ... or data/bal_train/ ...), or a
+    dataset repo id at a pinned revision (a 40-digit commit) read through the Hub."""
+    folder = Path(location).expanduser()
+    if folder.is_dir():
+        from fsspec.implementations.local import LocalFileSystem
+        root = folder / "data" if (folder / "data").is_dir() else folder
+        if not any((root / f).is_dir() for f in SPLIT_FOLDERS.values()):
+            raise MirrorError(f"{key} = {location}: holds none of {', '.join(SPLIT_FOLDERS.values())}/ "
+                              f"(nor data/ with them): not a folder of the mirror's parquet shards")
+        return Mirror(LocalFileSystem(), root.resolve().as_posix(), str(root.resolve()))
+    if location.startswith((".", "/", "~")) or location.count("/") != 1:
+        raise MirrorError(f"{key} = {location}: no such folder, and not a Hugging Face dataset id "
+                          f"(owner/name, e.g. agkphysics/AudioSet)")
+    if revision is None or not COMMIT.match(revision):
+        raise MirrorError(f"{key}_revision = {revision!r}: a dataset repo is read at a pinned "
+                          f"revision, the 40-digit commit of the version you plan with (the "
+                          f"repository's 'Files and versions' page, or HfApi().dataset_info("
+                          f"'{location}').sha); a branch moves, and so would the clips")
+    try:
+        from huggingface_hub import HfFileSystem
+    except ImportError:
+        raise MirrorError(f"{key} names a Hugging Face repo: pip install huggingface_hub") from None
+    return Mirror(HfFileSystem(), f"datasets/{location}@{revision}/data", f"{location}@{revision}")
+
+
+def _parquet():
+    try:
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise MirrorError("reading the mirror's parquet shards needs pyarrow: pip install pyarrow") from None
+    return pq
+
+
+# ------------------------------------------------------------------------------ the index
+
+@dataclass(frozen=True)
+class Group:
+    split: str
+    shard: str
+    row_group: int
+    rows: int
+    bytes: int          # compressed, all columns: what reading the row group costs
+
+
+@dataclass(frozen=True)
+class MirrorIndex:
+    where: dict[str, tuple[str, str, int]]     # video_id -> (split, shard, row group)
+    groups: dict[tuple[str, int], Group]       # (shard, row group) -> its size
+
+    def plan(self, wanted: dict[str, set[str]]) -> dict[str, dict]:
+        """Per split: the clips wanted and held, and the row groups (bytes) to read of all."""
+        out = {}
+        for split in SPLIT_FOLDERS:
+            need = wanted.get(split, set())
+            held = {y for y in need if y in self.where}
+            groups = {(s, g) for y in held for _, s, g in [self.where[y]]}
+            every = [g for g in self.groups.values() if g.split == split]
+            out[split] = {"clips_wanted": len(need), "clips_held": len(held),
+                          "row_groups": len(groups), "row_groups_total": len(every),
+                          "bytes": sum(self.groups[g].bytes for g in groups),
+                          "bytes_total": sum(g.bytes for g in every)}
+        return out
+
+
+def index_path(download_dir: str | Path, mirror: Mirror) -> Path:
+    tag = hashlib.sha256(mirror.name.encode()).hexdigest()[:16]
+    return Path(download_dir) / "audioset" / "hf_index" / f"{tag}.csv"
+
+
+def load_index(mirror: Mirror, path: Path, progress: bool = True) -> MirrorIndex:
+    """The kept index at `path`, or one built now from the shards' id columns and kept."""
+    if not path.is_file():
+        build_index(mirror, path, progress)
+    return read_index(path)
+
+
+def build_index(mirror: Mirror, path: Path, progress: bool = True) -> None:
+    from ..progress import bar
+    pq = _parquet()
+    rows = []
+    for split in SPLIT_FOLDERS:
+        for shard in bar(mirror.shards(split), desc=f"index {SPLIT_FOLDERS[split]}", disable=not progress,
+                         leave=False):
+            with mirror.open(shard) as f:
+                pf = pq.ParquetFile(f)
+                _check_schema(pf, mirror, shard)
+                for g in range(pf.num_row_groups):
+                    meta = pf.metadata.row_group(g)
+                    size = sum(meta.column(c).total_compressed_size for c in range(meta.num_columns))
+                    ids = pf.read_row_group(g, columns=[ID_COLUMN]).column(0).to_pylist()
+                    rows += [(y, split, shard, g, meta.num_rows, size) for y in ids]
+    if not rows:
+        raise MirrorError(f"{mirror.name}: no parquet shard under {', '.join(SPLIT_FOLDERS.values())}/")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".partial")
+    with tmp.open("w", newline="") as f:
+        w = csv.writer(f, lineterminator="\n")
+        w.writerow(INDEX_HEADER)
+        w.writerows(rows)
+    write_json(path.with_suffix(".json"), {"source": mirror.name, "clips": len(rows)})
+    os.replace(tmp, path)
+
+
+def _check_schema(pf, mirror: Mirror, shard: str) -> None:
+    import pyarrow as pa
+    schema = pf.schema_arrow
+    names = schema.names
+    audio = schema.field(AUDIO_COLUMN).type if AUDIO_COLUMN in names else None
+    if (ID_COLUMN not in names or audio is None or not pa.types.is_struct(audio)
+            or audio.get_field_index("bytes") < 0):
+        raise MirrorError(f"{mirror.name}/{shard}: expected the columns {ID_COLUMN} and {AUDIO_COLUMN} "
+                          f"(a struct with the file's bytes, as Hugging Face datasets store Audio), "
+                          f"found {', '.join(f'{n}: {schema.field(n).type}' for n in names)}")
+
+
+def read_index(path: Path) -> MirrorIndex:
+    where, groups = {}, {}
+    with path.open(newline="") as f:
+        reader = csv.reader(f)
+        if next(reader, None) != INDEX_HEADER:
+            raise MirrorError(f"{path}: header must be {','.join(INDEX_HEADER)} (delete it to rebuild)")
+        for ytid, split, shard, g, n, size in reader:
+            key = (shard, int(g))
+            where.setdefault(ytid, (split, shard, int(g)))     # a clip held twice: its first copy
+            if key not in groups:
+                groups[key] = Group(split, shard, int(g), int(n), int(size))
+    return MirrorIndex(where, groups)
+
+
+# ------------------------------------------------------------------------------ fetching
+
+def write_clips(mirror: Mirror, index: MirrorIndex, wanted: set[str], folder: Path,
+                progress: bool = True) -> dict[str, Path]:
+    """Write each wanted clip the mirror holds into `folder` as <id><suffix of the stored
+    file> (FLAC on agkphysics/AudioSet), reading only the row groups that hold them. A clip
+    already written there is not read again; a file appears only complete."""
+    from ..progress import bar
+    pq = _parquet()
+    folder.mkdir(parents=True, exist_ok=True)
+    done = {p.stem: p for p in folder.iterdir() if p.is_file() and not p.name.endswith(".partial")}
+    written = {y: done[y] for y in wanted if y in done}
+    by_group = defaultdict(set)
+    for y in sorted(wanted - set(written)):
+        if y in index.where:
+            _, shard, g = index.where[y]
+            by_group[(shard, g)].add(y)
+    for (shard, g), ids in bar(sorted(by_group.items()), desc="mirror row groups", disable=not progress):
+        with mirror.open(shard) as f:
+            table = pq.ParquetFile(f).read_row_group(g, columns=[ID_COLUMN, AUDIO_COLUMN])
+        for ytid, audio in zip(table.column(ID_COLUMN).to_pylist(), table.column(AUDIO_COLUMN).to_pylist()):
+            if ytid in ids and ytid not in written and audio and audio.get("bytes"):
+                suffix = Path(audio.get("path") or "").suffix.lower() or ".flac"
+                path = folder / f"{ytid}{suffix}"
+                tmp = path.with_name(path.name + ".partial")
+                tmp.write_bytes(audio["bytes"])
+                os.replace(tmp, path)
+                written[ytid] = path
+    return written
+
+
+def plan_lines(name: str, plan: dict[str, dict]) -> list[str]:
+    from tqdm import tqdm
+    lines = [f"from the mirror {name} (row groups and bytes read, of all the split holds):",
+             f"  {'split':<18} {'clips wanted':>12} {'held':>9} {'row groups':>18} {'bytes to read':>21}"]
+    for split, p in plan.items():
+        lines.append(f"  {split:<18} {p['clips_wanted']:>12,} {p['clips_held']:>9,} "
+                     f"{p['row_groups']:>8,} of {p['row_groups_total']:>6,} "
+                     f"{tqdm.format_sizeof(p['bytes'], 'B'):>9} of {tqdm.format_sizeof(p['bytes_total'], 'B'):>8}")
+    return lines

@@ -1,0 +1,228 @@
+"""AudioSet clips fetched from YouTube with yt-dlp, as YouTube and yt-dlp are today.
+
+- Since yt-dlp 2025.11.12 YouTube extraction needs an external JavaScript runtime (deno is
+  yt-dlp's default; node and quickjs work when named with --js-runtimes) and the EJS
+  scripts (`pip install "yt-dlp[default]"`; the release binaries carry them): checked
+  before the first fetch, one line says what to install.
+- yt-dlp's guidance: a session gets about 300 videos an hour, with 5-10 s between
+  downloads; cookies (`ytdlp_cookies`, a Netscape cookies.txt) for anything sustained. The
+  Pacer keeps both an interval and an hourly bound.
+- Every clip gets an outcome with yt-dlp's exit status and the last line of its stderr:
+  `present`; `missing` only for a permanent answer (private, removed, unavailable);
+  `pending` for anything else (a rate limit, 429, "try again later", a bot check, a
+  timeout, an error not recognised): such a clip is retried by a later run and never
+  replaced, so which clips a subset holds does not depend on when the fetch ran.
+- Outcomes are appended to `fetch_log.csv` beside the clips as they happen; a clip known
+  missing is not asked for again.
+- A clip is fetched into a folder of its own and moved into place only once complete and
+  of the segment's length: a timeout or a crash never leaves a partial file.
+"""
+from __future__ import annotations
+
+import csv
+import math
+import os
+import shutil
+import signal
+import subprocess
+import time
+from collections import Counter, deque
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from .audioset import Segment
+
+SAMPLE_RATE = 32000
+TIMEOUT_S = 300                 # one clip; a hung fetch must not stall the rest
+EARLY_N = 20                    # most of the first EARLY_N fetches failing stops the run
+LOG = "fetch_log.csv"
+LOG_HEADER = ["ytid", "status", "exit", "reason"]
+# yt-dlp's supported runtimes in its order of recommendation; deno is enabled by default,
+# the others must be named with --js-runtimes. (executable, yt-dlp's name)
+JS_RUNTIMES = (("deno", "deno"), ("node", "node"), ("qjs", "quickjs"))
+INSTALL_JS = ('YouTube needs a JavaScript runtime for yt-dlp since 2025.11: install deno '
+              '(https://deno.com, or pip install deno) and pip install -U "yt-dlp[default]"')
+
+# yt-dlp answers for a video that is gone for good (its "ERROR: [youtube] <id>: ..." line).
+PERMANENT = ("video unavailable", "private video", "has been removed", "account associated with this video",
+             "copyright claim", "video is not available", "this video is unavailable",
+             "not made this video available in your country", "members-only", "sign in to confirm your age")
+# Answers that say "not now": checked first ("This content isn't available, try again later"
+# is the session rate limit).
+TRANSIENT = ("try again later", "http error 429", "too many requests", "rate-limit", "rate limit", "not a bot",
+             "timed out", "temporary failure", "connection reset", "http error 5", "unable to download api")
+
+
+class YtdlpError(RuntimeError):
+    """yt-dlp cannot run here, or YouTube refuses most fetches: the message says what to do."""
+
+
+@dataclass(frozen=True)
+class Tools:
+    ytdlp: str
+    ffmpeg: str
+    js_runtime: tuple[str, str]     # (yt-dlp's name, path)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    ytid: str
+    status: str             # present | missing | pending | corrupt
+    exit: int | None        # yt-dlp's exit status; None: killed at the timeout
+    reason: str             # the last line of yt-dlp's stderr, or what was wrong with the file
+    path: Path | None = None
+
+
+def require_ytdlp(key: str) -> Tools:
+    """yt-dlp, ffmpeg and a JavaScript runtime on PATH, or one line saying what to install."""
+    found = {name: shutil.which(name) for name in ("yt-dlp", "ffmpeg")}
+    missing = [name for name, path in found.items() if path is None]
+    if missing:
+        raise YtdlpError(f"{key}.ytdlp is true, but {' and '.join(missing)} not found on PATH: "
+                         f"pip install -U \"yt-dlp[default]\"; ffmpeg from your package manager")
+    runtime = next(((name, path) for exe, name in JS_RUNTIMES if (path := shutil.which(exe))), None)
+    if runtime is None:
+        raise YtdlpError(f"{key}.ytdlp is true, but no JavaScript runtime (deno, node or qjs) is on PATH. "
+                         f"{INSTALL_JS}.")
+    return Tools(found["yt-dlp"], found["ffmpeg"], runtime)
+
+
+def ytdlp_command(segment: Segment, folder: Path, tools: Tools, cookies: str | None) -> list[str]:
+    """Fetch only the segment's seconds, as 32 kHz mono 16-bit WAV named <ytid>.wav."""
+    name, path = tools.js_runtime
+    return [tools.ytdlp, "--quiet", "--no-warnings", "--no-playlist", "--no-progress",
+            "--js-runtimes", f"{name}:{path}",
+            *(["--cookies", cookies] if cookies else []),
+            "--format", "bestaudio/best",
+            "--download-sections", f"*{segment.start:g}-{segment.end:g}",
+            "--force-keyframes-at-cuts",
+            "--extract-audio", "--audio-format", "wav",
+            "--postprocessor-args", f"ExtractAudio:-ar {SAMPLE_RATE} -ac 1",
+            "--ffmpeg-location", tools.ffmpeg,
+            "--output", str(folder / f"{segment.ytid}.%(ext)s"),
+            f"https://www.youtube.com/watch?v={segment.ytid}"]
+
+
+def classify(exit_status: int | None, reason: str) -> str:
+    """missing for a permanent answer, else pending (a failure not recognised is retried)."""
+    text = reason.lower()
+    if exit_status is None or any(t in text for t in TRANSIENT):
+        return "pending"
+    return "missing" if any(p in text for p in PERMANENT) else "pending"
+
+
+class Pacer:
+    """At least `interval` seconds between two starts, and at most `per_hour` starts in any
+    hour (yt-dlp's guidance: ~300 videos an hour per session, 5-10 s apart)."""
+
+    def __init__(self, interval: float, per_hour: int, clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], None] = time.sleep):
+        self.interval, self.per_hour, self.clock, self.sleep = interval, per_hour, clock, sleep
+        self.starts: deque[float] = deque()
+
+    def wait(self) -> None:
+        now = self.clock()
+        due = self.starts[-1] + self.interval if self.starts else -math.inf
+        while self.starts and self.starts[0] <= now - 3600:
+            self.starts.popleft()
+        if len(self.starts) >= self.per_hour:
+            due = max(due, self.starts[-self.per_hour] + 3600)
+        if due > now:
+            self.sleep(due - now)
+            now = self.clock()
+        self.starts.append(now)
+
+
+def read_log(folder: Path) -> dict[str, Outcome]:
+    """The last outcome per clip of the earlier runs."""
+    path = folder / LOG
+    if not path.is_file():
+        return {}
+    with path.open(newline="") as f:
+        reader = csv.reader(f)
+        if next(reader, None) != LOG_HEADER:
+            raise YtdlpError(f"{path}: header must be {','.join(LOG_HEADER)}")
+        return {r[0]: Outcome(r[0], r[1], int(r[2]) if r[2] else None, r[3]) for r in reader if len(r) == 4}
+
+
+def _append_log(folder: Path, outcome: Outcome) -> None:
+    path = folder / LOG
+    new = not path.is_file()
+    with path.open("a", newline="") as f:
+        w = csv.writer(f, lineterminator="\n")
+        if new:
+            w.writerow(LOG_HEADER)
+        w.writerow([outcome.ytid, outcome.status, "" if outcome.exit is None else outcome.exit, outcome.reason])
+
+
+def fetch_one(segment: Segment, folder: Path, tools: Tools, cookies: str | None, timeout: float,
+              check: Callable[[Path, Segment], str | None]) -> Outcome:
+    """One clip into `folder`/<ytid>.wav, via a folder of its own: nothing partial is left."""
+    work = folder / f".fetching-{segment.ytid}"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    try:
+        # a session of its own, so that a timeout kills ffmpeg with yt-dlp
+        proc = subprocess.Popen(ytdlp_command(segment, work, tools, cookies), stdout=subprocess.DEVNULL,
+                                stderr=subprocess.PIPE, text=True, errors="replace", start_new_session=True)
+        try:
+            _, stderr = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+            return Outcome(segment.ytid, "pending", None, f"timed out after {timeout:g} s")
+        lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+        last = lines[-1] if lines else ""
+        clip = work / f"{segment.ytid}.wav"
+        if proc.returncode != 0 or not clip.is_file():
+            reason = last or ("exit 0 but no file written" if proc.returncode == 0 else "no message")
+            return Outcome(segment.ytid, classify(proc.returncode, reason), proc.returncode, reason)
+        problem = check(clip, segment)
+        if problem:
+            return Outcome(segment.ytid, "corrupt", proc.returncode, problem)
+        final = folder / clip.name
+        os.replace(clip, final)
+        return Outcome(segment.ytid, "present", 0, last, final)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def fetch_with_ytdlp(segments: list[Segment], folder: Path, tools: Tools, pacer: Pacer, cookies: str | None,
+                     check: Callable[[Path, Segment], str | None], timeout: float = TIMEOUT_S,
+                     progress: bool = True) -> dict[str, Outcome]:
+    """The outcome of every segment: clips already fetched or known missing are not asked for
+    again; the others are fetched one at a time at the pacer's rate. Raises YtdlpError when
+    more than half of the first EARLY_N fetches fail (the outcomes so far are kept)."""
+    from ..progress import bar
+    folder.mkdir(parents=True, exist_ok=True)
+    known = read_log(folder)
+    outcomes, todo = {}, []
+    for s in segments:
+        done = folder / f"{s.ytid}.wav"
+        if done.is_file():
+            outcomes[s.ytid] = Outcome(s.ytid, "present", 0, "", done)
+        elif s.ytid in known and known[s.ytid].status in ("missing", "corrupt"):
+            outcomes[s.ytid] = known[s.ytid]
+        else:
+            todo.append(s)
+    tried = []
+    for s in bar(todo, desc="yt-dlp", disable=not progress):
+        pacer.wait()
+        outcome = fetch_one(s, folder, tools, cookies, timeout, check)
+        _append_log(folder, outcome)
+        outcomes[s.ytid] = outcome
+        tried.append(outcome)
+        if len(tried) == EARLY_N and sum(o.status != "present" for o in tried) > EARLY_N // 2:
+            raise YtdlpError(_early_stop(tried, folder))
+    return outcomes
+
+
+def _early_stop(tried: list[Outcome], folder: Path) -> str:
+    failed = [o for o in tried if o.status != "present"]
+    common = Counter(o.reason for o in failed).most_common(2)
+    hint = ("YouTube is limiting this session: wait an hour, set ytdlp_cookies, keep "
+            "ytdlp_interval_seconds at 5-10 s" if any(classify(0, r) == "pending" for r, _ in common)
+            else "check the yt-dlp setup with one of these ids by hand")
+    return (f"yt-dlp: {len(failed)} of the first {len(tried)} fetches failed, stopping; most often: "
+            + "; ".join(f"{n} x {r!r}" for r, n in common) + f". {hint}. Outcomes so far: {folder / LOG}")

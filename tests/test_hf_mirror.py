@@ -1,0 +1,173 @@
+"""The Hugging Face mirror source on parquet shards with the mirror's schema (agkphysics/
+AudioSet: video_id, audio as datasets' Audio struct {bytes, path} holding FLAC, labels,
+human_labels): an index from the id column alone, only the needed row groups read."""
+import io
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import soundfile as sf
+from fsspec.implementations.local import LocalFileSystem
+
+from aetasc.data import hf_mirror
+from aetasc.data.audioset import read_audioset, read_availability
+from aetasc.data.hf_mirror import Mirror, MirrorError, load_index, open_mirror, write_clips
+from aetasc.data.paper import SourceError, acquire_audioset
+from test_paper_world import YTIDS, audioset_sources, make_audioset_tables, serve_dir
+
+SCHEMA = pa.schema([("video_id", pa.string()),
+                    ("audio", pa.struct([("bytes", pa.binary()), ("path", pa.string())])),
+                    ("labels", pa.list_(pa.string())), ("human_labels", pa.list_(pa.string()))])
+RATE = 48000
+
+
+def flac_bytes(seed: int, seconds: float = 10.0, rate: int = RATE) -> bytes:
+    buf = io.BytesIO()
+    wave = np.random.default_rng(seed).standard_normal((int(rate * seconds), 2)) * 0.1
+    sf.write(buf, wave, rate, format="FLAC", subtype="PCM_16")
+    return buf.getvalue()
+
+
+def write_shard(path, ids, folder, row_group_size=2, rate=RATE):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rows = {"video_id": ids,
+            "audio": [{"bytes": flac_bytes(i, rate=rate), "path": f"audio/{folder}/{y}.flac"} for i, y in enumerate(ids)],
+            "labels": [["/m/09x0r"] for _ in ids], "human_labels": [["Speech"] for _ in ids]}
+    pq.write_table(pa.table(rows, schema=SCHEMA), path, row_group_size=row_group_size)
+
+
+def make_mirror(root, held: dict[str, list[str]]):
+    """root/data/<split folder>/NN.parquet as the mirror lays them out, 2 clips a row group."""
+    for split, ids in held.items():
+        folder = hf_mirror.SPLIT_FOLDERS[split]
+        for n, start in enumerate(range(0, len(ids), 4)):
+            write_shard(root / "data" / folder / f"{n:02d}.parquet", ids[start:start + 4], folder)
+    return root
+
+
+class CountingFS(LocalFileSystem):
+    """The local file system, counting the bytes read through it."""
+    read = 0
+
+    def _open(self, path, mode="rb", **kwargs):
+        f = super()._open(path, mode, **kwargs)
+        fs, inner_read = self, f.read
+
+        def read(n=-1):
+            data = inner_read(n)
+            fs.read += len(data)
+            return data
+        f.read = read
+        return f
+
+
+@pytest.fixture
+def mirror_dir(tmp_path):
+    ev, bal, unb = YTIDS["eval"], YTIDS["balanced_train"], YTIDS["unbalanced_train"]
+    # the mirror lacks ev[4] and bal[4] (gone from YouTube before it was made)
+    return make_mirror(tmp_path / "mirror", {"eval": ev[:4], "balanced_train": bal[:4], "unbalanced_train": unb})
+
+
+def test_index_from_the_id_column_then_only_the_needed_row_groups(mirror_dir, tmp_path):
+    fs = CountingFS()
+    mirror = Mirror(fs, (mirror_dir / "data").as_posix(), "test mirror")
+    size = sum(p.stat().st_size for p in mirror_dir.rglob("*.parquet"))
+    index = load_index(mirror, tmp_path / "index.csv", progress=False)
+    assert 0 < fs.read < size / 5                   # footers and id columns, not the audio
+    unb = YTIDS["unbalanced_train"]
+    assert index.where[unb[4]] == ("unbalanced_train", "unbal_train/01.parquet", 0)
+    plan = index.plan({"unbalanced_train": {unb[0], unb[4]}, "eval": {YTIDS["eval"][4]}})
+    groups = {(s, g) for s, g in [("unbal_train/00.parquet", 0), ("unbal_train/01.parquet", 0)]}
+    assert plan["unbalanced_train"] == {
+        "clips_wanted": 2, "clips_held": 2, "row_groups": 2, "row_groups_total": 3,
+        "bytes": sum(index.groups[g].bytes for g in groups),
+        "bytes_total": sum(g.bytes for g in index.groups.values() if g.split == "unbalanced_train")}
+    assert plan["eval"]["clips_held"] == 0 and plan["eval"]["row_groups"] == 0
+    # the row group sizes are the parquet footer's own
+    meta = pq.ParquetFile(mirror_dir / "data/unbal_train/01.parquet").metadata.row_group(0)
+    assert index.groups[("unbal_train/01.parquet", 0)].bytes == sum(
+        meta.column(c).total_compressed_size for c in range(meta.num_columns))
+    # fetching reads those two row groups only, and writes the stored FLAC bytes as they are
+    fs.read = 0
+    written = write_clips(mirror, index, {unb[0], unb[4]}, tmp_path / "clips", progress=False)
+    assert 2 * len(flac_bytes(0)) < fs.read < size / 2
+    assert sorted(p.name for p in (tmp_path / "clips").iterdir()) == sorted([f"{unb[0]}.flac", f"{unb[4]}.flac"])
+    data, rate = sf.read(written[unb[4]])
+    assert rate == RATE and np.array_equal(data, sf.read(io.BytesIO(flac_bytes(0)))[0])
+    # the index is kept: a second run reads no shard to find the clips
+    fs.read = 0
+    assert load_index(mirror, tmp_path / "index.csv").where == index.where and fs.read == 0
+
+
+def test_a_shard_without_the_audio_struct_is_refused_naming_it(tmp_path):
+    path = tmp_path / "m" / "eval" / "00.parquet"
+    path.parent.mkdir(parents=True)
+    pq.write_table(pa.table({"video_id": ["abcdefghijk"], "audio": [b"flac"]}), path)
+    with pytest.raises(MirrorError, match=r"eval/00.parquet: expected the columns video_id and audio.*"
+                                          r"found video_id: string, audio: binary"):
+        load_index(open_mirror(str(tmp_path / "m"), None, "k"), tmp_path / "i.csv", progress=False)
+
+
+@pytest.mark.parametrize("revision", [None, "main"])
+def test_a_repo_is_read_at_a_pinned_commit(revision):
+    with pytest.raises(MirrorError, match="k_revision = .*40-digit commit"):
+        open_mirror("agkphysics/AudioSet", revision, "k")
+
+
+def test_a_folder_that_is_not_a_mirror_says_so(tmp_path):
+    with pytest.raises(MirrorError, match="holds none of bal_train, unbal_train, eval"):
+        open_mirror(str(tmp_path), None, "worlds.paper.source.audioset_hf")
+
+
+def test_acquisition_from_a_local_mirror(mirror_dir, server, tmp_path, capsys):
+    url = serve_dir(server, make_audioset_tables(tmp_path / "tables"), "/csv")
+    src = audioset_sources(tmp_path, url, audioset_hf=str(mirror_dir))
+    counts = acquire_audioset(src, tmp_path / "aet", progress=False, min_sample_rate=28000)
+    assert counts["eval"] == {"present": 4, "missing": 1, "corrupt": 0, "pending": 0}
+    rows = {a.ytid: a for a in read_availability(tmp_path / "aet")}
+    assert rows[YTIDS["eval"][4]].reason == f"not in the mirror {(mirror_dir / 'data').resolve()}"
+    layout = read_audioset(tmp_path / "aet")
+    assert layout.paths[YTIDS["eval"][0]] == f"audio/{YTIDS['eval'][0]}.flac"
+    assert "row groups" in capsys.readouterr().err           # the plan, before reading
+    # a 16 kHz mirror cannot carry a 14 kHz fmax: refused naming the clip, the rate and the key
+    low = make_mirror(tmp_path / "low", {})
+    write_shard(low / "data" / "eval" / "00.parquet", YTIDS["eval"][:1], "eval", rate=16000)
+    with pytest.raises(SourceError, match=rf"clip {YTIDS['eval'][0]} is sampled at 16000 Hz, below 28000 Hz.*"
+                                          r"worlds.paper.source.min_sample_rate"):
+        acquire_audioset(audioset_sources(tmp_path, url, audioset_hf=str(low), download_dir=str(tmp_path / "d2")),
+                         tmp_path / "aet2", progress=False, min_sample_rate=28000)
+
+
+@pytest.fixture
+def server():
+    from fixture_server import FixtureServer
+    with FixtureServer() as s:
+        yield s
+
+
+def test_the_plan_prints_what_fetching_from_the_mirror_reads(tmp_path):
+    """python -m aetasc.plan --hf: the row groups and bytes per split, from the kept index."""
+    import json
+    import subprocess
+    import sys
+
+    from aetasc.data.audioset import read_segments_csv
+    from test_real_metadata import FULL_UNBALANCED_ROWS, REPO, SAMPLE
+    segs = {split: read_segments_csv(SAMPLE / name) for split, name in
+            {"balanced_train": "balanced_train_segments.csv", "eval": "eval_segments.csv",
+             "unbalanced_train": "unbalanced_train_segments.csv"}.items()}
+    mirror = make_mirror(tmp_path / "mirror", {split: [s.ytid for s in v[:8]] for split, v in segs.items()})
+    scale = FULL_UNBALANCED_ROWS / len(segs["unbalanced_train"])
+    proc = subprocess.run([sys.executable, "-m", "aetasc.plan", "--metadata", str(SAMPLE), "--params",
+                           str(REPO / "params.yaml"), "--scale", repr(scale), "--hf", str(mirror),
+                           "--out", str(tmp_path / "plan.json")], cwd=tmp_path, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    reads = json.loads((tmp_path / "plan.json").read_text())["mirror"]
+    assert reads["balanced_train"]["clips_wanted"] == len(segs["balanced_train"])
+    assert reads["balanced_train"]["clips_held"] == 8 and reads["balanced_train"]["row_groups"] == 4
+    assert reads["eval"]["row_groups_total"] == 4
+    assert 0 < reads["unbalanced_train"]["clips_wanted"] < len(segs["unbalanced_train"])
+    assert "from the mirror" in proc.stdout and "bytes to read" in proc.stdout
+    # the index was built in the params' download_dir, relative to where the plan ran
+    assert list((tmp_path / "data" / "downloads" / "audioset" / "hf_index").glob("*.csv"))

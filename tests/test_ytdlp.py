@@ -1,0 +1,184 @@
+"""yt-dlp as YouTube answers today, simulated by a stub executable that prints and exits as
+yt-dlp does: a removed video, the session rate limit, HTTP 429, a hang, a cut download."""
+import csv
+import json
+import os
+import stat
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from aetasc.data import ytdlp
+from aetasc.data.audioset import Segment, read_availability, read_audioset
+from aetasc.data.paper import SourceError, acquire_audioset, clip_problem
+from test_paper_world import YTIDS, audioset_sources, make_audioset_tables, serve_dir
+
+# What yt-dlp prints last on stderr (its "ERROR:" line, after warnings), exit status 1.
+ANSWERS = {
+    "removed": "ERROR: [youtube] {id}: Video unavailable. This video has been removed by the uploader",
+    "private": "ERROR: [youtube] {id}: Private video. Sign in if you've been granted access to this video",
+    "ratelimit": "ERROR: [youtube] {id}: This content isn't available, try again later.",
+    "429": "ERROR: unable to download video data: HTTP Error 429: Too Many Requests",
+}
+
+STUB = textwrap.dedent('''\
+    #!{python}
+    """yt-dlp as a test sees it: the behaviour of each video id comes from behaviour.json."""
+    import json, sys, time
+    from pathlib import Path
+    import numpy as np, soundfile as sf
+    here = Path(__file__).parent
+    args = sys.argv[1:]
+    vid = args[-1].rsplit("=", 1)[1]
+    with open(here / "calls.log", "a") as f:
+        f.write(vid + "\\n")
+    mode = json.loads((here / "behaviour.json").read_text()).get(vid, "ok")
+    opts = dict(zip(args, args[1:]))
+    out = Path(opts["--output"].replace("%(ext)s", "wav"))
+    start, end = (float(v) for v in opts["--download-sections"].lstrip("*").split("-"))
+    print("WARNING: [youtube] a warning first, as yt-dlp often prints", file=sys.stderr)
+    if mode == "ok" or mode == "short":
+        seconds = (end - start) * (0.4 if mode == "short" else 1.0)
+        sf.write(out, np.random.default_rng(0).standard_normal(int(32000 * seconds)) * 0.1, 32000,
+                 subtype="PCM_16")
+        sys.exit(0)
+    if mode == "hang":
+        out.with_suffix(".wav.part").write_bytes(b"RIFF partial")   # what a cut download leaves
+        out.write_bytes(b"RIFF")
+        time.sleep(120)
+    print({answers}[mode].format(id=vid), file=sys.stderr)
+    sys.exit(1)
+''')
+
+
+@pytest.fixture
+def stub(tmp_path, monkeypatch):
+    """A folder on PATH holding yt-dlp (the stub), ffmpeg and deno; returns a setter of the
+    behaviour per id and a reader of the ids asked for."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "yt-dlp").write_text(STUB.format(python=sys.executable, answers=json.dumps(ANSWERS)))
+    for name in ("ffmpeg", "deno"):
+        (bin_dir / name).write_text("#!/bin/sh\nexit 0\n")
+    for p in bin_dir.iterdir():
+        p.chmod(p.stat().st_mode | stat.S_IEXEC)
+    (bin_dir / "behaviour.json").write_text("{}")
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}/usr/bin{os.pathsep}/bin")
+
+    class Stub:
+        def behave(self, **modes):
+            (bin_dir / "behaviour.json").write_text(json.dumps(modes))
+
+        def calls(self) -> list[str]:
+            log = bin_dir / "calls.log"
+            return log.read_text().split() if log.is_file() else []
+    return Stub()
+
+
+def segment(ytid):
+    return Segment(ytid, 30.0, 40.0, ("/m/09x0r",))
+
+
+def fetch(segments, folder, timeout=ytdlp.TIMEOUT_S):
+    tools = ytdlp.require_ytdlp("worlds.paper.source")
+    return ytdlp.fetch_with_ytdlp(segments, folder, tools, ytdlp.Pacer(0.0, 1000), None,
+                                  lambda p, s: clip_problem(p, s, 28000, check_length=True), timeout=timeout, progress=False)
+
+
+def test_each_answer_gets_its_status_exit_and_last_stderr_line(stub, tmp_path):
+    ids = {"ok": "okokokokok1", "removed": "removedvid1", "private": "privatevid1",
+           "ratelimit": "ratelimited", "429": "toomany4291", "short": "shortclip01"}
+    stub.behave(**{v: k for k, v in ids.items()})
+    folder = tmp_path / "clips"
+    out = fetch([segment(y) for y in ids.values()], folder)
+    status = {k: out[y].status for k, y in ids.items()}
+    assert status == {"ok": "present", "removed": "missing", "private": "missing", "ratelimit": "pending",
+                      "429": "pending", "short": "corrupt"}
+    assert out[ids["removed"]].exit == 1
+    assert out[ids["removed"]].reason == ANSWERS["removed"].format(id=ids["removed"])
+    assert out[ids["short"]].reason.startswith("truncated: decodes to 4.000 s, the segment is 10.000 s")
+    # only the complete clip is in the folder, beside the log
+    assert sorted(p.name for p in folder.iterdir()) == ["fetch_log.csv", f"{ids['ok']}.wav"]
+    with (folder / "fetch_log.csv").open() as f:
+        log = list(csv.DictReader(f))
+    assert {r["ytid"]: r["status"] for r in log}[ids["429"]] == "pending"
+    # a rerun asks again only for what may still come: not the fetched, not the gone
+    stub.behave()
+    before = len(stub.calls())
+    again = fetch([segment(y) for y in ids.values()], folder)
+    assert sorted(stub.calls()[before:]) == sorted([ids["ratelimit"], ids["429"]])
+    assert again[ids["ratelimit"]].status == "present" and again[ids["removed"]].status == "missing"
+
+
+def test_a_hang_is_killed_and_leaves_no_partial_file(stub, tmp_path):
+    stub.behave(hangingvid1="hang")
+    folder = tmp_path / "clips"
+    out = fetch([segment("hangingvid1")], folder, timeout=3)
+    assert out["hangingvid1"].status == "pending" and out["hangingvid1"].exit is None
+    assert out["hangingvid1"].reason == "timed out after 3 s"
+    assert [p.name for p in folder.iterdir()] == ["fetch_log.csv"]
+
+
+def test_most_of_the_first_fetches_failing_stops_early(stub, tmp_path, monkeypatch):
+    monkeypatch.setattr(ytdlp, "EARLY_N", 4)
+    ids = [f"limited{i:04d}" for i in range(10)]
+    stub.behave(**{y: "ratelimit" for y in ids[1:]})
+    with pytest.raises(ytdlp.YtdlpError, match="3 of the first 4 fetches failed, stopping.*"
+                                                "try again later.*wait an hour, set ytdlp_cookies"):
+        fetch([segment(y) for y in ids], tmp_path / "clips")
+    assert len(stub.calls()) == 4
+
+
+def test_no_javascript_runtime_is_one_actionable_line(stub, monkeypatch):
+    real = ytdlp.shutil.which
+    monkeypatch.setattr(ytdlp.shutil, "which", lambda name: None if name in ("deno", "node", "qjs") else real(name))
+    with pytest.raises(ytdlp.YtdlpError) as err:
+        ytdlp.require_ytdlp("worlds.paper.source")
+    assert "\n" not in str(err.value) and "install deno" in str(err.value) and "yt-dlp[default]" in str(err.value)
+    monkeypatch.setattr(ytdlp.shutil, "which", lambda name: None if name == "deno" else
+                        f"/x/{name}" if name in ("node", "qjs") else real(name))
+    assert ytdlp.require_ytdlp("k").js_runtime == ("node", "/x/node")       # named with --js-runtimes
+
+
+def test_pacer_keeps_the_interval_and_the_hourly_bound():
+    now, slept = [0.0], []
+
+    def sleep(s):
+        slept.append(s)
+        now[0] += s
+    pacer = ytdlp.Pacer(6.0, 3, clock=lambda: now[0], sleep=sleep)
+    starts = []
+    for _ in range(5):
+        pacer.wait()
+        starts.append(now[0])
+        now[0] += 1.0                    # the fetch itself
+    assert starts == [0.0, 6.0, 12.0, 3600.0, 3606.0]
+
+
+def test_transient_failures_stop_acquisition_and_are_never_replaced(stub, server, tmp_path):
+    url = serve_dir(server, make_audioset_tables(tmp_path / "tables"), "/csv")
+    ev, bal = YTIDS["eval"], YTIDS["balanced_train"]
+    stub.behave(**{ev[0]: "removed", bal[0]: "ratelimit"})
+    src = audioset_sources(tmp_path, url, ytdlp=True)
+    with pytest.raises(SourceError, match=f"1 clips could not be fetched now.*try again later.*not marked "
+                                          f"missing and nothing was replaced"):
+        acquire_audioset(src, tmp_path / "aet", progress=False, min_sample_rate=28000)
+    assert not (tmp_path / "aet").exists()
+    stub.behave(**{ev[0]: "removed"})               # the rate limit is over
+    before = len(stub.calls())
+    acquire_audioset(src, tmp_path / "aet", progress=False, min_sample_rate=28000)
+    assert stub.calls()[before:] == [bal[0]]         # the rest was kept or known gone
+    rows = {a.ytid: a for a in read_availability(tmp_path / "aet")}
+    assert rows[bal[0]].status == "present" and rows[ev[0]].status == "missing"
+    assert rows[ev[0]].reason == "yt-dlp exit 1: " + ANSWERS["removed"].format(id=ev[0])
+    assert len(read_audioset(tmp_path / "aet").segments["eval"]) == len(ev) - 1
+
+
+@pytest.fixture
+def server():
+    from fixture_server import FixtureServer
+    with FixtureServer() as s:
+        yield s
