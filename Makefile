@@ -1,8 +1,11 @@
 # Two entry points: `make repro` (the whole pipeline) and `make test` (the test suite).
 # Both create the virtual environment on first use and reuse it afterwards.
 PYTHON ?= python3
-# CPU=1 (e.g. `make CPU=1 repro`): a CPU-only environment in .venv-cpu, with torch's CPU
-# build from the PyTorch index (requirements-cpu.lock; README: "Dependencies").
+# The default environment (.venv) installs requirements.lock, the export of uv.lock for pip:
+# every supported platform and Python in one file, pip takes the lines whose markers match
+# (torch's CUDA build on Linux, the plain wheels on macOS). CPU=1 (`make CPU=1 repro`): a
+# CPU-only environment in .venv-cpu from requirements-cpu.lock, with torch's CPU build from
+# the PyTorch index (CPython 3.11 on Linux x86_64; docs/environment.md).
 CPU ?=
 VENV ?= $(if $(CPU),.venv-cpu,.venv)
 LOCK := $(if $(CPU),requirements-cpu.lock,requirements.lock)
@@ -10,19 +13,34 @@ TORCH_INDEX ?= $(if $(CPU),https://download.pytorch.org/whl/cpu)
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
+# Refuses, before anything is installed, a Python or a platform that the lock does not cover.
+define CHECK_PLATFORM
+import platform, sys
+here = (sys.platform, platform.machine())
+if sys.implementation.name != "cpython" or not (3, 10) <= sys.version_info[:2] <= (3, 14):
+    sys.exit(f"CPython 3.10-3.14 needed (pyproject.toml); {sys.executable} is "
+             f"{platform.python_implementation()} {platform.python_version()}: name another with PYTHON=python3.12")
+if here not in {("linux", "x86_64"), ("linux", "aarch64"), ("darwin", "arm64")}:
+    sys.exit(f"requirements.lock covers Linux x86_64 and aarch64 and macOS arm64, not {here[0]} {here[1]}")
+if sys.argv[1:] == ["cpu"] and (here != ("linux", "x86_64") or sys.version_info[:2] != (3, 11)):
+    sys.exit("make CPU=1: requirements-cpu.lock covers CPython 3.11 on Linux x86_64 only "
+             "(docs/environment.md); plain `make` installs torch for this machine")
+endef
+export CHECK_PLATFORM
+
 .PHONY: repro retrain test install bench gpu-wheels gpu-check clean-venv
 
 install: $(STAMP)
 
-# Exact versions with hashes from the lock (README: "Dependencies"), then the package
-# itself without dependencies.
+# Exact versions with hashes from the lock (docs/environment.md), then the package itself
+# without dependencies. The stamp names the lock, so a test can compare the two.
 $(STAMP): pyproject.toml $(LOCK)
-	@$(PYTHON) -c 'import sys; assert (3, 10) <= sys.version_info[:2] <= (3, 12), "Python 3.10-3.12 needed (pyproject.toml)"'
+	@$(PYTHON) -c "$$CHECK_PLATFORM" $(if $(CPU),cpu)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check --require-hashes \
 		$(if $(TORCH_INDEX),--extra-index-url $(TORCH_INDEX)) -r $(LOCK)
 	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps -e .
-	touch $(STAMP)
+	echo $(LOCK) > $(STAMP)
 
 repro: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc repro
