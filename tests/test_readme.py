@@ -41,10 +41,20 @@ def test_the_baselines_line_is_the_reports():
 
 
 def test_every_linked_file_exists():
-    links = re.findall(r"\]\(([^)#]+)(?:#[^)]*)?\)", README)
+    links = [link for link in re.findall(r"\]\(([^)#]+)(?:#[^)]*)?\)", README) if "://" not in link]
     assert links
     missing = [link for link in links if not (ROOT / link).exists()]
     assert not missing
+
+
+def test_every_anchor_is_a_heading_of_its_file():
+    def slug(heading: str) -> str:          # GitHub's: lower case, punctuation dropped, spaces to -
+        return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+    anchors = re.findall(r"\]\(([^)#:]+)#([^)]+)\)", README)
+    assert anchors
+    for link, anchor in anchors:
+        headings = re.findall(r"^#+ (.+)$", (ROOT / link).read_text(), re.M)
+        assert anchor in {slug(h) for h in headings}, f"{link}#{anchor}"
 
 
 def test_the_python_range_is_pyprojects():
