@@ -171,3 +171,96 @@ def test_the_plan_prints_what_fetching_from_the_mirror_reads(tmp_path):
     assert "from the mirror" in proc.stdout and "bytes to read" in proc.stdout
     # the index was built in the params' download_dir, relative to where the plan ran
     assert list((tmp_path / "data" / "downloads" / "audioset" / "hf_index").glob("*.csv"))
+
+
+class HubStandIn:
+    """The Hub's API as HfFileSystem uses it, on 127.0.0.1, serving a folder as one dataset
+    repo at one commit: repo info, tree listings, paths-info and range requests on resolve
+    URLs. `ranges` records the bytes each resolve request asked for."""
+    REPO, REV = "agkphysics/AudioSet", "0123456789abcdef0123456789abcdef01234567"
+
+    def __init__(self, root):
+        import json
+        import re
+        import threading
+        import urllib.parse
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+        stand_in, self.root, self.ranges = self, root, []
+
+        def entry(rel):
+            p = root / rel
+            return ({"type": "directory", "oid": "0" * 40, "path": rel} if p.is_dir() else
+                    {"type": "file", "oid": "1" * 40, "size": p.stat().st_size, "path": rel})
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def reply(self, code, body, headers=()):
+                self.send_response(code)
+                for k, v in headers:
+                    self.send_header(k, v)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def json(self, obj, code=200):
+                self.reply(code, json.dumps(obj).encode(), [("Content-Type", "application/json")])
+
+            def do_GET(self):
+                path = urllib.parse.unquote(urllib.parse.urlparse(self.path).path)
+                api = f"/api/datasets/{stand_in.REPO}"
+                if re.fullmatch(rf"{api}/revision/{stand_in.REV}", path):
+                    return self.json({"id": stand_in.REPO, "sha": stand_in.REV, "siblings": []})
+                if (m := re.fullmatch(rf"{api}/tree/{stand_in.REV}/?(.*)", path)) and (root / m[1]).is_dir():
+                    return self.json([entry(p.relative_to(root).as_posix()) for p in sorted((root / m[1]).iterdir())])
+                if m := re.fullmatch(rf"/datasets/{stand_in.REPO}/resolve/{stand_in.REV}/(.*)", path):
+                    data = (root / m[1]).read_bytes()
+                    a, b = (int(v) for v in re.fullmatch(r"bytes=(\d+)-(\d+)", self.headers["range"]).groups())
+                    stand_in.ranges.append((m[1], b + 1 - a))
+                    return self.reply(206, data[a:b + 1], [("Content-Range", f"bytes {a}-{b}/{len(data)}")])
+                self.json({"error": f"not found: {path}"}, 404)
+
+            def do_POST(self):
+                path = urllib.parse.unquote(urllib.parse.urlparse(self.path).path)
+                form = urllib.parse.parse_qs(self.rfile.read(int(self.headers["Content-Length"])).decode())
+                if path == f"/api/datasets/{stand_in.REPO}/paths-info/{stand_in.REV}":
+                    return self.json([entry(p) for p in form.get("paths", []) if (root / p).exists()])
+                self.json({"error": f"not found: {path}"}, 404)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, args=(0.01,), daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_the_remote_path_reads_a_pinned_revision_by_range_requests(mirror_dir, tmp_path, monkeypatch):
+    """open_mirror on a repo id reads through huggingface_hub's file system: here against a
+    stand-in of the Hub's API on 127.0.0.1 (the real Hub is not reachable from the tests)."""
+    hub = HubStandIn(mirror_dir)
+    try:
+        monkeypatch.setenv("HF_ENDPOINT", hub.url)
+        monkeypatch.setenv("HF_HUB_DISABLE_TELEMETRY", "1")
+        from huggingface_hub import HfFileSystem, constants
+        monkeypatch.setattr(constants, "ENDPOINT", hub.url)
+        HfFileSystem.clear_instance_cache()
+        mirror = open_mirror(HubStandIn.REPO, HubStandIn.REV, "k")
+        assert mirror.name == f"{HubStandIn.REPO}@{HubStandIn.REV}"
+        index = load_index(mirror, tmp_path / "index.csv", progress=False)
+        local = load_index(open_mirror(str(mirror_dir), None, "k"), tmp_path / "local.csv", progress=False)
+        assert index.where == local.where and index.groups == local.groups
+        size = sum(p.stat().st_size for p in mirror_dir.rglob("*.parquet"))
+        assert 0 < sum(n for _, n in hub.ranges) < size / 5          # footers and id columns only
+        hub.ranges.clear()
+        unb = YTIDS["unbalanced_train"]
+        written = write_clips(mirror, index, {unb[4]}, tmp_path / "clips", progress=False)
+        assert {shard for shard, _ in hub.ranges} == {"data/unbal_train/01.parquet"}
+        assert sum(n for _, n in hub.ranges) < index.groups[("unbal_train/01.parquet", 0)].bytes + 70_000
+        assert np.array_equal(sf.read(written[unb[4]])[0], sf.read(io.BytesIO(flac_bytes(0)))[0])
+    finally:
+        HfFileSystem.clear_instance_cache()
+        hub.close()
