@@ -182,3 +182,18 @@ def server():
     from fixture_server import FixtureServer
     with FixtureServer() as s:
         yield s
+
+
+def test_make_subsets_fetch_stops_on_a_transient_failure_and_replaces_only_the_gone(stub, tmp_path):
+    """fetch_clips (make_subsets' fetch): a removed video comes back as missing with its
+    reason, to be replaced; a rate-limited one stops the stage, never replaced."""
+    from aetasc.data.paper import fetch_clips
+    from test_paper_world import sources
+    src = sources(tmp_path, ytdlp=True)
+    stub.behave(goneforgood="removed", limitednow1="ratelimit")
+    present, failed = fetch_clips(src, [segment("okokokokok1"), segment("goneforgood")], tmp_path / "audio",
+                                  progress=False, min_sample_rate=28000)
+    assert present == {"okokokokok1": "audio/okokokokok1.wav"}
+    assert failed["goneforgood"][0] == "missing" and "removed by the uploader" in failed["goneforgood"][2]
+    with pytest.raises(SourceError, match="1 clips could not be fetched now.*Run make_subsets again later"):
+        fetch_clips(src, [segment("limitednow1")], tmp_path / "audio", progress=False, min_sample_rate=28000)
