@@ -264,3 +264,16 @@ def test_the_remote_path_reads_a_pinned_revision_by_range_requests(mirror_dir, t
     finally:
         HfFileSystem.clear_instance_cache()
         hub.close()
+
+
+def test_an_unreachable_hub_is_one_error_naming_the_mirror(tmp_path, monkeypatch):
+    from huggingface_hub import HfFileSystem, constants
+    monkeypatch.setattr(constants, "ENDPOINT", "http://127.0.0.1:9")         # nobody listens there
+    HfFileSystem.clear_instance_cache()
+    try:
+        mirror = open_mirror("agkphysics/AudioSet", "0" * 40, "k")
+        with pytest.raises(MirrorError, match=f"agkphysics/AudioSet@{'0' * 40}: reading the mirror failed"):
+            load_index(mirror, tmp_path / "index.csv", progress=False)
+        assert not (tmp_path / "index.csv").exists()
+    finally:
+        HfFileSystem.clear_instance_cache()

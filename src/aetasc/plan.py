@@ -456,7 +456,7 @@ def main(argv=None) -> dict:
 
 def _mirror_index(params: Params, location: str, revision: str | None) -> MirrorIndex:
     try:
-        mirror = open_mirror(location, revision, "--hf")
+        mirror = open_mirror(location, revision, "--hf", "--hf-revision")
         return load_index(mirror, index_path(params.worlds.paper.source.download_dir, mirror))
     except MirrorError as err:
         sys.exit(f"plan: {err}")

@@ -24,6 +24,7 @@ import os
 import posixpath
 import re
 from collections import defaultdict
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -57,7 +58,7 @@ class Mirror:
         return self.fs.open(f"{self.root}/{shard}", "rb", cache_type="none")
 
 
-def open_mirror(location: str, revision: str | None, key: str) -> Mirror:
+def open_mirror(location: str, revision: str | None, key: str, revision_key: str | None = None) -> Mirror:
     """A local folder of the shards (holding bal_train/ ... or data/bal_train/ ...), or a
     dataset repo id at a pinned revision (a 40-digit commit) read through the Hub."""
     folder = Path(location).expanduser()
@@ -72,7 +73,7 @@ def open_mirror(location: str, revision: str | None, key: str) -> Mirror:
         raise MirrorError(f"{key} = {location}: no such folder, and not a Hugging Face dataset id "
                           f"(owner/name, e.g. agkphysics/AudioSet)")
     if revision is None or not COMMIT.match(revision):
-        raise MirrorError(f"{key}_revision = {revision!r}: a dataset repo is read at a pinned "
+        raise MirrorError(f"{revision_key or key + '_revision'} = {revision!r}: a dataset repo is read at a pinned "
                           f"revision, the 40-digit commit of the version you plan with (the "
                           f"repository's 'Files and versions' page, or HfApi().dataset_info("
                           f"'{location}').sha); a branch moves, and so would the clips")
@@ -134,7 +135,34 @@ def load_index(mirror: Mirror, path: Path, progress: bool = True) -> MirrorIndex
     return read_index(path)
 
 
+@contextmanager
+def _reading(mirror: Mirror):
+    """The Hub unreachable, a revision gone, a shard cut short: one error naming the mirror."""
+    try:
+        yield
+    except MirrorError:
+        raise
+    except Exception as err:
+        raise MirrorError(f"{mirror.name}: reading the mirror failed ({type(err).__name__}: {err}); "
+                          f"check the connection to the Hub, or use a local folder of its shards") from err
+
+
 def build_index(mirror: Mirror, path: Path, progress: bool = True) -> None:
+    with _reading(mirror):
+        rows = _index_rows(mirror, progress)
+    if not rows:
+        raise MirrorError(f"{mirror.name}: no parquet shard under {', '.join(SPLIT_FOLDERS.values())}/")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".partial")
+    with tmp.open("w", newline="") as f:
+        w = csv.writer(f, lineterminator="\n")
+        w.writerow(INDEX_HEADER)
+        w.writerows(rows)
+    write_json(path.with_suffix(".json"), {"source": mirror.name, "clips": len(rows)})
+    os.replace(tmp, path)
+
+
+def _index_rows(mirror: Mirror, progress: bool) -> list[tuple]:
     from ..progress import bar
     pq = _parquet()
     rows = []
@@ -149,16 +177,7 @@ def build_index(mirror: Mirror, path: Path, progress: bool = True) -> None:
                     size = sum(meta.column(c).total_compressed_size for c in range(meta.num_columns))
                     ids = pf.read_row_group(g, columns=[ID_COLUMN]).column(0).to_pylist()
                     rows += [(y, split, shard, g, meta.num_rows, size) for y in ids]
-    if not rows:
-        raise MirrorError(f"{mirror.name}: no parquet shard under {', '.join(SPLIT_FOLDERS.values())}/")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".partial")
-    with tmp.open("w", newline="") as f:
-        w = csv.writer(f, lineterminator="\n")
-        w.writerow(INDEX_HEADER)
-        w.writerows(rows)
-    write_json(path.with_suffix(".json"), {"source": mirror.name, "clips": len(rows)})
-    os.replace(tmp, path)
+    return rows
 
 
 def _check_schema(pf, mirror: Mirror, shard: str) -> None:
@@ -205,7 +224,7 @@ def write_clips(mirror: Mirror, index: MirrorIndex, wanted: set[str], folder: Pa
             _, shard, g = index.where[y]
             by_group[(shard, g)].add(y)
     for (shard, g), ids in bar(sorted(by_group.items()), desc="mirror row groups", disable=not progress):
-        with mirror.open(shard) as f:
+        with _reading(mirror), mirror.open(shard) as f:
             table = pq.ParquetFile(f).read_row_group(g, columns=[ID_COLUMN, AUDIO_COLUMN])
         for ytid, audio in zip(table.column(ID_COLUMN).to_pylist(), table.column(AUDIO_COLUMN).to_pylist()):
             if ytid in ids and ytid not in written and audio and audio.get("bytes"):

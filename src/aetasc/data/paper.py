@@ -543,11 +543,15 @@ def _gather_clips(wanted: dict[str, Segment], clip_sources: ClipSources, sources
                                                  progress).items()})
     if clip_sources.mirror:
         mirror = clip_sources.mirror
-        index = load_index(mirror, index_path(sources.download_dir, mirror), progress)
-        left = still_wanted()
-        print("\n".join(plan_lines(mirror.name, index.plan(_by_split(left, wanted, index)))), file=sys.stderr)
-        folder = Path(sources.download_dir) / "audioset" / "hf_clips"
-        take({y: [p] for y, p in write_clips(mirror, index, left, folder, progress).items()})
+        try:
+            index = load_index(mirror, index_path(sources.download_dir, mirror), progress)
+            left = still_wanted()
+            print("\n".join(plan_lines(mirror.name, index.plan(_by_split(left, wanted, index)))), file=sys.stderr)
+            folder = Path(sources.download_dir) / "audioset" / "hf_clips"
+            written = write_clips(mirror, index, left, folder, progress)
+        except MirrorError as err:
+            raise SourceError(f"{err} ({KEY}.audioset_hf)") from None
+        take({y: [p] for y, p in written.items()})
         for y in still_wanted() - set(failed):
             if y not in index.where:
                 failed[y] = ("missing", "", f"not in the mirror {mirror.name}")
