@@ -42,8 +42,8 @@ TRUSTED_FORMATS = ("WAV", "WAVEX", "RF64", "W64", "FLAC", "AIFF")
 # samples, MP3 up to ~1.2k, Opus pre-skip: < 0.06 s) and cuts at a keyframe fit, a file cut
 # short does not.
 LENGTH_TOLERANCE_S = 0.25
-# Containers libsndfile cannot read; ffmpeg decodes them.
-FFMPEG_SUFFIXES = (".m4a", ".aac")
+# Containers libsndfile cannot read (M4A/AAC, WebM as yt-dlp keeps it); ffmpeg decodes them.
+FFMPEG_SUFFIXES = (".m4a", ".aac", ".webm")
 MIN_SECONDS = 0.04          # 40 ms: four 10 ms frames; no event or scene fits in less
 MIN_SAMPLE_RATE = 4000      # Hz: below telephone band; 1 Hz or 100 Hz is a broken header
 

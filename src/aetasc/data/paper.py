@@ -424,8 +424,8 @@ def _clip_sources(sources: PaperSources, min_sample_rate: float) -> ClipSources:
 
 
 # What clip collections hold: WAV and FLAC, and what yt-dlp and encoders write (libsndfile
-# reads Ogg Vorbis/Opus and MP3; M4A/AAC needs ffmpeg).
-CLIP_SUFFIXES = (".wav", ".flac", ".opus", ".ogg", ".oga", ".mp3", ".m4a", ".aac")
+# reads Ogg Vorbis/Opus and MP3; M4A/AAC and WebM need ffmpeg).
+CLIP_SUFFIXES = (".wav", ".flac", ".opus", ".ogg", ".oga", ".mp3", ".m4a", ".aac", ".webm")
 # Names clip collections use: <id>, Y<id> (PANNs), Y<id>_<start>_<end> (DCASE), <id>_<start>
 # and <id>_<start>_<end> (download scripts), seconds as 30 or 30.000. YouTube ids are 11
 # characters of [A-Za-z0-9_-]; a leading Y is PANNs' prefix only when an id follows it whole.
