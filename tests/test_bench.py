@@ -5,10 +5,9 @@ import json
 import pytest
 import torch
 
-from aetasc.bench import (NO_CUDA, Settings, Timing, main, model_flops, run_benchmark, shared_throughput,
-                          world_shapes)
+from aetasc.bench import NO_CUDA, Settings, Timing, main, run_benchmark, shared_throughput
 from aetasc.config import parse_params
-from aetasc.plan import GPU_HOURS_TARGET, count_runs, paper_world_cost
+from aetasc.plan import GPU_HOURS_TARGET, count_runs, model_flops, paper_world_cost, world_shapes
 
 
 def small_paper_world(raw: dict, alpha) -> dict:
@@ -47,7 +46,12 @@ def test_run_count_matches_a_hand_count(raw_params):
     assert counts["steps_per_run"] == steps
     assert counts["run_clip_steps"] == steps * (10 * 8 + 2 * 16 + 18 * 24)
     assert counts["tagger_steps"] == 3 * ((20_550 - 2055) // 16)
-    assert counts["eval_clips"] == 30 * 2 * (8640 - 6122) + 3 * 2055
+    # every epoch a strided sample of the 2,518 ASC evaluation clips (stride 10: 252 clips)
+    # and, for the 24 runs with an event set (all but the three augmentation-only ASC points
+    # per seed), 256 AET validation clips; at the end the whole ASC fold. The tagger: 229 of
+    # its 2,055 held-out clips (stride 9) per epoch, all of them at the end.
+    assert counts["eval_clips"] == 30 * (2 * 252 + 2518) + 24 * 2 * 256 + 3 * 229 + 2055
+    assert counts["processes"] == 8 + 1          # one per figure with new runs, the tagger's
 
 
 def test_auto_alpha_is_one_more_distinct_alpha(raw_params):
@@ -92,7 +96,7 @@ def test_tiny_benchmark_on_cpu_writes_every_key(raw_params, write_params, tmp_pa
     assert "training step" in table and "NOT verified" in table and "aetasc.plan --bench" in table
     # the paper world of params.yaml (alpha: auto, as Eq. 3 gives it) priced at these timings
     cost = paper_world_cost(parse_params(raw_params), result)
-    assert cost["runs"]["runs"] == 188
+    assert cost["runs"]["runs"] == 212          # Sec. 4.1 at alpha 0.5 and 0.95
     assert cost["projection"]["basis"].startswith("synthetic shapes' timings")
     assert cost["target"]["met"] is None and cost["target"]["required"] == GPU_HOURS_TARGET
     assert cost["projection"]["total_hours"] == pytest.approx(sum(cost["projection"]["hours"].values()))
@@ -125,3 +129,29 @@ def test_gpu_benchmark_measures_every_lever(raw_params):
     assert paper_world_cost(parse_params(raw_params), result)["projection"]["basis"] == "measured at the paper's shapes"
     assert result["targets"]["verified"] is True
     assert all(t["met"] is not None for k, t in result["targets"].items() if k not in ("required", "verified"))
+
+
+def test_planner_prices_one_compile_per_process_and_measured_sharing(raw_params):
+    from aetasc.plan import projection, run_projection
+    params = parse_params(small_paper_world(raw_params, 0.95))
+    counts = count_runs(params)
+    timed = {"width": 4, "input": [1, 128, 1001], "batch": {"asc": 8, "aet": 16}, "ms_per_step": 24.0,
+             "flops_per_step": 1e12, "forward_flops_per_clip": 1e10, "eval_clips_per_second": 1000.0,
+             "compiled": True, "compile_seconds": 30.0, "recompile_seconds": 2.0,
+             "sharing": [{"processes": 1, "kind": "asc", "vs_one": 1.0},
+                         {"processes": 3, "kind": "asc", "vs_one": 2.5}]}
+    shapes = world_shapes(params, "paper")
+    out = projection(counts, {"paper": timed}, {"clips_per_second": 1e6}, 1e15, shapes)
+    # each process (a figure's, the tagger's) compiles once (30 s); every other run, the
+    # tagger's included, finds the graph cached (2 s)
+    processes, runs = counts["processes"], counts["runs"] + 1
+    assert processes == sum(f["new"] > 0 for f in counts["figures"].values()) + 1
+    assert out["hours"]["compilation"] == pytest.approx((processes * 30 + (runs - processes) * 2) / 3600)
+    per_clip = 0.024 / 24
+    clip_steps = counts["clip_steps"]
+    assert out["hours"]["figure_runs"] == pytest.approx(
+        (clip_steps["asc"] / 2.5 + clip_steps["aet"] + clip_steps["joint"]) * per_clip / 3600)
+    assert "asc runs 3 to a GPU (2.50x aggregate, measured)" in out["basis"]
+    run = run_projection(timed, "joint", 100, 2, 300)
+    assert run["seconds"]["training"] == pytest.approx(100 * 0.024)
+    assert run["seconds"]["compilation"] == 0.0               # 100 steps: too short to compile

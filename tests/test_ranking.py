@@ -107,3 +107,28 @@ def test_unloadable_checkpoints_name_the_file(tmp_path):
     torch.save([1, 2], tmp_path / "list.pth")
     with pytest.raises(RankingError, match="expected a dict with a 'model' state dict"):
         load_tagger(tmp_path / "list.pth")
+
+
+def test_scoring_streams_batches_within_its_memory_bound(tmp_path):
+    from numpy.lib import format as npy
+
+    from aetasc.model import MultiTaskNet
+    from aetasc.ranking import SCORING_BYTES, scoring_batch
+    # the paper's shapes: 128 x 1001 inputs, width 64: batches of 32 clips stay within 1 GiB
+    per_clip = 4 * (128 * 1001 + 4 * 64 * 64 * 501)
+    assert scoring_batch(64, 128, 1001) == SCORING_BYTES // per_clip == 32
+    assert scoring_batch(16, 64, 32) == 256            # the synthetic world: its old batches
+    torch.manual_seed(0)
+    net = MultiTaskNet(3, 4, width=4).eval()
+    classes = [f"/m/{i}" for i in range(4)]
+    torch.save({"model": net.state_dict(), "events": classes}, tmp_path / "tagger.pt")
+    x = npy.open_memmap(tmp_path / "features.npy", mode="w+", dtype=np.float16, shape=(50, 16, 24))
+    x[:] = np.random.default_rng(0).standard_normal(x.shape)
+    rows = np.array([3, 1, 40, 41, 7, 20, 9])
+    streamed = score_clips(tmp_path / "tagger.pt", x, classes, "cpu", rows=rows, batch=3)
+    with torch.no_grad():
+        whole = torch.sigmoid(net.aet_head(net.encoder(torch.from_numpy(x[rows]).float().unsqueeze(1)))).numpy()
+    assert streamed.shape == (7, 4)
+    np.testing.assert_allclose(streamed, whole, rtol=0, atol=1e-6)
+    np.testing.assert_array_equal(score_clips(tmp_path / "tagger.pt", x, classes, "cpu", rows=rows, batch=256),
+                                  score_clips(tmp_path / "tagger.pt", torch.from_numpy(x[rows]), classes, "cpu"))

@@ -27,39 +27,22 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from numpy.lib import format as npy
-from torch.utils.flop_counter import FlopCounterMode
 
+from .augment import mixup
 from .batches import batch_source
 from .config import FeatureParams, Params, parse_params, read_yaml
 from .features import LogMel
 from .io import write_json
-from .model import MultiTaskNet
+from .plan import N_SCENES, STEP_FRACTION_TARGET, Shapes, model_flops, steps_per_run, world_shapes
 from .train import COMPILE_MIN_STEPS, RunData, RunSpec, Task, Trainer
 
-# Sizes of the paper's data that params.yaml does not hold.
-ASC_TRAIN_CLIPS = 6122              # TUT Urban Acoustic Scenes 2018, fold 1 train
-N_SCENES = 10
 # Any loss weight strictly between 0 and 1 gives the joint step (both tasks in the batch).
 JOINT_ALPHA = 0.5
-TARGETS = {"fraction_of_peak": 0.25, "data_loading_overhead": 0.05}   # the paper world's GPU-hours: aetasc.plan
+TARGETS = {"fraction_of_peak": STEP_FRACTION_TARGET, "data_loading_overhead": 0.05}   # the paper world's GPU-hours: aetasc.plan
 NO_CUDA = "skipped: no CUDA device"
 SHARE_TIMEOUT_S = 900
-
-
-@dataclass(frozen=True)
-class Shapes:
-    """What sets the cost of a training step: the network width and the input size."""
-    world: str
-    width: int
-    n_mels: int
-    frames: int
-    events: int           # AET classes (the world's Fig. 2 k)
-
-
-def world_shapes(params: Params, world: str) -> Shapes:
-    w = getattr(params.worlds, world)
-    return Shapes(world, w.model.width, w.features.n_mels, w.features.frames, w.figures.fig2.k)
 
 
 @dataclass(frozen=True)
@@ -109,14 +92,41 @@ class Levers:
     fused_adamw: bool | None = None
     compile_mode: str | None = None          # a torch.compile mode; None = eager
     data: str = "default"                    # default | resident | host | host-sync | host-memmap
+    bf16_input: bool = False                 # the gathered features go to the network as bf16
+
+
+class Bf16InputTrainer(Trainer):
+    """A candidate measured by the benchmark, not used in training: the float16 features of a
+    gathered batch become bfloat16 (what autocast feeds the first convolution anyway) instead
+    of float32, halving the input's memory traffic. Otherwise Trainer._augment's steps."""
+
+    def _augment(self, batch):
+        xs, parts = [], {}
+        aug = self.spec.augment
+        for task, n in (("asc", self.n_asc), ("aet", self.n_aet)):
+            if not n:
+                continue
+            x, y = batch[task]
+            x = x.to(torch.bfloat16)
+            y = F.one_hot(y, len(self.data.scenes)).to(x.dtype) if task == "asc" else y.to(x.dtype)
+            if aug.mixup:
+                x, y = mixup(x, y, aug.mixup_alpha)
+            xs.append(x)
+            parts[task] = y.float()
+        x = torch.cat(xs).unsqueeze(1)
+        if self.specaugment is not None:
+            x = self.specaugment(x)
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        return x, parts
 
 
 def make_trainer(params: Params, shapes: Shapes, data: RunData, device: torch.device,
-                 levers: Levers = Levers(), scratch: Path | None = None) -> Trainer:
-    """The pipeline's Trainer on a joint run, with the given levers pulled."""
-    spec = RunSpec(alpha=JOINT_ALPHA, seed=0, epochs=1, width=shapes.width, batch=params.batch,
+                 levers: Levers = Levers(), scratch: Path | None = None, alpha: float = JOINT_ALPHA) -> Trainer:
+    """The pipeline's Trainer on a joint run (or at `alpha`), with the given levers pulled."""
+    spec = RunSpec(alpha=alpha, seed=0, epochs=1, width=shapes.width, batch=params.batch,
                    optimizer=params.optimizer, augment=params.augment)
-    trainer = Trainer(spec, data, device)
+    trainer = (Bf16InputTrainer if levers.bf16_input else Trainer)(spec, data, device)
     if levers.bf16 is not None:
         trainer.autocast = levers.bf16
     if levers.channels_last is not None and levers.channels_last != trainer.channels_last:
@@ -162,37 +172,12 @@ def timed(params: Params, shapes: Shapes, data: RunData, device: torch.device, t
                 torch.cuda.empty_cache()
 
 
-def steps_per_run(params: Params, world: str) -> int:
-    """Training steps of one run of a world: epochs x ASC training clips // ASC batch."""
-    w = getattr(params.worlds, world)
-    if world == "paper":
-        clips = ASC_TRAIN_CLIPS
-    else:
-        g = w.source
-        clips = g.scenes * (g.cities - g.evaluate_cities) * g.locations_per_city * g.segments_per_location
-    return w.epochs * (clips // params.batch.asc)
-
-
 def time_eval(trainer: Trainer) -> float:
     """Clips per second of the evaluation pass (Trainer._logits over the ASC evaluation clips)."""
     trainer._logits(trainer.asc_eval_x, trainer.model.asc_head)
     start = time.perf_counter()
     trainer._logits(trainer.asc_eval_x, trainer.model.asc_head)
     return len(trainer.asc_eval_x) / (time.perf_counter() - start)
-
-
-def model_flops(shapes: Shapes, batch: int, n_asc: int, backward: bool) -> int:
-    """Model FLOPs of one pass (convolutions and matrix products, the usual convention),
-    counted on the meta device: shapes only, nothing is computed."""
-    with torch.device("meta"):
-        net = MultiTaskNet(N_SCENES, shapes.events, shapes.width)
-        x = torch.empty(batch, 1, shapes.n_mels, shapes.frames)
-    counter = FlopCounterMode(display=False)
-    with counter:
-        asc, aet = net(x, n_asc)
-        if backward:
-            (asc.sum() + aet.sum()).backward()
-    return counter.get_total_flops()
 
 
 # ----------------------------------------------------------------------- the device
@@ -264,13 +249,13 @@ COMPILE_MODES = {"default": "torch.compile", "reduce-overhead": "CUDA graphs"}
 
 def measure_levers(params: Params, shapes: Shapes, data: RunData, device: torch.device,
                    timing: Timing, default_s: float, compile_mode: str | None,
-                   run_steps: int, cold_compile_s: float | None = None) -> list[dict]:
+                   run_steps: int, compiled: tuple[float, float] | None = None) -> list[dict]:
     """Each lever against the other setting, all else at the Trainer's defaults (default_s).
 
     compile_mode: the torch.compile mode measured at these shapes (None: not measured here);
-    its compile time is amortized over run_steps, the steps of one run of the world. When
-    this process compiled the model before (cold_compile_s), caches make a second compile
-    nearly free, so the first one's time is what a run pays.
+    its compile time is amortized over run_steps, the steps of one run of the world.
+    compiled: (seconds per step, compile seconds) of the Trainer's own compiled step at these
+    shapes, measured already: the default mode's lever is built from it, not compiled again.
     """
     def t(**levers) -> float:
         return timed(params, shapes, data, device, timing, Levers(**levers))[0]
@@ -286,17 +271,20 @@ def measure_levers(params: Params, shapes: Shapes, data: RunData, device: torch.
            _lever("fused AdamW", "foreach", t(fused_adamw=False), "fused (default)", default_s)]
     if compile_mode is not None:
         out.append(_compile_lever(params, shapes, data, device, timing, default_s, compile_mode, run_steps,
-                                  cold_compile_s if compile_mode == "default" else None))
+                                  compiled if compile_mode == "default" else None))
     return out
 
 
-def _compile_lever(params, shapes, data, device, timing, default_s, mode, run_steps, cold_s) -> dict:
+def _compile_lever(params, shapes, data, device, timing, default_s, mode, run_steps, known) -> dict:
     name = COMPILE_MODES.get(mode, f"torch.compile {mode}")
-    try:
-        per_step, warm = timed(params, shapes, data, device, timing, Levers(compile_mode=mode))
-    except Exception as err:       # an unsupported backend or op: recorded, not fatal
-        return _skipped(name, f"failed: {type(err).__name__}: {err}"[:300])
-    compile_s = max(0.0, warm - timing.warmup * per_step) if cold_s is None else cold_s
+    if known is not None:
+        per_step, compile_s = known
+    else:
+        try:
+            per_step, warm = timed(params, shapes, data, device, timing, Levers(compile_mode=mode))
+        except Exception as err:       # an unsupported backend or op: recorded, not fatal
+            return _skipped(name, f"failed: {type(err).__name__}: {err}"[:300])
+        compile_s = max(0.0, warm - timing.warmup * per_step)
     saving = default_s - per_step
     return _lever(name, "eager (default)", default_s, f"compiled ({mode})", per_step,
                   compile_seconds=compile_s,
@@ -334,12 +322,13 @@ def _memmap_copy(x: torch.Tensor, path: Path) -> torch.Tensor:
     return torch.from_numpy(array)
 
 
-def _shared_worker(raw_params: dict, shapes: Shapes, timing: Timing, device: str, start, results) -> None:
+def _shared_worker(raw_params: dict, shapes: Shapes, timing: Timing, device: str, start, results,
+                   alpha: float = JOINT_ALPHA) -> None:
     """One of n runs sharing a device: warm up, wait for the others, time one block of steps."""
     try:
         params = parse_params(raw_params)
         trainer = make_trainer(params, shapes, bench_data(params, shapes, timing, eval_clips=1),
-                               torch.device(device))
+                               torch.device(device), alpha=alpha)
         trainer.steps_per_epoch = timing.warmup
         trainer.train_epoch()
         trainer.steps_per_epoch = timing.steps
@@ -351,13 +340,18 @@ def _shared_worker(raw_params: dict, shapes: Shapes, timing: Timing, device: str
         results.put(f"{type(err).__name__}: {err}")
 
 
+KIND_ALPHA = {"joint": JOINT_ALPHA, "asc": 0.0, "aet": 1.0}
+
+
 def shared_throughput(params: Params, shapes: Shapes, n: int, timing: Timing,
-                      device: torch.device) -> float:
-    """Aggregate training clips/s of n processes running the same step on one device."""
+                      device: torch.device, kind: str = "joint") -> float:
+    """Aggregate training clips/s of n processes running the same step (of a joint, ASC-only
+    or AET-only run) on one device."""
     ctx = torch.multiprocessing.get_context("spawn")
     start, results = ctx.Barrier(n, timeout=SHARE_TIMEOUT_S), ctx.Queue()
     procs = [ctx.Process(target=_shared_worker, daemon=True,
-                         args=(params.model_dump(), shapes, timing, str(device), start, results))
+                         args=(params.model_dump(), shapes, timing, str(device), start, results,
+                               KIND_ALPHA[kind]))
              for _ in range(n)]
     for p in procs:
         p.start()
@@ -369,23 +363,24 @@ def shared_throughput(params: Params, shapes: Shapes, n: int, timing: Timing,
     errors = [s for s in spans if isinstance(s, str)]
     if errors:
         raise RuntimeError(errors[0])
-    clips = params.batch.asc + params.batch.aet
+    clips = {"joint": params.batch.asc + params.batch.aet, "asc": params.batch.asc, "aet": params.batch.aet}[kind]
     return n * timing.steps * clips / (max(e for _, e in spans) - min(b for b, _ in spans))
 
 
 def measure_sharing(params: Params, shapes: Shapes, device: torch.device, timing: Timing,
-                    shares: tuple[int, ...]) -> list[dict]:
+                    shares: tuple[int, ...], kind: str = "joint") -> list[dict]:
+    """Aggregate clips/s of n runs of one kind sharing the device, and vs one such run."""
     if device.type != "cuda":
-        return [{"processes": n, "skipped": NO_CUDA} for n in shares if n > 1]
+        return [{"processes": n, "kind": kind, "skipped": NO_CUDA} for n in shares if n > 1]
     gc.collect()                     # this process's cached blocks would crowd the others out
     torch.cuda.empty_cache()
     out = []
     for n in shares:
         try:
-            out.append({"processes": n,
-                        "clips_per_second": shared_throughput(params, shapes, n, timing, device)})
+            out.append({"processes": n, "kind": kind,
+                        "clips_per_second": shared_throughput(params, shapes, n, timing, device, kind)})
         except Exception as err:      # e.g. out of memory at n copies: recorded, not fatal
-            out.append({"processes": n, "skipped": f"failed: {err}"[:300]})
+            out.append({"processes": n, "kind": kind, "skipped": f"failed: {err}"[:300]})
     one = next((r["clips_per_second"] for r in out if r["processes"] == 1 and "clips_per_second" in r), None)
     for r in out:
         if one and "clips_per_second" in r:
@@ -398,13 +393,21 @@ def measure_sharing(params: Params, shapes: Shapes, device: torch.device, timing
 def measure_shapes(params: Params, shapes: Shapes, settings: Settings, peak: float) -> dict:
     device, timing, batch = settings.device, settings.timing, params.batch
     clips = batch.asc + batch.aet
-    data = bench_data(params, shapes, timing, settings.eval_clips)
+    data = bench_data(params, shapes, replace(timing, steps=max(timing.steps, settings.profile_steps)),
+                      settings.eval_clips)
     # The step as a run of this world takes it: compiled where the Trainer compiles.
     compiled = device.type == "cuda" and steps_per_run(params, shapes.world) >= COMPILE_MIN_STEPS
     trainer = make_trainer(params, shapes, data, device, Levers(compile_mode="default" if compiled else None))
     seconds, warm = time_trainer(trainer, timing)
     eval_rate = time_eval(trainer)
+    profile = profile_step(trainer, settings.profile_steps) if settings.profile_steps else None
     del trainer
+    recompile = None
+    if compiled:     # the next run's model, compiled in the same process as a figure process does
+        again = make_trainer(params, shapes, data, device, Levers(compile_mode="default"))
+        per_step, warm_again = time_trainer(again, Timing(1, timing.warmup, 1))
+        recompile = max(0.0, warm_again - timing.warmup * per_step)
+        del again
     flops = model_flops(shapes, clips, batch.asc, backward=True)
     out = {"width": shapes.width, "input": [1, shapes.n_mels, shapes.frames],
            "batch": {"asc": batch.asc, "aet": batch.aet},
@@ -416,18 +419,87 @@ def measure_shapes(params: Params, shapes: Shapes, settings: Settings, peak: flo
            "eval_clips_per_second": eval_rate,
            "compiled": compiled,
            # once per run: what the warm-up took beyond its steps (compilation, autotuning)
-           "compile_seconds": max(0.0, warm - timing.warmup * seconds) if compiled else 0.0}
+           "compile_seconds": max(0.0, warm - timing.warmup * seconds) if compiled else 0.0,
+           "recompile_seconds": recompile}
+    if profile is not None:
+        out["profile"] = profile
     if settings.levers:
         run_steps = steps_per_run(params, shapes.world)
         default_s = timed(params, shapes, data, device, timing)[0]
         out["default_ms"] = 1e3 * default_s     # eager, the levers' baseline
         out["levers"] = measure_levers(params, shapes, data, device, timing, default_s,
                                        settings.compile_modes.get(shapes.world), run_steps,
-                                       out["compile_seconds"] if compiled else None)
+                                       (seconds, out["compile_seconds"]) if compiled else None)
         out["data_loading"] = measure_data_loading(params, shapes, data, device, timing, default_s)
         shares = settings.shares if shapes.world in settings.share_shapes else ()
         out["sharing"] = measure_sharing(params, shapes, device, timing, shares)
+    if settings.candidates and shapes.world == settings.candidate_shapes:
+        out["candidates"] = measure_candidates(params, shapes, data, device, timing, seconds, compiled,
+                                               out["compile_seconds"], settings.candidates)
+        if "asc-sharing" in settings.candidates:
+            out.setdefault("sharing", []).extend(
+                measure_sharing(params, shapes, device, timing, settings.asc_shares, kind="asc"))
     return out
+
+
+# ------------------------------------------------------------- candidates for the step
+
+CANDIDATES = ("max-autotune", "cuda-graphs", "bf16-input", "asc-sharing")
+CANDIDATE_MODES = {"max-autotune": "max-autotune", "cuda-graphs": "reduce-overhead"}
+
+
+def measure_candidates(params: Params, shapes: Shapes, data: RunData, device: torch.device, timing: Timing,
+                       step_s: float, compiled: bool, compile_s: float, names: tuple[str, ...]) -> list[dict]:
+    """Ways to a faster step, each against the step as the Trainer takes it (step_s, compiled
+    where runs compile) in the same process, with its compile time counted: max-autotune
+    (Triton autotuning of every kernel), CUDA graphs over the compiled step (reduce-overhead)
+    and bf16 features from the gather. A whole run's speed-up includes both compile times."""
+    run_steps = steps_per_run(params, shapes.world)
+    base = "default" if compiled else None
+    out = []
+    for name in names:
+        if name == "asc-sharing":          # measured with the sharing (kind asc)
+            continue
+        if name in CANDIDATE_MODES and device.type != "cuda":
+            out.append(_skipped(name, NO_CUDA))
+            continue
+        levers = Levers(compile_mode=CANDIDATE_MODES[name]) if name in CANDIDATE_MODES \
+            else Levers(compile_mode=base, bf16_input=True)
+        try:
+            per_step, warm = timed(params, shapes, data, device, timing, levers)
+        except Exception as err:          # an unsupported backend or op: recorded, not fatal
+            out.append(_skipped(name, f"failed: {type(err).__name__}: {err}"[:300]))
+            continue
+        this_compile = max(0.0, warm - timing.warmup * per_step) if levers.compile_mode else 0.0
+        out.append(_lever(name, "the Trainer's step", step_s, levers.compile_mode or "eager", per_step,
+                          compile_seconds=this_compile, run_steps=run_steps,
+                          run_speedup=(run_steps * step_s + compile_s) / (run_steps * per_step + this_compile)))
+    return out
+
+
+def profile_step(trainer: Trainer, steps: int, top: int = 15) -> dict:
+    """torch.profiler over `steps` training steps (after one untimed): the operations and
+    kernels with the most self time (device time on a GPU, CPU time on the CPU), per step and
+    as a share of the total."""
+    from torch.profiler import ProfilerActivity, profile
+
+    cuda = trainer.device.type == "cuda"
+    trainer.steps_per_epoch = 1
+    trainer.train_epoch()
+    trainer.steps_per_epoch = steps
+    with profile(activities=[ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])) as prof:
+        trainer.train_epoch()
+
+    def self_us(e) -> float:
+        if not cuda:
+            return e.self_cpu_time_total
+        return getattr(e, "self_device_time_total", None) or getattr(e, "self_cuda_time_total", 0.0)
+
+    events = sorted((e for e in prof.key_averages() if self_us(e) > 0), key=self_us, reverse=True)
+    total = sum(self_us(e) for e in events)
+    return {"clock": "device" if cuda else "cpu", "steps": steps, "ms_per_step": total / 1e3 / steps,
+            "top": [{"name": e.key, "ms_per_step": self_us(e) / 1e3 / steps, "share": self_us(e) / total,
+                     "calls_per_step": e.count / steps} for e in events[:top]]}
 
 
 def check_targets(result: dict) -> dict:
@@ -469,6 +541,10 @@ class Settings:
     feature_batch: int = 4
     feature_reps: int = 2
     eval_clips: int = 256
+    candidates: tuple[str, ...] = ()      # CANDIDATES measured at candidate_shapes
+    candidate_shapes: str = "paper"
+    asc_shares: tuple[int, ...] = (1, 2, 3)   # ASC-only runs sharing the device (asc-sharing)
+    profile_steps: int = 0                # torch.profiler over this many steps of each shape (0: off)
 
 
 def default_settings(device: torch.device) -> Settings:
@@ -521,8 +597,23 @@ def format_report(r: dict) -> str:
                      f"{t['flops_per_step'] / 1e9:>10.1f} {t['flops_per_second'] / 1e12:>8.3f} "
                      f"{100 * t['fraction_of_peak']:>7.1f}% {t['eval_clips_per_second']:>12.1f}")
     for world, t in r["training"].items():
+        if t.get("recompile_seconds") is not None:
+            lines.append(f"{world}: the next run's model compiled in the same process: "
+                         f"{t['recompile_seconds']:.1f} s (the first: {t['compile_seconds']:.1f} s)")
         if "levers" in t:
             lines += ["", *_lever_lines(world, t)]
+        if "candidates" in t:
+            lines += ["", f"candidates at the {world} shapes, against the Trainer's step ({t['ms_per_step']:.1f} ms)"]
+            lines += [f"{c['lever']:<14} " + (c["skipped"] if "skipped" in c else
+                      f"{c['with']:<16} {c['with_ms']:>8.1f} ms {c['speedup']:>6.2f}x  compile {c['compile_seconds']:.0f} s, "
+                      f"a {c['run_steps']:,}-step run {c['run_speedup']:.2f}x") for c in t["candidates"]]
+        if "profile" in t:
+            pr = t["profile"]
+            lines += ["", f"torch.profiler at the {world} shapes: {pr['ms_per_step']:.1f} ms of {pr['clock']} "
+                          f"self time per step ({pr['steps']} steps); the top entries:",
+                      f"{'share':>6} {'ms/step':>8} {'calls':>6}  name"]
+            lines += [f"{100 * e['share']:>5.1f}% {e['ms_per_step']:>8.2f} {e['calls_per_step']:>6.0f}  {e['name'][:90]}"
+                      for e in pr["top"]]
     lines += ["", *_target_lines(r["targets"]),
               "", "the paper world's cost at these timings: python -m aetasc.plan --bench <this bench.json>"]
     return "\n".join(lines)
@@ -548,7 +639,7 @@ def _lever_lines(world: str, t: dict) -> list[str]:
         lines.append(f"{dl['source']:<28} " + (dl["skipped"] if "skipped" in dl else
                                                f"{dl['ms']:>8.1f} {100 * dl['overhead']:>+11.1f}%"))
     for sh in t["sharing"]:
-        lines.append(f"{sh['processes']} run(s) sharing the device: " + (
+        lines.append(f"{sh['processes']} {sh.get('kind', 'joint')} run(s) sharing the device: " + (
             sh["skipped"] if "skipped" in sh else
             f"{sh['clips_per_second']:.1f} clips/s aggregate" +
             (f" ({sh['vs_one']:.2f}x one)" if "vs_one" in sh else "")))
@@ -573,6 +664,14 @@ def _ints(text: str) -> tuple[int, ...]:
     return tuple(int(v) for v in text.split(",") if v)
 
 
+def _names(text: str) -> tuple[str, ...]:
+    names = tuple(v for v in text.split(",") if v)
+    unknown = sorted(set(names) - set(CANDIDATES))
+    if unknown:
+        raise argparse.ArgumentTypeError(f"unknown candidate(s) {', '.join(unknown)}; known: {', '.join(CANDIDATES)}")
+    return names
+
+
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--params", default="params.yaml")
@@ -586,6 +685,10 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--share", type=_ints, help="numbers of runs sharing the GPU (default 1,2,4)")
     ap.add_argument("--matmul-size", type=int, help="default: 8192 GPU, 2048 CPU")
     ap.add_argument("--no-levers", action="store_true", help="time the Trainer's step only")
+    ap.add_argument("--candidates", type=_names, default=(),
+                    help=f"comma-separated, measured at --candidate-shapes: {','.join(CANDIDATES)}")
+    ap.add_argument("--candidate-shapes", choices=("paper", "synthetic"), help="default: paper")
+    ap.add_argument("--profile", type=int, metavar="STEPS", help="torch.profiler table over STEPS steps")
     args = ap.parse_args(argv)
     raw = read_yaml(Path(args.params).read_text())
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
@@ -597,7 +700,9 @@ def main(argv: list[str] | None = None) -> dict:
     if not shapes or not set(shapes) <= {"paper", "synthetic"}:
         ap.error("--shapes takes paper and/or synthetic")
     settings = replace(base, timing=timing, shapes=shapes, levers=not args.no_levers,
-                       **_given(shares=args.share, matmul_size=args.matmul_size))
+                       candidates=args.candidates,
+                       **_given(shares=args.share, matmul_size=args.matmul_size,
+                                candidate_shapes=args.candidate_shapes, profile_steps=args.profile))
     command = " ".join(["python", sys.argv[0] if argv is None else "stages/bench.py",
                         *(sys.argv[1:] if argv is None else argv)])
     result = run_benchmark(raw, settings, command, save=lambda partial: write_json(args.out, partial))

@@ -4,14 +4,24 @@
     python stages/gpu_check.py --dry-run --out /tmp/gc    # anywhere: the same parts, tiny, on the CPU
 
 Its parts run in this order, each in its own process, within one time budget (`--budget`,
-default 450 s: the whole check fits in 8 minutes on one H100 with the time to start):
+default 540 s; `--parts` picks some, e.g. `--parts fullrun` alone):
 
-1. bench     stages/bench.py at the paper's and the synthetic shapes with every lever
+1. fullrun   one whole joint run at the paper's shapes (60 epochs of 95 steps, per-epoch
+             evaluation and checkpoints, the final evaluation) through train_run and a run
+             store, on fabricated features of the paper's size in host memory (61,200 AET
+             clips, 18 GB in all); its wall time and peak memory against aetasc.plan's
+             projection of that run at the benchmark's timings (fullrun.json). First: it is
+             the part never measured before, and the longest (about 4.5 minutes on an H100);
+2. bench     stages/bench.py at the paper's and the synthetic shapes with every lever
              (bench.json, bench.txt), and the paper world's cost at its timings
              (aetasc.plan, cost.txt);
-2. tests     the GPU tests: bf16 autocast, channels_last, host vs resident data, resume, the
+3. tests     the GPU tests: bf16 autocast, channels_last, host vs resident data, resume, the
              front end (gpu-tests.xml, with the measured differences as test properties);
-3. pipeline  the paper world's stages, at the paper's shapes (width 64, 128 x 1001 log-mels,
+4. candidates  ways to a faster step at the paper's shapes, each against the Trainer's
+             step with its compile time counted (bench's --candidates: max-autotune, CUDA
+             graphs over the compiled step, bf16 features, ASC-only runs sharing the GPU)
+             and a torch.profiler table of the step's top kernels (candidates.json);
+5. pipeline  the paper world's stages, at the paper's shapes (width 64, 128 x 1001 log-mels,
              64 + 128 clips per step), end to end on fabricated paper-format audio: acquire,
              extract, rank, subsets, the baselines and Fig. 3a, a few steps per run; each
              stage's time and peak GPU and host memory (pipeline.json).
@@ -19,7 +29,7 @@ default 450 s: the whole check fits in 8 minutes on one H100 with the time to st
 It ends with one line per target, `met` / `NOT met` with the measured value, and writes
 everything to `gpu_check.json` in `--out`. A part that fails or runs out of time is
 recorded as such; the others still run. The dry run shrinks every size so that CI runs it
-on two CPU cores in about a minute, which keeps the check from rotting between GPU runs.
+on two CPU cores in a few minutes, which keeps the check from rotting between GPU runs.
 """
 from __future__ import annotations
 
@@ -37,14 +47,18 @@ from pathlib import Path
 
 import yaml
 
-from .bench import TARGETS as BENCH_TARGETS
+from .bench import JOINT_ALPHA, TARGETS as BENCH_TARGETS
 from .config import load_params, read_yaml
 from .io import write_json
-from .plan import GPU_HOURS_TARGET, paper_world_cost, projection_lines, target_line
+from .plan import (ASC_TRAIN_CLIPS, GB, GPU_HOURS_TARGET, N_SCENES, STEP_GPU_GB, TUT_CLIPS, paper_world_cost,
+                   projection_lines, run_projection, target_line)
 
 REPO = Path(__file__).resolve().parents[2]
 TARGET_X_REALTIME = 1000.0        # feature extraction: decode + resample + front end
-TARGET_CHECK_SECONDS = 8 * 60
+TARGET_CHECK_SECONDS = 9 * 60
+TARGET_PROJECTION_ERROR = 0.10    # a whole run's wall time vs the planner's projection
+CANDIDATE_ARGS = ("--shapes", "paper", "--no-levers", "--candidates", "cuda-graphs,bf16-input,asc-sharing,max-autotune",
+                  "--profile", "10")
 
 GPU_TESTS = ["tests/test_gpu.py", "tests/test_features.py::test_logmel_follows_its_input_to_the_gpu",
              "tests/test_bench.py::test_gpu_benchmark_measures_every_lever"]
@@ -60,6 +74,7 @@ class Sizes:
     audioset: dict         # fabricate_audioset keywords
     hours: float           # T of the pipeline's event subsets
     shrink: dict           # params overrides beyond the figures
+    full_run: dict         # the whole run: world whose shapes it takes, clips per set, epochs (None: params')
 
 
 REAL = Sizes(
@@ -71,6 +86,9 @@ REAL = Sizes(
     audioset=dict(classes=40, balanced_per_class=5, eval_per_class=3, unbalanced=400),
     hours=0.5,
     shrink={"seeds": [0], "epochs": 1},
+    # the paper's sets: TUT 2018 fold 1, 170 h of 10 s AET clips, about 60 validation clips per class
+    full_run=dict(world="paper", asc_train=ASC_TRAIN_CLIPS, asc_eval=TUT_CLIPS - ASC_TRAIN_CLIPS,
+                  aet_train=61_200, aet_val=2_100, epochs=None),
 )
 DRY = Sizes(
     device="cpu",
@@ -82,6 +100,8 @@ DRY = Sizes(
     shrink={"seeds": [0], "epochs": 1, "model": {"width": 4},
             "features": {"sample_rate": 8000, "clip_seconds": 1.0, "n_fft": 256, "win_length": 256,
                          "hop_length": 256, "n_mels": 16, "fmin": 50.0, "fmax": 4000.0}},
+    # at the synthetic world's shapes, which the dry run's bench times: its projection is checked too
+    full_run=dict(world="synthetic", asc_train=128, asc_eval=40, aet_train=256, aet_val=40, epochs=2),
 )
 
 
@@ -144,6 +164,19 @@ def run_bench(out: Path, sizes: Sizes, budget: Budget) -> dict:
     return result
 
 
+def run_candidates(out: Path, sizes: Sizes, budget: Budget) -> dict:
+    """bench.py's candidates for a faster step (CANDIDATE_ARGS; in the dry run at the synthetic
+    shapes, where the CPU-possible ones run)."""
+    args = list(CANDIDATE_ARGS)
+    if sizes.device == "cpu":
+        args = ["--shapes", "synthetic", "--candidate-shapes", "synthetic", *args[2:-1], "2", *sizes.bench_args]
+    result = _run([sys.executable, "stages/bench.py", "--device", sizes.device,
+                   "--out", str(out / "candidates.json"), *args], out / "candidates.txt", budget)
+    if (out / "candidates.json").is_file():
+        result["bench"] = json.loads((out / "candidates.json").read_text())
+    return result
+
+
 def run_tests(out: Path, sizes: Sizes, budget: Budget) -> dict:
     xml = out / "gpu-tests.xml"
     result = _run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-o", "junit_family=xunit1",
@@ -169,6 +202,7 @@ def read_junit(path: Path) -> dict:
     return {"counts": counts, "cases": cases}
 
 
+PARTS = ("fullrun", "bench", "tests", "candidates", "pipeline")
 PIPELINE = [("acquire_asc.py",), ("acquire_aet.py",),
             ("extract_features.py", "--set", "asc"), ("extract_features.py", "--set", "ranking_pool"),
             ("rank_events.py",), ("make_subsets.py",), ("extract_features.py", "--set", "aet_subsets"),
@@ -257,6 +291,122 @@ def _extraction_rate(log: Path) -> dict | None:
     return None
 
 
+# ------------------------------------------------------------------------ the full run
+
+def fabricated_features(n: int, n_mels: int, frames: int, seed: int) -> "torch.Tensor":
+    """n float16 feature rows in host memory: a block of random clips repeated (filling 16 GB
+    with fresh random numbers would take minutes; speed and memory do not depend on values)."""
+    import torch
+    g = torch.Generator().manual_seed(seed)
+    block = torch.randn(min(n, 256), n_mels, frames, generator=g).half()
+    out = torch.empty(n, n_mels, frames, dtype=torch.float16)
+    for start in range(0, n, len(block)):
+        out[start:start + len(block)] = block[:n - start]
+    return out
+
+
+def full_run_data(sizes: dict, n_mels: int, frames: int, events: int):
+    import torch
+
+    from .train import RunData, Task
+    g = torch.Generator().manual_seed(1)
+    scenes = tuple(f"scene{i}" for i in range(N_SCENES))
+    mids = tuple(f"/m/event{i}" for i in range(events))
+
+    def scene_task(n: int, seed: int) -> Task:
+        return Task(fabricated_features(n, n_mels, frames, seed), torch.randint(0, N_SCENES, (n,), generator=g))
+
+    def event_task(n: int, seed: int) -> Task:
+        return Task(fabricated_features(n, n_mels, frames, seed), (torch.rand(n, events, generator=g) < 0.1).float())
+
+    return RunData(scenes, mids, scene_task(sizes["asc_train"], 2), scene_task(sizes["asc_eval"], 3),
+                   event_task(sizes["aet_train"], 4), event_task(sizes["aet_val"], 5))
+
+
+def full_run(params, sizes: dict, device: str, store: Path) -> dict:
+    """One joint run, all its steps, through train_run (the Trainer, the run store, a checkpoint
+    per epoch, the per-epoch and final evaluations): its wall time and peak memory."""
+    import resource
+
+    import torch
+
+    from .batches import fits_on_device
+    from .plan import world_shapes
+    from .train import RunSpec, train_run
+
+    shapes = world_shapes(params, sizes["world"])
+    world = getattr(params.worlds, sizes["world"])
+    epochs = sizes["epochs"] or world.epochs
+    started = time.perf_counter()
+    data = full_run_data(sizes, shapes.n_mels, shapes.frames, shapes.events)
+    fabricate_s = time.perf_counter() - started
+    spec = RunSpec(alpha=JOINT_ALPHA, seed=0, epochs=epochs, width=shapes.width, batch=params.batch,
+                   optimizer=params.optimizer, augment=params.augment, data_id=f"gpu-check full run {sizes}")
+    dev = torch.device(device)
+    training = [data.asc_train.x, data.asc_train.y, data.aet_train.x, data.aet_train.y]
+    resident = dev.type == "cuda" and fits_on_device(training, dev)
+    data_bytes = sum(t.nbytes for t in training)
+    run_dir = store / spec.fingerprint()
+    started = time.perf_counter()
+    result = train_run(spec, data, run_dir, device=dev, progress=False)
+    wall = time.perf_counter() - started
+    steps = epochs * (sizes["asc_train"] // params.batch.asc)
+    out = {"world": sizes["world"], "width": shapes.width, "input": [shapes.n_mels, shapes.frames],
+           "clips": {k: sizes[k] for k in ("asc_train", "asc_eval", "aet_train", "aet_val")},
+           "epochs": epochs, "steps": steps, "batch": {"asc": params.batch.asc, "aet": params.batch.aet},
+           "fabricate_seconds": fabricate_s, "data_gb": data_bytes / GB, "data_resident": resident,
+           "wall_seconds": wall, "train_seconds": result["train_seconds"],
+           # per-epoch evaluation, checkpoints, the final evaluation and the run's setup
+           "outside_epochs_seconds": wall - result["train_seconds"],
+           "asc_accuracy": result.get("asc_accuracy"), "lwlrap": result.get("lwlrap"),
+           "checkpoint_kept": (run_dir / "checkpoint.pt").is_file(),
+           "host_peak_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+           "gpu_peak_bytes": torch.cuda.max_memory_reserved(dev) if dev.type == "cuda" else None}
+    out["outside_epochs_share"] = out["outside_epochs_seconds"] / wall
+    return out
+
+
+def project_full_run(run: dict, bench: dict | None) -> dict:
+    """The planner's projection of a measured full run at a benchmark's timings of its shapes
+    (aetasc.plan.run_projection; GPU memory: the data if resident plus a joint step's
+    measured working set), and the measurement's error against it."""
+    timed = (bench or {}).get("training", {}).get(run["world"])
+    if timed is None or timed["width"] != run["width"] or timed["input"][1:] != run["input"]:
+        return {"projection": None, "why_no_projection": "no bench.json timing at these shapes"}
+    proj = run_projection(timed, "joint", run["steps"], run["epochs"], run["clips"]["aet_val"])
+    out = {"projection": {**proj, "basis": f"bench of {bench['date']} on {bench['device']['name']}",
+                          "gpu_gb": STEP_GPU_GB + (run["data_gb"] if run["data_resident"] else 0.0)},
+           "projection_error": run["wall_seconds"] / proj["total_seconds"] - 1}
+    if run["gpu_peak_bytes"] is not None:
+        out["gpu_peak_error"] = run["gpu_peak_bytes"] / GB / out["projection"]["gpu_gb"] - 1
+    return out
+
+
+def run_full_run(out: Path, work: Path, sizes: Sizes, budget: Budget, dry_run: bool) -> dict:
+    cmd = [sys.executable, "-m", "aetasc.gpu_check", "--full-run", "--out", str(out),
+           "--store", str(work / "fullrun-runs")] + (["--dry-run"] if dry_run else [])
+    result = _run(cmd, out / "fullrun.txt", budget)
+    if (out / "fullrun.json").is_file():
+        result["run"] = json.loads((out / "fullrun.json").read_text())
+    return result
+
+
+def full_run_main(argv: list[str] | None = None) -> dict:
+    """The full run in this process (the GPU check runs it as a child: its peaks are its own)."""
+    ap = argparse.ArgumentParser(prog="python -m aetasc.gpu_check --full-run")
+    ap.add_argument("--full-run", action="store_true", required=True)
+    ap.add_argument("--out", required=True, help="folder for fullrun.json")
+    ap.add_argument("--store", required=True, help="the run store (a checkpoint per epoch goes there)")
+    ap.add_argument("--dry-run", action="store_true")
+    args = ap.parse_args(argv)
+    out = Path(args.out)
+    sizes = DRY if args.dry_run else REAL
+    result = full_run(load_params(REPO / "params.yaml"), sizes.full_run, sizes.device, Path(args.store))
+    write_json(out / "fullrun.json", result)
+    print(json.dumps(result, indent=1))
+    return result
+
+
 # ------------------------------------------------------------------------- the summary
 
 def targets(result: dict) -> list[dict]:
@@ -280,6 +430,11 @@ def targets(result: dict) -> list[dict]:
     out.append({"target": "feature extraction (decode + resample + front end), x real time",
                 "met": None if ext is None or result["dry_run"] else ext["x_realtime"] >= TARGET_X_REALTIME,
                 "value": None if ext is None else ext["x_realtime"], "required": f">= {TARGET_X_REALTIME:g}"})
+    run = result["parts"].get("fullrun", {}).get("run") or {}
+    error = run.get("projection_error")
+    out.append({"target": "full-length run, wall time vs the planner's projection",
+                "met": None if error is None or result["dry_run"] else abs(error) <= TARGET_PROJECTION_ERROR,
+                "value": error, "required": f"within +-{TARGET_PROJECTION_ERROR:g}"})
     tests = result["parts"].get("tests", {})
     counts = tests.get("counts")
     out.append({"target": "GPU tests pass", "met": None if counts is None else
@@ -307,6 +462,20 @@ def summary_lines(result: dict) -> list[str]:
              f"{result['seconds']:.0f} s"]
     for name, part in result["parts"].items():
         lines.append(f"  part {name}: {part.get('status', 'ok')}, {part.get('seconds', 0):.0f} s")
+    run = result["parts"].get("fullrun", {}).get("run")
+    if run:
+        lines.append(f"    full run ({run['world']} shapes, {run['steps']:,} steps, {run['epochs']} epochs, "
+                     f"{run['data_gb']:.1f} GB of data {'resident' if run['data_resident'] else 'on the host'}): "
+                     f"{run['wall_seconds']:.0f} s, of it {run['outside_epochs_seconds']:.0f} s "
+                     f"({100 * run['outside_epochs_share']:.1f} %) outside the training epochs")
+        gpu = run["gpu_peak_bytes"]
+        if run["projection"]:
+            pr = run["projection"]
+            lines.append(f"      projected {pr['total_seconds']:.0f} s ("
+                         + ", ".join(f"{k} {v:.0f} s" for k, v in pr["seconds"].items())
+                         + f"): error {100 * run['projection_error']:+.1f} %; GPU peak "
+                         + ("-" if gpu is None else f"{gpu / 2**30:.2f} GiB")
+                         + f" vs {pr['gpu_gb']:.1f} GB projected; host peak {run['host_peak_bytes'] / 2**30:.1f} GiB")
     pipe = result["parts"].get("pipeline", {})
     for s in pipe.get("stages", []):
         gpu = s.get("gpu_peak_bytes")
@@ -334,8 +503,9 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--out", default="gpu-check", help="folder for every output (default: gpu-check)")
     ap.add_argument("--work", help="scratch folder for the fabricated data (default: <out>/work)")
     ap.add_argument("--dry-run", action="store_true", help="tiny sizes on the CPU (what CI runs)")
-    ap.add_argument("--budget", type=float, default=450.0, help="seconds for all parts together")
-    ap.add_argument("--parts", default="bench,tests,pipeline", help="comma-separated subset, in order")
+    ap.add_argument("--budget", type=float, default=540.0,
+                    help="seconds for all parts together (540: within a 10-minute command with the install)")
+    ap.add_argument("--parts", default=",".join(PARTS), help="comma-separated subset, in order")
     args = ap.parse_args(argv)
     sizes = DRY if args.dry_run else REAL
     import torch
@@ -350,10 +520,14 @@ def main(argv: list[str] | None = None) -> dict:
               "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
               "command": " ".join(["python stages/gpu_check.py", *(sys.argv[1:] if argv is None else argv)]),
               "parts": {}}
-    runners = {"bench": lambda: run_bench(out, sizes, budget), "tests": lambda: run_tests(out, sizes, budget),
+    runners = {"bench": lambda: run_bench(out, sizes, budget),
+               "fullrun": lambda: run_full_run(out, work, sizes, budget, args.dry_run),
+               "tests": lambda: run_tests(out, sizes, budget),
+               "candidates": lambda: run_candidates(out, sizes, budget),
                "pipeline": lambda: {"status": "ok", **run_pipeline(out, work, sizes, budget)}}
     # shares of the budget: (most seconds, seconds left over for the parts after it)
-    caps = {"bench": (0.50, 0.40), "tests": (0.30, 0.22), "pipeline": (1.0, 0.0)}
+    caps = {"fullrun": (0.60, 0.38), "bench": (0.38, 0.10), "tests": (0.25, 0.05), "candidates": (0.35, 0.0),
+            "pipeline": (1.0, 0.0)}
     for name in args.parts.split(","):
         if name not in runners:
             ap.error(f"--parts: unknown part {name!r}; known: {', '.join(runners)}")
@@ -372,6 +546,12 @@ def main(argv: list[str] | None = None) -> dict:
             if stages and stages[-1]["status"] != "ok":
                 result["parts"][name]["status"] = f"stopped at {stages[-1]['stage']}: {stages[-1]['status']}"
         write_json(out / "gpu_check.json", result)       # partial results survive a kill
+    run = result["parts"].get("fullrun", {}).get("run")
+    if run is not None:       # projected at this check's benchmark, else at one found in --out
+        bench = result["parts"].get("bench", {}).get("bench")
+        if bench is None and (out / "bench.json").is_file():
+            bench = json.loads((out / "bench.json").read_text())
+        run.update(project_full_run(run, bench))
     result["seconds"] = time.perf_counter() - started
     result["targets"] = targets(result)
     write_json(out / "gpu_check.json", result)
@@ -380,8 +560,15 @@ def main(argv: list[str] | None = None) -> dict:
     if "bench" in result["parts"]:
         print(_tail(out / "bench.txt", 60))
         print(_tail(out / "cost.txt", 30))
-    for name in ("tests", "pipeline"):
+    if "candidates" in result["parts"]:
+        print(_tail(out / "candidates.txt", 40))
+    logs = {"tests": "gpu-tests.txt", "pipeline": "pipeline.txt", "fullrun": "fullrun.txt"}
+    for name, log in logs.items():
         if result["parts"].get(name, {}).get("status", "ok") != "ok":
-            print(f"--- {name} log (last lines) ---\n" + _tail(out / ("gpu-tests.txt" if name == "tests" else "pipeline.txt"), 25))
+            print(f"--- {name} log (last lines) ---\n" + _tail(out / log, 25))
     print("\n".join(lines))
     return result
+
+
+if __name__ == "__main__":
+    full_run_main()

@@ -17,32 +17,83 @@ import json
 import sys
 import time
 from collections import Counter
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-from .bench import ASC_TRAIN_CLIPS, TARGETS, Shapes, model_flops, steps_per_run, world_shapes
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
 from .config import Params, load_params
 from .data.audioset import CLASS_TABLE, SPLITS, check_splits, read_class_labels, read_segments_csv
 from .data.hf_mirror import MirrorError, MirrorIndex, index_path, load_index, open_mirror, plan_lines
 from .experiments import ALPHA_PARAM, FIGURES, Point, asked_by, figure_points, subset_requests
 from .io import round_floats, write_json
+from .model import MultiTaskNet
 from .subsets import Pool, Subset, SubsetError, SubsetRequest, build_subsets, subset_records, union_of
+from .train import COMPILE_MIN_STEPS, MONITOR_CLIPS
 
 FEATURE_BYTES = 2                   # features are stored as float16
 # Without a measured step time: model FLOPs at a quarter of the bf16 matrix-multiply rate
 # measured on an H200 (755 TFLOP/s, BENCHMARKS.md), the step's target share of it.
 FLOPS_RATE = 0.25 * 755e12
 TUT_CLIPS = 8640                    # TUT Urban Acoustic Scenes 2018 development set (both folds)
+ASC_TRAIN_CLIPS = 6122              # TUT Urban Acoustic Scenes 2018, fold 1 train
+N_SCENES = 10
+STEP_FRACTION_TARGET = 0.25         # the step's share of the device's measured bf16 matmul rate
 RANKING_POOL_CLIPS = 20_550         # AudioSet balanced_train clips still available
 AUDIOSET_EVAL_CLIPS = 20_383        # eval_segments.csv: bounds the AET validation clips
 AUDIOSET_UNBALANCED_CLIPS = 2_041_789   # unbalanced_train_segments.csv: bounds the AET clips
 AET_CLIP_SECONDS = 10.0
-GPU_HOURS_TARGET = 12.0             # the whole paper world on one H100 (docs/speed.md)
+GPU_HOURS_TARGET = 8.0              # the whole paper world on one H100 (docs/speed.md)
 # GPU memory of a joint training step at the paper's shapes beyond its data: the peak the GPU
 # check measured for train_figure@fig3a (8.37 GiB on an H200 with 0.2 GB of data; BENCHMARKS.md).
 STEP_GPU_GB = 8.8
 STAND_IN = "stand-in: class table order (no tagger ranking yet)"
 GB = 1e9
+
+
+# ------------------------------------------------------------------- a step's FLOPs
+# The FLOP model of a training step: stages/bench.py divides it by the measured step time,
+# and the cost projection below scales step times by it where the paper's shapes were not timed.
+
+@dataclass(frozen=True)
+class Shapes:
+    """What sets the cost of a training step: the network width and the input size."""
+    world: str
+    width: int
+    n_mels: int
+    frames: int
+    events: int           # AET classes (the world's Fig. 2 k)
+
+
+def world_shapes(params: Params, world: str) -> Shapes:
+    w = getattr(params.worlds, world)
+    return Shapes(world, w.model.width, w.features.n_mels, w.features.frames, w.figures.fig2.k)
+
+
+def model_flops(shapes: Shapes, batch: int, n_asc: int, backward: bool) -> int:
+    """Model FLOPs of one pass (convolutions and matrix products, the usual convention),
+    counted on the meta device: shapes only, nothing is computed."""
+    with torch.device("meta"):
+        net = MultiTaskNet(N_SCENES, shapes.events, shapes.width)
+        x = torch.empty(batch, 1, shapes.n_mels, shapes.frames)
+    counter = FlopCounterMode(display=False)
+    with counter:
+        asc, aet = net(x, n_asc)
+        if backward:
+            (asc.sum() + aet.sum()).backward()
+    return counter.get_total_flops()
+
+
+def steps_per_run(params: Params, world: str) -> int:
+    """Training steps of one run of a world: epochs x ASC training clips // ASC batch."""
+    w = getattr(params.worlds, world)
+    if world == "paper":
+        clips = ASC_TRAIN_CLIPS
+    else:
+        g = w.source
+        clips = g.scenes * (g.cities - g.evaluate_cities) * g.locations_per_city * g.segments_per_location
+    return w.epochs * (clips // params.batch.asc)
 
 
 def clip_bytes(params: Params) -> int:
@@ -111,11 +162,11 @@ def make_plan(params: Params, built: list[Subset], choices: dict, pool: Pool, ev
 # benchmark's measured step time (stages/bench.py only measures).
 
 def _alpha(point: Point, params: Params) -> float | str:
-    if point.alpha != ALPHA_PARAM:
-        return float(point.alpha)
-    # `auto` is Eq. 3's value, known only once the baselines ran: one more distinct alpha.
-    alpha = params.alpha
-    return "eq3" if alpha == "auto" else float(alpha)
+    if point.alpha == ALPHA_PARAM:
+        # `auto` is Eq. 3's value, known only once the baselines ran: one more distinct alpha.
+        return "eq3" if params.alpha == "auto" else float(params.alpha)
+    # a number, or a point named by the alpha it trains at (Eq. 3's: "eq3")
+    return point.alpha if isinstance(point.alpha, str) else float(point.alpha)
 
 
 def _runs_of(point: Point, params: Params, seed: int) -> list[tuple[tuple, str]]:
@@ -158,20 +209,40 @@ def count_runs(params: Params) -> dict:
     steps = steps_per_run(params, "paper")
     tagger_steps, tagger_val = _tagger(params)
     aet_hours = _aet_train_hours(params)
+    # a run with an event set also scores AET validation clips (ASC-only fine-tuning included)
+    eval_clips = sum(run_eval_clips(world.epochs, key[1] is not None) for key in unique)
     return {
         "world": params.world, "seeds": len(world.seeds), "epochs": world.epochs,
         "steps_per_run": steps, "figures": figures, "schedule": schedule, "runs": len(unique),
         "kinds": {kind: kinds[kind] for kind in clips},
         "fine_tuned_runs": sum(key[-1] for key in unique),
+        "clip_steps": {kind: steps * kinds[kind] * clips[kind] for kind in clips},
         "run_clip_steps": steps * sum(kinds[kind] * clips[kind] for kind in clips),
         "tagger_steps": tagger_steps, "tagger_clip_steps": tagger_steps * batch.aet,
-        # every epoch of every run evaluates on the ASC evaluation fold; the tagger on its held-out pool
-        "eval_clips": len(unique) * world.epochs * (TUT_CLIPS - ASC_TRAIN_CLIPS)
-                      + (world.ranking.tagger_epochs * tagger_val if tagger_steps else 0),
+        # one process per figure with new runs (train_figure), and the tagger's (rank_events)
+        "processes": sum(f["new"] > 0 for f in figures.values()) + (tagger_steps > 0),
+        "eval_clips": eval_clips + (world.ranking.tagger_epochs * _monitored(tagger_val) + tagger_val
+                                    if tagger_steps else 0),
         "aet_hours_requested": aet_hours,
         "extraction_clips": TUT_CLIPS + RANKING_POOL_CLIPS + AUDIOSET_EVAL_CLIPS
                             + min(round(aet_hours * 3600 / AET_CLIP_SECONDS), AUDIOSET_UNBALANCED_CLIPS),
     }
+
+
+def _monitored(n: int) -> int:
+    """Clips of n that a per-epoch evaluation scores: an even stride, at most MONITOR_CLIPS
+    (Trainer.evaluate(monitor=True))."""
+    return len(range(0, n, -(-n // MONITOR_CLIPS))) if n else 0
+
+
+def run_eval_clips(epochs: int, with_events: bool, aet_val_clips: int | None = None) -> int:
+    """Clips one run's evaluation scores: every epoch a strided sample of the ASC evaluation
+    fold (and of the AET validation clips, for a run with an event set), at the end all of
+    them. `aet_val_clips` None: the run's AET validation set is not known here, so its
+    monitor counts MONITOR_CLIPS and its final pass is not counted."""
+    asc = TUT_CLIPS - ASC_TRAIN_CLIPS
+    aet_monitor = MONITOR_CLIPS if aet_val_clips is None else _monitored(aet_val_clips)
+    return epochs * (_monitored(asc) + with_events * aet_monitor) + asc + with_events * (aet_val_clips or 0)
 
 
 def _tagger(params: Params) -> tuple[int, int]:
@@ -195,9 +266,13 @@ def _aet_train_hours(params: Params) -> float:
 
 
 def project(counts: dict, train_s_per_clip: float, eval_s_per_clip: float,
-            extract_s_per_clip: float) -> dict:
-    """Hours of the counted work at the given per-clip costs (a step's time scales with its clips)."""
-    seconds = {"figure_runs": counts["run_clip_steps"] * train_s_per_clip,
+            extract_s_per_clip: float, shared: dict | None = None) -> dict:
+    """Hours of the counted work at the given per-clip costs (a step's time scales with its
+    clips). `shared`: per mini-batch kind, the aggregate speed-up of that kind's runs sharing
+    one GPU as measured (several ranks per GPU under torchrun)."""
+    shared = shared or {}
+    seconds = {"figure_runs": sum(n * train_s_per_clip / shared.get(kind, {}).get("vs_one", 1.0)
+                                  for kind, n in counts["clip_steps"].items()),
                "tagger": counts["tagger_clip_steps"] * train_s_per_clip,
                "evaluation": counts["eval_clips"] * eval_s_per_clip,
                "feature_front_end": counts["extraction_clips"] * extract_s_per_clip}
@@ -217,44 +292,91 @@ def projection(counts: dict, training: dict, features: dict, peak: float, paper:
             / timed["flops_per_step"]
         basis = f"synthetic shapes' timings x {scale:.0f} (ratio of model FLOPs per clip)"
     clips = sum(timed["batch"].values())
+    shared = sharing_measured(timed) if scale == 1.0 else {}    # measured at the paper's shapes only
     out = project(counts, scale * timed["ms_per_step"] / 1e3 / clips,
-                  scale / timed["eval_clips_per_second"], 1 / features["clips_per_second"])
-    if timed.get("compiled"):       # every figure run and the tagger compile once
-        out["hours"]["compilation"] = (counts["runs"] + 1) * timed["compile_seconds"] / 3600
+                  scale / timed["eval_clips_per_second"], 1 / features["clips_per_second"], shared)
+    for kind, s in shared.items():
+        basis += f", {kind} runs {s['processes']} to a GPU ({s['vs_one']:.2f}x aggregate, measured)"
+    if timed.get("compiled"):
+        first, later, how = compile_seconds(timed)
+        out["hours"]["compilation"] = (counts["processes"] * first
+                                       + (counts["runs"] + 1 - counts["processes"]) * later) / 3600
         out["total_hours"] = sum(out["hours"].values())
-        basis += ", compiled (torch.compile), compile time counted once per run"
+        basis += f", compiled (torch.compile): one compile per process, {how}"
     flops = (counts["run_clip_steps"] + counts["tagger_clip_steps"]) * scale * timed["flops_per_step"] / clips \
         + counts["eval_clips"] * scale * timed["forward_flops_per_clip"]
+    compiles = compile_seconds(timed)[:2] if timed.get("compiled") else (0.0, 0.0)
     out["wall_hours"] = {n: wall_hours(counts, out, scale * timed["ms_per_step"] / 1e3 / clips,
-                                       timed["batch"], n) for n in GPUS}
+                                       timed["batch"], n, compiles) for n in GPUS}
     out.update(basis=basis, model_flops=flops,
-               hours_at_target_fraction=flops / (TARGETS["fraction_of_peak"] * peak) / 3600,
-               not_counted="audio decoding and resampling, AET validation passes, checkpoint writes")
+               hours_at_target_fraction=flops / (STEP_FRACTION_TARGET * peak) / 3600,
+               not_counted="audio decoding and resampling, the final AET validation pass of each run, "
+                           "checkpoint writes")
     return out
 
 
 GPUS = (1, 8)
 
 
-def wall_hours(counts: dict, hours: dict, train_s_per_clip: float, batch: dict, gpus: int) -> float:
+def compile_seconds(timed: dict) -> tuple[float, float, str]:
+    """(first compile of a process, each later run's, how the later ones are priced). A figure
+    process compiles every run's model, but after the first the compiled graph is found in
+    torch's caches; the benchmark measures that as `recompile_seconds` (a second model
+    compiled in the same process). Without that measurement the later ones are priced as the first."""
+    first = timed["compile_seconds"]
+    if timed.get("recompile_seconds") is not None:
+        later = timed["recompile_seconds"]
+        return first, later, f"later runs {later:.1f} s each (measured)"
+    return first, first, "later runs priced as the first (not measured by this benchmark)"
+
+
+def sharing_measured(timed: dict) -> dict:
+    """Per mini-batch kind, the best measured aggregate speed-up of several such runs sharing
+    one GPU at these shapes (only a gain counts; kinds not measured share nothing)."""
+    best = {}
+    for s in timed.get("sharing", []):
+        if s.get("processes", 1) > 1 and s.get("vs_one", 0) > best.get(s.get("kind", "joint"), {}).get("vs_one", 1.0):
+            best[s.get("kind", "joint")] = {"processes": s["processes"], "vs_one": s["vs_one"]}
+    return best
+
+
+def run_projection(timed: dict, kind: str, steps: int, epochs: int, aet_val_clips: int,
+                   first_in_process: bool = True) -> dict:
+    """Seconds one run of `steps` steps takes at a benchmark's timings of its shapes
+    (training/<world> of bench.json): training, per-epoch and final evaluation, compilation."""
+    clips = {"asc": timed["batch"]["asc"], "aet": timed["batch"]["aet"]}
+    per_clip = timed["ms_per_step"] / 1e3 / sum(clips.values())
+    batch = sum(clips.values()) if kind == "joint" else clips[kind]
+    out = {"training": steps * batch * per_clip,
+           "evaluation": run_eval_clips(epochs, kind != "asc", aet_val_clips) / timed["eval_clips_per_second"],
+           "compilation": 0.0}
+    if timed.get("compiled") and steps >= COMPILE_MIN_STEPS:
+        first, later, _ = compile_seconds(timed)
+        out["compilation"] = first if first_in_process else later
+    return {"seconds": out, "total_seconds": sum(out.values())}
+
+
+def wall_hours(counts: dict, hours: dict, train_s_per_clip: float, batch: dict, gpus: int,
+               compile_s: tuple[float, float] = (0.0, 0.0)) -> float:
     """Hours until every figure is done on `gpus` GPUs under torchrun, one figure at a time:
     each rank takes the next run of the figure that no rank has claimed (stored runs cost
     nothing), and the figure ends with its last rank. The ranking's tagger and the front end
-    run on one GPU; each run's evaluation and compilation go with the run."""
+    run on one GPU; each run's evaluation goes with the run, and each rank compiles once per
+    figure (compile_s: the first compile of a process, each later run's)."""
     h = hours["hours"]
-    per_run_extra = 3600 * (h["evaluation"] + h.get("compilation", 0.0)) / (counts["runs"] + 1)
+    eval_per_run = 3600 * h["evaluation"] / (counts["runs"] + 1)
+    first, later = compile_s
     clips = {"asc": batch["asc"], "aet": batch["aet"], "joint": batch["asc"] + batch["aet"]}
-    seconds = 3600 * (h["tagger"] + h["feature_front_end"])
+    seconds = 3600 * (h["tagger"] + h["feature_front_end"]) + first
     for entries in counts["schedule"].values():
         free = [0.0] * gpus                  # when each rank is free again
         for kinds in entries:
-            cost = sum(counts["steps_per_run"] * clips[k] * train_s_per_clip + per_run_extra for k in kinds)
+            cost = sum(counts["steps_per_run"] * clips[k] * train_s_per_clip + eval_per_run + later for k in kinds)
             if cost:
-                free[free.index(min(free))] += cost
+                rank = free.index(min(free))
+                free[rank] += cost + (first - later if free[rank] == 0 else 0.0)
         seconds += max(free)
     return seconds / 3600
-
-
 
 
 def projection_lines(c: dict, p: dict) -> list[str]:
@@ -277,7 +399,7 @@ def projection_lines(c: dict, p: dict) -> list[str]:
               + ", ".join(f"{p['wall_hours'][n]:.2f} h on {n} device{'s' if int(n) > 1 else ''}"
                           for n in sorted(p.get("wall_hours", {}), key=int)),
               f"model FLOPs {p['model_flops']:.3g}: {p['hours_at_target_fraction']:.2f} h at "
-              f"{100 * TARGETS['fraction_of_peak']:.0f}% of this device's measured matmul rate",
+              f"{100 * STEP_FRACTION_TARGET:.0f}% of this device's measured matmul rate",
               f"not counted: {p['not_counted']}"]
     return lines
 

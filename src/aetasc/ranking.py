@@ -81,11 +81,30 @@ def load_tagger(path: Path) -> dict:
     return ckpt
 
 
+# The scoring's memory: features and activations of one batch stay within SCORING_BYTES. The
+# largest activation of the encoder is the stem's output, width x mels/2 x frames/2 floats per
+# clip; SCORING_LIVE_MAPS of those (input, output and a residual of a block) are alive at once.
+SCORING_BYTES = 2**30
+SCORING_LIVE_MAPS = 4
+SCORING_MAX_BATCH = 256
+
+
+def scoring_batch(width: int, n_mels: int, frames: int, budget: int = SCORING_BYTES) -> int:
+    """Clips per scoring batch so that one batch's features and activations (float32) stay
+    within `budget` bytes; at most SCORING_MAX_BATCH (the synthetic world's scores are computed
+    in these batches)."""
+    per_clip = 4 * (n_mels * frames + SCORING_LIVE_MAPS * width * -(-n_mels // 2) * -(-frames // 2))
+    return max(1, min(SCORING_MAX_BATCH, budget // per_clip))
+
+
 @torch.no_grad()
-def score_clips(checkpoint: Path, x: torch.Tensor, classes: list[str], device=None,
-                batch: int = 256, ckpt: dict | None = None) -> np.ndarray:
+def score_clips(checkpoint: Path, x, classes: list[str], device=None, rows=None,
+                ckpt: dict | None = None, batch: int | None = None) -> np.ndarray:
     """Sigmoid scores (clips, classes) of this project's tagger on features (clips, mels, frames).
 
+    `x` is a tensor or an array, e.g. a memory-mapped features.npy: only its `rows` (default:
+    all) are scored, gathered one batch at a time, so host and device memory hold one batch
+    (scoring_batch: within SCORING_BYTES) and the scores, whatever the number of clips.
     `ckpt` is the checkpoint already loaded from `checkpoint`, if the caller has it."""
     ckpt = ckpt if ckpt is not None else load_tagger(checkpoint)
     if list(ckpt.get("events", [])) != list(classes):
@@ -100,11 +119,15 @@ def score_clips(checkpoint: Path, x: torch.Tensor, classes: list[str], device=No
         raise RankingError(f"{checkpoint}: not a tagger of this project's architecture: {err}") from None
     device = resolve_device(device)
     model.to(device).eval()
-    out = []
-    for i in range(0, len(x), batch):
-        xb = x[i:i + batch].to(device).float().unsqueeze(1)
-        out.append(torch.sigmoid(model.aet_head(model.encoder(xb))).cpu())
-    return torch.cat(out).numpy()
+    rows = np.arange(len(x)) if rows is None else np.asarray(rows)
+    batch = batch or scoring_batch(width, *x.shape[1:])
+    out = np.empty((len(rows), len(classes)), dtype=np.float32)
+    for i in range(0, len(rows), batch):
+        part = x[rows[i:i + batch]]
+        part = torch.from_numpy(np.ascontiguousarray(part)) if isinstance(part, np.ndarray) else part
+        xb = part.to(device).float().unsqueeze(1)
+        out[i:i + len(xb)] = torch.sigmoid(model.aet_head(model.encoder(xb))).cpu().numpy()
+    return out
 
 
 def score_scene_clips(checkpoint: Path, clips, asc_root: Path, asc_features, classes: list[str],
@@ -119,8 +142,7 @@ def score_scene_clips(checkpoint: Path, clips, asc_root: Path, asc_features, cla
             raise RankingError(str(err)) from None
         return panns.score_audio(model, [asc_root / c.filename for c in clips], resolve_device(device))
     rows = asc_features.rows(c.clip_id for c in clips)
-    x = torch.from_numpy(np.ascontiguousarray(asc_features.array[rows]))
-    return score_clips(checkpoint, x, classes, device, ckpt=ckpt)
+    return score_clips(checkpoint, asc_features.array, classes, device, rows=rows, ckpt=ckpt)
 
 
 def rank_classes(scores: np.ndarray, classes: list[str], names: list[str]) -> list[RankedClass]:
