@@ -16,7 +16,7 @@ from pathlib import Path
 from aetasc.config import load_params
 from aetasc.data.audioset import AUDIO_SUFFIXES, AVAILABILITY, read_audioset, read_availability
 from aetasc.data.tut2018 import LayoutError, check_audio_labelled, read_tut2018
-from aetasc.features import extract_features
+from aetasc.features import DiskFullError, extract_features
 from aetasc.subsets import UNION, read_union
 
 SETS = ("asc", "ranking_pool", "aet_subsets")
@@ -93,8 +93,12 @@ def main(argv=None) -> None:
     except LayoutError as err:
         sys.exit(f"extract_features --set {args.set}: {err}")
     out = Path(args.out or f"data/features/{args.set}")
-    report(extract_features(clips, params.active.features, out, workers=args.workers,
-                            batch_size=args.batch_size))
+    try:
+        summary = extract_features(clips, params.active.features, out, workers=args.workers,
+                                   batch_size=args.batch_size)
+    except DiskFullError as err:
+        sys.exit(f"extract_features --set {args.set}: disk full: {err.strerror}")
+    report(summary)
 
 
 if __name__ == "__main__":

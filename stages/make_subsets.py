@@ -11,7 +11,7 @@ from aetasc.data.paper import SourceError, fetch_clips
 from aetasc.data.tut2018 import read_tut2018
 from aetasc.io import atomic_dir, write_json
 from aetasc.plan import format_plan, make_plan, scaled_requests
-from aetasc.ranking import read_ranking
+from aetasc.ranking import RankingError, read_ranking
 from aetasc.subsets import Pool, SubsetError, build_and_fetch, check_pool_hours, write_subsets
 
 
@@ -25,8 +25,11 @@ def main() -> None:
     ap.add_argument("--plan", default="metrics/plan.json")
     args = ap.parse_args()
     params = load_params(args.params)
-    ranking = [r.mid for r in read_ranking(Path(args.ranking))]
     layout = read_audioset(args.aet)
+    try:
+        ranking = [r.mid for r in read_ranking(Path(args.ranking), [c.mid for c in layout.classes])]
+    except RankingError as err:
+        sys.exit(f"make_subsets: {err}")
     scenes = read_tut2018(args.asc)
     listed = layout.listed["unbalanced_train"]
     pending = {s.ytid for s in listed if layout.status[s.ytid] == "pending"}

@@ -6,7 +6,7 @@ from pathlib import Path
 from aetasc.config import load_params
 from aetasc.io import atomic_dir, round_floats, write_json
 from aetasc.ranking import rank_events
-from aetasc.store import default_store
+from aetasc.store import default_store, running_stage
 from aetasc.subsets import SubsetError
 
 
@@ -23,10 +23,11 @@ def main() -> None:
     ap.add_argument("--metrics", default="metrics/ranking.json")
     args = ap.parse_args()
     params = load_params(args.params)
+    store = Path(args.runs or default_store())
     try:
-        with atomic_dir(args.out) as tmp:
+        with atomic_dir(args.out) as tmp, running_stage(store, "rank_events"):
             summary = rank_events(params, Path(args.asc), Path(args.aet), Path(args.asc_features),
-                                  Path(args.pool_features), tmp, Path(args.runs or default_store()))
+                                  Path(args.pool_features), tmp, store)
     except SubsetError as err:
         sys.exit(f"rank_events: {err}")
     write_json(args.metrics, round_floats(summary))

@@ -1,11 +1,13 @@
 """The run store's housekeeping (not a DVC stage): which entries the current figures need.
 
-    python stages/run_store.py            # every entry: size, and the run that needs it
-    python stages/run_store.py --remove   # delete the entries no current figure needs
+    python stages/run_store.py                  # every folder: size, and what it is kept for
+    python stages/run_store.py --remove         # list what would go, with sizes, and ask
+    python stages/run_store.py --remove --yes   # delete without asking
 
 "Current" means the figures and the ranking's tagger of params.yaml on the data in data/
-(features and subsets as the pipeline last made them). Entries being trained by a live
-process are never removed.
+(features and subsets as the pipeline last made them). Only run entries (folders with the
+store's marker) are ever removed, and never one claimed by a live process or used since the
+oldest running stage began (docs/run_store.md).
 """
 import argparse
 import sys
@@ -15,7 +17,8 @@ from aetasc.config import load_params
 from aetasc.data.audioset import read_audioset
 from aetasc.experiments import Paths, needed_runs
 from aetasc.ranking import tagger_plan
-from aetasc.store import default_store, entries, folder_bytes, is_claimed, remove
+from aetasc.store import (ENTRY, default_store, entries, folder_bytes, is_claimed, is_entry, last_used,
+                          remove, running_stages)
 
 
 def main() -> None:
@@ -27,7 +30,9 @@ def main() -> None:
     ap.add_argument("--metrics", default="metrics")
     ap.add_argument("--runs", default=None, help="the run store (default: $AETASC_RUN_STORE, "
                                                  "else the workspace's data/runs)")
-    ap.add_argument("--remove", action="store_true", help="delete the entries no current figure needs")
+    ap.add_argument("--remove", action="store_true", help="delete the entries no current figure needs "
+                                                         "(asks first)")
+    ap.add_argument("--yes", action="store_true", help="with --remove: do not ask")
     args = ap.parse_args()
     params = load_params(args.params)
     store = Path(args.runs or default_store())
@@ -41,23 +46,48 @@ def main() -> None:
             needed.setdefault(spec.fingerprint(), "the ranking's tagger")
     except (FileNotFoundError, KeyError, ValueError) as err:
         sys.exit(f"run_store: cannot tell which runs the figures need ({err}); run `dvc repro` first")
-    kept = stale = 0
+    stages = running_stages(store)
+    used_before = min((s["since"] for s in stages), default=float("inf"))
+    for s in stages:
+        print(f"running: {s['what']} (host {s['host']}, pid {s['pid']}): entries used since it began are kept")
+    kept = 0
+    removable = []
     for entry in entries(store):
         size = folder_bytes(entry)
+        if not is_entry(entry):
+            print(f"{entry.name}  {size / 2**20:9.1f} MiB  not a run entry ({ENTRY} missing): left alone")
+            continue
         what = needed.get(entry.name)
         if what is None and is_claimed(entry):
             what = "being trained by a live process"
+        if what is None and last_used(entry) >= used_before:
+            what = "used by a running stage"
         print(f"{entry.name}  {size / 2**20:9.1f} MiB  {what or 'not needed'}")
         if what is None:
-            stale += size
-            if args.remove:
-                remove(entry)
+            removable.append((entry, size))
         else:
             kept += size
-    action = "removed" if args.remove else "not needed (--remove deletes them)"
-    print(f"{store}: {kept / 2**20:.1f} MiB needed, {stale / 2**20:.1f} MiB {action}; "
-          f"{sum(1 for e in entries(store) if e.name in needed)} of {len(needed)} needed runs present")
-
+    stale = sum(size for _, size in removable)
+    present = sum(1 for e in entries(store) if e.name in needed and is_entry(e))
+    print(f"{store}: {kept / 2**20:.1f} MiB kept, {stale / 2**20:.1f} MiB in {len(removable)} entries not needed"
+          f"{'' if args.remove else ' (--remove deletes them)'}; {present} of {len(needed)} needed runs present")
+    if not args.remove or not removable:
+        return
+    if not args.yes:
+        if not sys.stdin.isatty():
+            sys.exit("run_store: --remove asks before deleting; not run interactively, so nothing was "
+                     "deleted (add --yes to delete the entries listed as not needed)")
+        answer = input(f"delete these {len(removable)} entries ({stale / 2**20:.1f} MiB)? [y/N] ")
+        if answer.strip().lower() not in ("y", "yes"):
+            print("nothing deleted")
+            return
+    removed = freed = 0
+    for entry, size in removable:
+        if remove(entry, used_before):
+            removed, freed = removed + 1, freed + size
+        else:
+            print(f"{entry.name}: claimed or used meanwhile; kept")
+    print(f"{store}: removed {removed} entries, {freed / 2**20:.1f} MiB")
 
 if __name__ == "__main__":
     main()

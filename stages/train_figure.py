@@ -19,7 +19,7 @@ from aetasc.config import load_params
 from aetasc.distributed import Launch, process_group
 from aetasc.experiments import FIGURES, DataError, Paths, run_figure, write_points_csv
 from aetasc.io import round_floats, write_json
-from aetasc.store import default_store
+from aetasc.store import default_store, running_stage
 
 
 def main() -> None:
@@ -39,7 +39,7 @@ def main() -> None:
                   baselines=metrics / "baselines.json")
     launch = Launch.from_env()
     try:
-        with process_group(launch) as group:
+        with process_group(launch) as group, running_stage(paths.runs, f"train_figure --figure {args.figure}"):
             summary = run_figure(args.figure, params, paths, rank=launch.rank, world_size=launch.world_size,
                                  device=group.device, barrier=group.barrier)
     except DataError as err:

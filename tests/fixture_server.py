@@ -16,6 +16,9 @@ class FixtureServer:
                  the connection (once; later requests are served whole)
     fail_with    path -> statuses answered first, one per request (e.g. [503, 500])
     ignore_range answer Range requests with the whole file and 200, as some hosts do
+    wrong_range  answer Range requests with 206 from byte 0 (a broken cache or proxy)
+    cut_always   path -> n: every response for path drops the connection after n body bytes
+    max_requests answer 410 Gone once this many requests were served (bounds a client's loop)
     no_length    send no Content-Length: the body ends when the connection closes, so a
                  cut looks like the end of the file
     requests     one dict per request: path, range (header or None), status
@@ -26,6 +29,9 @@ class FixtureServer:
         self.cut_after: dict[str, int] = {}
         self.fail_with: dict[str, list[int]] = {}
         self.ignore_range = False
+        self.wrong_range = False
+        self.cut_always: dict[str, int] = {}
+        self.max_requests: int | None = None
         self.no_length = False
         self.requests: list[dict] = []
         self._lock = threading.Lock()
@@ -53,7 +59,9 @@ class FixtureServer:
         """(status, body, headers, bytes to send before cutting) for one request."""
         with self._lock:
             failures = self.fail_with.get(path)
-            if failures:
+            if self.max_requests is not None and len(self.requests) >= self.max_requests:
+                plan = (410, b"", {}, None)
+            elif failures:
                 status = failures.pop(0)
                 plan = (status, b"", {"Retry-After": "0"} if status in (429, 503) else {}, None)
             elif path not in self.files:
@@ -65,11 +73,11 @@ class FixtureServer:
 
     def _serve(self, path: str, range_header: str | None):
         data = self.files[path]
-        cut = self.cut_after.pop(path, None)
+        cut = self.cut_after.pop(path, self.cut_always.get(path))
         m = re.fullmatch(r"bytes=(\d+)-", range_header or "")
         if not m or self.ignore_range:
             return 200, data, {}, cut
-        start = int(m.group(1))
+        start = 0 if self.wrong_range else int(m.group(1))
         if start >= len(data):
             return 416, b"", {"Content-Range": f"bytes */{len(data)}"}, None
         return 206, data[start:], {"Content-Range": f"bytes {start}-{len(data) - 1}/{len(data)}"}, cut

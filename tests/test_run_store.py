@@ -268,12 +268,12 @@ def test_a_queued_experiment_reuses_the_workspaces_runs(dvc_repo):
 def test_housekeeping_lists_and_removes_what_no_figure_needs(dvc_repo):
     store_dir = dvc_repo / "data/runs"
     stale = store_dir / "0123456789abcdef"
-    stale.mkdir()
+    store.mark_entry(stale)
     (stale / RESULT).write_text("{}")
-    kept = {p.name for p in store_dir.iterdir()} - {stale.name}
+    kept = set(store.entries(store_dir)) - {stale}
     script = str(dvc_repo / "stages/run_store.py")
     listing = run_cmd([sys.executable, script], dvc_repo, DVC_ENV)
     assert re.search(r"^0123456789abcdef\s.*not needed$", listing, re.M)
     assert f"{len(kept)} of {len(kept)} needed runs present" in listing   # every other entry is needed
-    run_cmd([sys.executable, script, "--remove"], dvc_repo, DVC_ENV)
-    assert {p.name for p in store_dir.iterdir()} == kept
+    run_cmd([sys.executable, script, "--remove", "--yes"], dvc_repo, DVC_ENV)
+    assert set(store.entries(store_dir)) == kept and all(store.is_entry(e) for e in kept)

@@ -11,8 +11,9 @@ from pathlib import Path
 from typing import Annotated, Literal, Union
 from urllib.parse import urlparse
 
+import ruamel.yaml
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 STRATEGIES = ("random", "correlated", "uncorrelated", "abundant")
 # AudioSet's released label set; the paper's world cannot ask for more classes.
@@ -38,12 +39,34 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
 
+def _spelling(v):
+    """A grid value as subset ids and plot labels spell it (`{:g}`: 6 significant digits)."""
+    return f"{v:g}" if isinstance(v, (int, float)) and not isinstance(v, bool) else v
+
+
 def _distinct(values: list, what: str) -> list:
-    """A grid lists each value once: a repeat would merge two grid points into one."""
-    seen = [v for i, v in enumerate(values) if v in values[:i]]
+    """A grid lists each value once, as ids and labels spell it: a repeat would merge two grid
+    points into one."""
+    spelled = [_spelling(v) for v in values]
+    seen = [(values[spelled.index(s)], v) for i, (s, v) in enumerate(zip(spelled, values)) if s in spelled[:i]]
     if seen:
-        raise ValueError(f"{what} repeats {seen[0]!r}; each value once")
+        first, again = seen[0]
+        same = "" if first == again else f" (as {again!r}, which ids and labels spell {_spelling(again)})"
+        raise ValueError(f"{what} repeats {first!r}{same}; each value once")
     return values
+
+
+def _spelled_exactly(v: float) -> float:
+    """Subset ids and labels spell a T or alpha with 6 significant digits: a value they would
+    round would share its id with another value."""
+    if float(_spelling(v)) != v:
+        raise ValueError(f"{v!r} would be spelled {_spelling(v)} in subset ids and plot labels; "
+                         f"write it with at most 6 significant digits")
+    return v
+
+
+Hours = Annotated[float, Field(gt=0.0), AfterValidator(_spelled_exactly)]
+GridAlpha = Annotated[float, Field(ge=0.0, le=1.0), AfterValidator(_spelled_exactly)]
 
 
 class BatchParams(Strict):
@@ -124,14 +147,14 @@ class EventSet(Strict):
     """The AET data of an experiment: k classes chosen by a strategy, T hours of clips."""
     strategy: Strategy
     k: PositiveInt
-    hours: PositiveFloat
+    hours: Hours
 
 
 class Fig2Params(Strict):
     strategy: Strategy
     k: PositiveInt
-    hours: PositiveFloat
-    alphas: Annotated[list[Fraction], Field(min_length=1)]
+    hours: Hours
+    alphas: Annotated[list[GridAlpha], Field(min_length=1)]
 
     _distinct_alphas = field_validator("alphas")(lambda cls, v: _distinct(v, "the alpha grid"))
 
@@ -139,7 +162,7 @@ class Fig2Params(Strict):
 class Fig3aParams(Strict):
     strategies: Annotated[list[Strategy], Field(min_length=1)]
     k: PositiveInt
-    hours: PositiveFloat
+    hours: Hours
 
     _distinct_strategies = field_validator("strategies")(lambda cls, v: _distinct(v, "the strategy list"))
 
@@ -147,14 +170,14 @@ class Fig3aParams(Strict):
 class Fig3bParams(Strict):
     strategy: Strategy
     k: PositiveInt
-    hours: Annotated[list[PositiveFloat], Field(min_length=2)]
+    hours: Annotated[list[Hours], Field(min_length=2)]
 
     _distinct_hours = field_validator("hours")(lambda cls, v: _distinct(v, "the T grid"))
 
 
 class Fig4Params(Strict):
     strategy: Strategy
-    hours: PositiveFloat
+    hours: Hours
     ks: Annotated[list[PositiveInt], Field(min_length=2)]
 
     _distinct_ks = field_validator("ks")(lambda cls, v: _distinct(v, "the k grid"))
@@ -163,13 +186,13 @@ class Fig4Params(Strict):
 class Fig5Params(Strict):
     strategy: Strategy
     k: PositiveInt
-    hours: PositiveFloat
+    hours: Hours
 
 
 class RegularizerParams(Strict):
     strategy: Strategy
     k: PositiveInt
-    hours: PositiveFloat
+    hours: Hours
     dropout: Annotated[float, Field(gt=0.0, lt=1.0)]
 
 
@@ -177,8 +200,8 @@ class Sec41Params(Strict):
     """Sec. 4.1's repeat of the alpha sweep on AET data sets of several sizes."""
     strategy: Strategy
     k: PositiveInt
-    hours: Annotated[list[PositiveFloat], Field(min_length=1)]
-    alphas: Annotated[list[Fraction], Field(min_length=1)]
+    hours: Annotated[list[Hours], Field(min_length=1)]
+    alphas: Annotated[list[GridAlpha], Field(min_length=1)]
 
     _distinct_hours = field_validator("hours")(lambda cls, v: _distinct(v, "the T grid"))
     _distinct_alphas = field_validator("alphas")(lambda cls, v: _distinct(v, "the alpha grid"))
@@ -384,12 +407,12 @@ def parse_params(raw: dict, source: str = "params") -> Params:
         raise ParamsError(_format_errors(err, source)) from None
 
 
-class YAMLLoader(yaml.SafeLoader):
-    """YAML 1.2's numbers, as DVC reads params.yaml: `1e-3` is a float (YAML 1.1 makes it a
-    string), so `dvc params diff` and the pipeline see the same value."""
+class YAML11Loader(yaml.SafeLoader):
+    """YAML 1.1 as PyYAML reads it (with 1.2's `1e-3` as a float): only to find the values the
+    two YAML versions read differently, which a person editing params.yaml may mean either way."""
 
 
-YAMLLoader.add_implicit_resolver(
+YAML11Loader.add_implicit_resolver(
     "tag:yaml.org,2002:float",
     re.compile(r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
                   |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
@@ -399,16 +422,51 @@ YAMLLoader.add_implicit_resolver(
     list("-+0123456789."))
 
 
-def read_yaml(text: str):
-    return yaml.load(text, Loader=YAMLLoader)
+def _disagreements(a, b, key: str = ""):
+    """(key, value read as YAML 1.2, value read as YAML 1.1) wherever the two readings differ."""
+    if type(a) is not type(b):
+        yield key, a, b
+    elif isinstance(a, dict):
+        if list(a) != list(b):
+            yield f"{key} (its keys)" if key else "(the top-level keys)", list(a), list(b)
+        else:
+            for k in a:
+                yield from _disagreements(a[k], b[k], f"{key}.{k}" if key else str(k))
+    elif isinstance(a, list):
+        if len(a) != len(b):
+            yield key, a, b
+        else:
+            for i, (x, y) in enumerate(zip(a, b)):
+                yield from _disagreements(x, y, f"{key}.{i}")
+    elif a != b and not (isinstance(a, float) and a != a and b != b):
+        yield key, a, b
+
+
+def read_yaml(text: str, source: str = "params.yaml"):
+    """params.yaml exactly as DVC reads it (ruamel.yaml, YAML 1.2: `010` is 10, `1:40` a string,
+    `yes` a string), so `dvc params diff` and `dvc exp show` record the values the pipeline
+    used. A value that YAML 1.1 (PyYAML, many editors) reads differently is refused with its
+    key: whoever wrote `010` or `on` may have meant either."""
+    try:
+        value = ruamel.yaml.YAML(typ="safe").load(text)
+    except ruamel.yaml.YAMLError as err:
+        raise ParamsError(f"{source}: not valid YAML: {err}") from None
+    try:
+        other = yaml.load(text, Loader=YAML11Loader)
+    except yaml.YAMLError:
+        other = value                  # 1.2 reads it and 1.1 cannot: nothing to be mistaken for
+    bad = list(_disagreements(value, other))
+    if bad:
+        raise ParamsError(f"{source}: values YAML 1.2 (as DVC reads params) and YAML 1.1 read "
+                          f"differently; write them unambiguously (quote a string, no leading zeros, "
+                          f"true/false for booleans):\n" + "\n".join(
+                              f"  {key}: read as {v12!r} (YAML 1.2, used) or {v11!r} (YAML 1.1)"
+                              for key, v12, v11 in bad))
+    return value
 
 
 def load_params(path: str | Path = "params.yaml") -> Params:
     path = Path(path)
     if not path.is_file():
         raise ParamsError(f"{path}: no such file (run from the repository root)")
-    try:
-        raw = read_yaml(path.read_text())
-    except yaml.YAMLError as err:
-        raise ParamsError(f"{path}: not valid YAML: {err}") from None
-    return parse_params(raw, str(path))
+    return parse_params(read_yaml(path.read_text(), str(path)), str(path))

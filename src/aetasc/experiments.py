@@ -11,7 +11,8 @@ own figure; the others compare against it and take Eq. 3's alpha from it.
 from __future__ import annotations
 
 import csv
-import json
+import sys
+from collections import Counter
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -26,7 +27,7 @@ from .progress import bar as progress_bar
 from .ranking import multi_hot
 from .stats import paired_gain, summarize
 from .subsets import SubsetRequest, read_clip_list
-from .store import Busy
+from .store import PROCESS, Busy
 from .train import CHECKPOINT, CURVES, RESULT, RunData, RunSpec, Task, read_result, train_run
 
 FIGURES = ("baselines", "fig2", "fig3a", "fig3b", "fig4", "fig5", "regularizers", "sec41")
@@ -309,29 +310,39 @@ def run_data(run: Run, cache: DataCache) -> RunData:
                    record={**cache.asc_record, **cache.aet_records[run.events.id]})
 
 
+def _how(result: dict) -> str:
+    """How a run that was not in the store got its result: trained by this process, or by
+    another one this process waited for."""
+    return "trained" if result.get("trained_by") == PROCESS else "waited for"
+
+
 def execute(run: Run, cache: DataCache, store: Path, device=None, progress=True,
-            wait: bool = True, label: str | None = None) -> tuple[dict, int]:
+            wait: bool = True, label: str | None = None) -> tuple[dict, Counter]:
     """Train one run (or fetch it from the store); a pre-training run goes first. Returns its
-    result and how many runs were trained for it here (0: it was in the store). Its data is
+    result and what happened to the runs it took: a Counter of "trained" (here), "waited for"
+    (trained by another process meanwhile) and "reused" (in the store already). Its data is
     loaded only when something must be trained. wait=False raises store.Busy when another
     process is training it."""
     done = read_result(store / run.dir_name, run.spec)
     if done is not None:
-        return done, 0
+        return done, Counter(reused=1)
     data = run_data(run, cache)
-    trained, encoder = 0, None
+    counts, encoder = Counter(), None
     if run.pretrain_spec is not None:
         pre_dir = store / run.pretrain_spec.fingerprint()
         if (pre_dir / RESULT).is_file() and not (pre_dir / CHECKPOINT).is_file():
             (pre_dir / RESULT).unlink()               # its encoder is needed again: retrain
-        trained += read_result(pre_dir, run.pretrain_spec) is None
-        train_run(run.pretrain_spec, data, pre_dir, device, progress, keep_checkpoint=True, wait=wait,
-                  label=label and f"{label} (pre-training)")
+        if read_result(pre_dir, run.pretrain_spec) is not None:
+            counts["reused"] += 1
+        else:
+            counts[_how(train_run(run.pretrain_spec, data, pre_dir, device, progress, keep_checkpoint=True,
+                                  wait=wait, label=label and f"{label} (pre-training)"))] += 1
         encoder = pre_dir / CHECKPOINT
     # An AET-only run is a pre-trained encoder another run may start from: keep its weights.
     result = train_run(run.spec, data, store / run.dir_name, device, progress,
                        keep_checkpoint=run.spec.alpha == 1.0, init_encoder_path=encoder, wait=wait, label=label)
-    return result, trained + 1
+    counts[_how(result)] += 1
+    return result, counts
 
 
 # ------------------------------------------------------------------------ aggregation
@@ -399,11 +410,23 @@ def _r(summary: dict | None, key: str):
 
 
 def mean_curves(run_dirs: list[Path]) -> list[dict]:
-    """Per-epoch mean over runs of their curves.csv columns."""
-    tables = []
+    """Per-epoch mean over runs of their curves.csv columns. A curves.csv cut short (fewer
+    epochs than the others, or a row with fields missing) is left out, with a warning: the
+    curves are for monitoring, the results do not depend on them."""
+    tables = {}
     for d in run_dirs:
         with (d / CURVES).open(newline="") as f:
-            tables.append(list(csv.DictReader(f)))
+            reader = csv.DictReader(f)
+            tables[d / CURVES] = [r for r in reader if None not in r.values() and None not in r]
+            if len(tables[d / CURVES]) != reader.line_num - 1:
+                print(f"warning: {d / CURVES}: a row is cut short (fields missing)", file=sys.stderr)
+    longest = max((len(t) for t in tables.values()), default=0)
+    for path, rows in list(tables.items()):
+        if len(rows) < longest:
+            print(f"warning: {path}: {len(rows)} of {longest} epochs (cut short); left out of the "
+                  f"mean curves", file=sys.stderr)
+            del tables[path]
+    tables = list(tables.values())
     out = []
     for rows in zip(*tables):
         entry = {"epoch": int(rows[0]["epoch"])}
@@ -428,26 +451,30 @@ def run_figure(figure: str, params: Params, paths: Paths, rank: int = 0, world_s
     runs = plan_runs(figure, params, cache, baselines)
     # Several ranks take runs first come, first served: a run another rank is training is
     # skipped and waited for at the end (so a slow run does not hold up the rest).
-    trained, deferred = 0, []
+    counts, deferred = Counter(), []
     for run in progress_bar(runs, desc=f"{figure} runs", unit="run", disable=not progress):
         try:
-            trained += execute(run, cache, paths.runs, device, progress, wait=world_size == 1,
-                               label=f"{figure} {run.point.label} seed {run.seed}")[1]
+            counts += execute(run, cache, paths.runs, device, progress, wait=world_size == 1,
+                              label=f"{figure} {run.point.label} seed {run.seed}")[1]
         except Busy:
             deferred.append(run)
     for run in deferred:            # trained by another rank: wait for its result
-        execute(run, cache, paths.runs, device, progress, label=f"{figure} {run.point.label} seed {run.seed}")
-    print(f"{figure}: trained {trained} run(s) here; {len(runs)} planned; store {paths.runs}")
+        counts += execute(run, cache, paths.runs, device, progress,
+                          label=f"{figure} {run.point.label} seed {run.seed}")[1]
+    print(f"{figure}: trained {counts['trained']} run(s) here, reused {counts['reused']} from the store, "
+          f"waited for {counts['waited for']} trained by another process; {len(runs)} planned "
+          f"(pre-training runs counted apart); store {paths.runs}")
     if barrier is not None:
         barrier()
     if rank != 0:
         return None
     results = []
     for run in runs:
-        path = paths.runs / run.dir_name / RESULT
-        if not path.is_file():
-            raise RuntimeError(f"{figure}: run {run.point.label} seed {run.seed} has no result at {path}")
-        results.append((run, json.loads(path.read_text())))
+        result = read_result(paths.runs / run.dir_name, run.spec)
+        if result is None:
+            raise RuntimeError(f"{figure}: run {run.point.label} seed {run.seed} has no valid result at "
+                               f"{paths.runs / run.dir_name / RESULT}")
+        results.append((run, result))
     summary = aggregate(figure, params, results, baselines)
     summary["curves"] = {label: mean_curves([paths.runs / r.dir_name for r in runs if r.point.label == label])
                          for label in dict.fromkeys(r.point.label for r in runs)}

@@ -4,17 +4,24 @@ An extracted folder holds
     features.npy   float16 (clips, n_mels, frames), one row per accepted clip, in input order
     index.csv      row,clip_id,digest (a hash of the row's bytes: what a run's identity is made of)
     rejected.csv   clip_id,path,reason,detail (reason: one of aetasc.audio.REASONS)
-    settings.json  what produced the array; written last, so it doubles as the completion mark
+    settings.json  what produced the array, with the sha256 of features.npy; written last, so
+                   it doubles as the completion mark
 The folder is built under a temporary name and renamed into place only when complete, so
 a killed extraction leaves the previous output (or nothing) behind, never a partial array.
+
+The array's digest is checked when a process first opens it (sha256, ~1.5 GB/s), so rows
+changed after extraction stop the run, naming the array, instead of training under the
+identity (row digests) of the data they replaced.
 """
 from __future__ import annotations
 
 import contextlib
 import csv
+import errno
 import hashlib
 import io
 import os
+import shutil
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -36,7 +43,7 @@ from .progress import bar as progress_bar
 from .spectral import MelSpectrogram
 
 FEATURES, INDEX, REJECTED, SETTINGS = "features.npy", "index.csv", "rejected.csv", "settings.json"
-FORMAT = 2       # 2: index.csv carries each row's digest
+FORMAT = 3       # 2: index.csv carries each row's digest; 3: settings.json the array's sha256
 # What the front end does beyond FeatureParams. Stored with every extraction and compared on
 # reading, so features made by a different front end are never mixed with current ones.
 FRONT_END = {
@@ -135,11 +142,34 @@ def open_features(root: str | Path, expected: FeatureParams | None = None) -> Fe
     if list(array.shape) != settings["shape"] or array.dtype != np.float16:
         raise FeatureError(f"{root / FEATURES}: {array.dtype} {list(array.shape)} does not match "
                            f"{SETTINGS} (float16 {settings['shape']})")
+    _check_array_digest(root / FEATURES, settings.get("array_sha256"))
     ids, digests = _read_index(root / INDEX, len(array))
     table = FeatureTable(root, ids, array, settings, _read_rejected(root / REJECTED), digests)
     if expected is not None:
         table.check(expected)
     return table
+
+
+_CHECKED: set[tuple] = set()      # arrays whose digest this process has checked, by file state
+
+
+def array_sha256(path: Path) -> str:
+    with path.open("rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+def _check_array_digest(path: Path, expected: str | None) -> None:
+    """The array's bytes against the digest recorded at extraction, once per process and
+    file state (path, size, mtime, inode): a figure stage opens each array once."""
+    st = path.stat()
+    key = (str(path.resolve()), st.st_size, st.st_mtime_ns, st.st_ino, expected)
+    if key in _CHECKED:
+        return
+    if array_sha256(path) != expected:
+        raise FeatureError(f"{path}: its bytes do not match the sha256 recorded at extraction in "
+                           f"{SETTINGS}: the array was changed or damaged since; rerun extraction "
+                           f"(`dvc repro --force` its extract_features stage, or `dvc checkout` it)")
+    _CHECKED.add(key)
 
 
 def _read_index(path: Path, n: int) -> tuple[list[str], list[str]]:
@@ -234,13 +264,19 @@ def extract_features(clips: list[tuple[str, Path]], params: FeatureParams, out_d
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     workers = default_workers() if workers is None else workers
     started = time.perf_counter()
-    with atomic_dir(out_dir) as tmp, _front_end_threads(device, workers):
-        accepted, rejected, digests = _extract_into(tmp / FEATURES, clips, params, device, workers,
-                                                    batch_size, progress)
-        _write_tables(tmp, clips, accepted, rejected, digests)
-        settings = _settings(params, len(clips), len(accepted), rejected)
-        write_json(tmp / SETTINGS, settings)
-        _fsync(tmp / SETTINGS)
+    try:
+        with atomic_dir(out_dir) as tmp, _front_end_threads(device, workers):
+            accepted, rejected, digests = _extract_into(tmp / FEATURES, clips, params, device, workers,
+                                                        batch_size, progress)
+            _write_tables(tmp, clips, accepted, rejected, digests)
+            settings = _settings(params, len(clips), len(accepted), rejected, array_sha256(tmp / FEATURES))
+            write_json(tmp / SETTINGS, settings)
+            _fsync(tmp / SETTINGS)
+    except OSError as err:
+        if err.errno != errno.ENOSPC or isinstance(err, DiskFullError):
+            raise
+        raise DiskFullError(errno.ENOSPC, f"{out_dir}: the disk filled up while writing the features "
+                                          f"({err}); nothing was kept") from None
     seconds = time.perf_counter() - started
     return {"out_dir": str(out_dir), "device": str(device), "workers": workers,
             "clips": len(clips), "accepted": len(accepted), "rejected": settings["rejected"],
@@ -268,8 +304,7 @@ def _extract_into(path: Path, clips, params: FeatureParams, device: torch.device
     loader = DataLoader(_Clips(clips, params), batch_size=batch_size, num_workers=workers,
                         collate_fn=_collate, pin_memory=device.type == "cuda",
                         prefetch_factor=2 if workers else None)
-    array = npy.open_memmap(path, mode="w+", dtype=np.float16,
-                            shape=(len(clips), params.n_mels, params.frames))
+    array = _allocate(path, (len(clips), params.n_mels, params.frames))
     accepted, rejected, digests = [], [], []
     with progress_bar(total=len(clips), unit="clip", desc="log-mel", disable=not progress) as bar, \
             torch.inference_mode():
@@ -293,6 +328,32 @@ def _extract_into(path: Path, clips, params: FeatureParams, device: torch.device
     _shrink_rows(path, len(accepted))
     _fsync(path)
     return accepted, rejected, digests
+
+
+class DiskFullError(OSError):
+    """The filesystem cannot hold the feature array; the message names the path and bytes."""
+
+
+def _allocate(path: Path, shape: tuple[int, ...]) -> np.memmap:
+    """The array's memmap with its blocks reserved on disk. Writing a memory map onto a full
+    disk kills the process with SIGBUS (no message, no cleanup); so the free space is checked
+    first and the file's blocks allocated (posix_fallocate) before any row is written."""
+    needed = int(np.prod(shape)) * 2 + 128
+    free = shutil.disk_usage(path.parent).free
+    if free < needed:
+        raise DiskFullError(errno.ENOSPC, f"{path}: the feature array needs {needed:,} bytes "
+                                          f"({needed / 1e9:.2f} GB), only {free:,} bytes free there")
+    array = npy.open_memmap(path, mode="w+", dtype=np.float16, shape=shape)
+    try:
+        with open(path, "r+b") as f:
+            os.posix_fallocate(f.fileno(), 0, os.fstat(f.fileno()).st_size)
+    except OSError as err:
+        if err.errno in (errno.EOPNOTSUPP, errno.EINVAL):      # a filesystem without it: write as is
+            return array
+        del array
+        raise DiskFullError(err.errno, f"{path}: cannot allocate the feature array's "
+                                       f"{needed:,} bytes ({err.strerror})") from None
+    return array
 
 
 def _shrink_rows(path: Path, rows: int) -> None:
@@ -335,7 +396,7 @@ def _write_tables(root: Path, clips, accepted: list[int], rejected: list[tuple[i
         w.writerows((clips[i][0], str(clips[i][1]), reason, detail) for i, reason, detail in sorted(rejected))
 
 
-def _settings(params: FeatureParams, n_clips: int, n_accepted: int, rejected) -> dict:
+def _settings(params: FeatureParams, n_clips: int, n_accepted: int, rejected, sha256: str) -> dict:
     # No timings or dates: the same inputs must give a byte-identical folder for DVC.
     return {
         "format": FORMAT,
@@ -343,6 +404,7 @@ def _settings(params: FeatureParams, n_clips: int, n_accepted: int, rejected) ->
         "front_end": FRONT_END,
         "dtype": "float16",
         "shape": [n_accepted, params.n_mels, params.frames],
+        "array_sha256": sha256,
         "clips": n_clips,
         "accepted": n_accepted,
         "rejected": dict(sorted(Counter(reason for _, reason, _ in rejected).items())),

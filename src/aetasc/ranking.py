@@ -165,13 +165,53 @@ def write_ranking(path: Path, ranking: list[RankedClass]) -> None:
             w.writerow([r.rank, r.index, r.mid, r.name, f"{r.score:.6f}"])
 
 
-def read_ranking(path: Path) -> list[RankedClass]:
+RANKING_HEADER = ["rank", "index", "mid", "display_name", "score"]
+
+
+def read_ranking(path: Path, classes: list[str] | None = None) -> list[RankedClass]:
+    """ranking.csv, as written by write_ranking or edited by hand: a BOM, CRLF line ends and
+    blank lines at the end are accepted; anything else wrong is an error naming the line (a
+    class listed twice, ranks out of order, with `classes` a class id not among them or a
+    class missing), so a hand edit never silently changes which classes a strategy takes."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: missing (run the rank_events stage)")
-    with path.open(newline="") as f:
-        return [RankedClass(int(r["rank"]), int(r["index"]), r["mid"], r["display_name"], float(r["score"]))
-                for r in csv.DictReader(f)]
+    with path.open(newline="", encoding="utf-8-sig") as f:
+        rows = list(csv.reader(f))
+    while rows and not any(v.strip() for v in rows[-1]):
+        rows.pop()
+    if not rows or [h.strip() for h in rows[0]] != RANKING_HEADER:
+        got = rows[0] if rows else []
+        hint = ("; it uses ';' between fields (a spreadsheet's export?), ranking.csv uses ','"
+                if len(got) == 1 and ";" in got[0] else "")
+        raise RankingError(f"{path}:1: header must be {','.join(RANKING_HEADER)}, got {got!r}{hint}")
+    known = None if classes is None else set(classes)
+    first: dict[str, int] = {}
+    out = []
+    for lineno, row in enumerate(rows[1:], start=2):
+        where = f"{path}:{lineno}"
+        if len(row) != len(RANKING_HEADER):
+            raise RankingError(f"{where}: expected {len(RANKING_HEADER)} fields "
+                               f"({','.join(RANKING_HEADER)}), got {len(row)}: {row!r}")
+        rank, index, mid, name, score = (v.strip() for v in row)
+        try:
+            entry = RankedClass(int(rank), int(index), mid, name, float(score))
+        except ValueError:
+            raise RankingError(f"{where}: rank and index must be integers and score a number: {row!r}") from None
+        if entry.rank != lineno - 1:
+            raise RankingError(f"{where}: rank {entry.rank}, expected {lineno - 1} (ranks run 1, 2, ... "
+                               f"in line order, each class once)")
+        if mid in first:
+            raise RankingError(f"{where}: class {mid} is listed twice (first on line {first[mid]})")
+        if known is not None and mid not in known:
+            raise RankingError(f"{where}: class {mid!r} is not in the class table")
+        first[mid] = lineno
+        out.append(entry)
+    if known is not None and len(first) != len(known):
+        missing = sorted(known - set(first))
+        raise RankingError(f"{path}: ranks {len(first)} classes, the class table has {len(known)}; "
+                           f"missing: {', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}")
+    return out
 
 
 def tagger_plan(params, layout, pool_features: Path):

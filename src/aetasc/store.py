@@ -12,6 +12,11 @@ that wants the same run waits until the result appears, then reuses it; a claim 
 died (same host and its pid gone, or not touched for STALE_SECONDS) is taken over. So two
 queue workers, two figure stages or two torchrun ranks never train one run twice, and
 torchrun ranks can take runs first come, first served.
+
+Housekeeping (stages/run_store.py) owns only what the store made: every entry carries a
+marker (ENTRY) written when the store creates it, and a stage using the store registers
+itself (running_stage), so an entry claimed, or used or finished since the oldest running
+stage began, is never removed. docs/run_store.md states the rules.
 """
 from __future__ import annotations
 
@@ -33,17 +38,29 @@ STALE_SECONDS = 300.0
 POLL_SECONDS = 2.0
 
 
-def default_store(cwd: str | Path | None = None) -> Path:
-    """$AETASC_RUN_STORE, else <workspace>/data/runs (a queued experiment's workspace is the
-    one that queued it)."""
-    if os.environ.get(ENV):
-        return Path(os.environ[ENV])
+ENTRY = "store-entry.json"      # the marker of a run entry: housekeeping touches nothing else
+STAGES = ".stages"              # one file per running stage (running_stage)
+PROCESS = uuid.uuid4().hex      # this process, in the results it trains ("trained_by")
+
+
+def workspace(cwd: str | Path | None = None) -> Path:
+    """The workspace a command runs for: a queued or temporary DVC experiment runs in a copy
+    under <workspace>/.dvc/tmp/exps/ and belongs to the workspace that queued it."""
     here = Path(cwd or Path.cwd()).resolve()
     parts = here.parts
     for i in range(len(parts) - 2):
         if parts[i:i + 3] == (".dvc", "tmp", "exps"):
-            return Path(*parts[:i]) / "data" / "runs"
-    return here / "data" / "runs"
+            return Path(*parts[:i])
+    return here
+
+
+def default_store(cwd: str | Path | None = None) -> Path:
+    """$AETASC_RUN_STORE, else <workspace>/data/runs. A relative $AETASC_RUN_STORE is taken
+    relative to the workspace (the one that queued an experiment), never to an experiment's
+    temporary copy, which DVC deletes with everything in it."""
+    if os.environ.get(ENV):
+        return workspace(cwd) / Path(os.environ[ENV]).expanduser()
+    return workspace(cwd) / "data" / "runs"
 
 
 class Busy(RuntimeError):
@@ -106,7 +123,7 @@ def claim(run_dir: str | Path, wait: bool = True, is_done=lambda: False):
     run became done (is_done()) while waiting for another process's claim. With wait=False,
     raises Busy instead of waiting."""
     run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    mark_entry(run_dir)
     path = run_dir / CLAIM
     announced = False
     while True:
@@ -146,13 +163,99 @@ def is_claimed(run_dir: str | Path) -> bool:
     return path.is_file() and not _is_stale(path)
 
 
+def mark_entry(run_dir: Path) -> None:
+    """Create a run's folder with the marker that makes it a store entry."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    marker = run_dir / ENTRY
+    if not marker.is_file():
+        marker.write_text(json.dumps({"entry": run_dir.name, "created": time.time()}) + "\n")
+
+
+def mark_used(run_dir: Path) -> None:
+    """A run's result was just reused: housekeeping keeps it while the stage using it runs."""
+    with contextlib.suppress(OSError):
+        os.utime(Path(run_dir) / ENTRY)
+
+
+def is_entry(path: Path) -> bool:
+    return path.is_dir() and (path / ENTRY).is_file()
+
+
+def last_used(entry: Path) -> float:
+    """When the entry was last created, trained, finished or reused: its files' newest mtime
+    (claims left out: housekeeping claims an entry to delete it)."""
+    times = [0.0]
+    for p in entry.iterdir():
+        if not p.name.startswith(CLAIM):
+            with contextlib.suppress(OSError):
+                times.append(p.stat().st_mtime)
+    return max(times)
+
+
+@contextlib.contextmanager
+def running_stage(store: str | Path, what: str):
+    """Register this process as a stage using the store for the block (heartbeat like a
+    claim): housekeeping then keeps every entry used since it began."""
+    folder = Path(store) / STAGES
+    made = [p for p in (Path(store), folder) if not p.exists()]     # removed again if left empty
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}.json"
+    path.write_text(json.dumps({**_owner(), "what": what}) + "\n")
+    stop = threading.Event()
+
+    def beat():
+        while not stop.wait(HEARTBEAT_SECONDS):
+            with contextlib.suppress(OSError):
+                os.utime(path)
+
+    heart = threading.Thread(target=beat, daemon=True, name=f"stage-{what}")
+    heart.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        heart.join()
+        path.unlink(missing_ok=True)
+        for p in reversed(made):
+            with contextlib.suppress(OSError):
+                p.rmdir()
+
+
+def running_stages(store: str | Path) -> list[dict]:
+    """The live stages registered in the store (a dead one's file is removed)."""
+    folder = Path(store) / STAGES
+    out = []
+    for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+        if _is_stale(path):
+            path.unlink(missing_ok=True)
+            continue
+        owner = _read_claim(path)
+        if owner is not None:
+            out.append(owner)
+    return out
+
+
 def folder_bytes(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
 
 
 def entries(store: Path) -> list[Path]:
-    return sorted(p for p in Path(store).iterdir() if p.is_dir()) if Path(store).is_dir() else []
+    """Every folder of the store, run entries or not (see is_entry); its own folders left out."""
+    store = Path(store)
+    return sorted(p for p in store.iterdir() if p.is_dir() and not p.name.startswith(".")) \
+        if store.is_dir() else []
 
 
-def remove(entry: Path) -> None:
-    shutil.rmtree(entry)
+def remove(entry: Path, used_before: float) -> bool:
+    """Delete a run entry unless it is claimed or was used at or after `used_before`; True if
+    deleted. The entry is claimed while it is deleted, so no process starts on it meanwhile."""
+    if not is_entry(entry):
+        raise ValueError(f"{entry}: not a run entry ({ENTRY} missing); refusing to delete it")
+    try:
+        with claim(entry, wait=False):
+            if last_used(entry) >= used_before:
+                return False
+            shutil.rmtree(entry)
+    except Busy:
+        return False
+    return True

@@ -297,13 +297,36 @@ def write_clip_list(path: Path, segments) -> None:
             w.writerow([s.ytid, f"{s.start:.3f}", f"{s.end:.3f}", ",".join(s.labels)])
 
 
+CLIP_LIST_HEADER = ["ytid", "start", "end", "labels"]
+
+
 def read_clip_list(path: Path) -> list[Segment]:
+    """A subset's clip list: a BOM, CRLF line ends and blank lines are accepted; a wrong
+    header or field count, bad seconds or a clip listed twice is an error naming the line."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: missing (run the make_subsets stage)")
-    with path.open(newline="") as f:
-        return [Segment(r["ytid"], float(r["start"]), float(r["end"]), tuple(r["labels"].split(",")))
-                for r in csv.DictReader(f)]
+    with path.open(newline="", encoding="utf-8-sig") as f:
+        rows = list(csv.reader(f))
+    if not rows or rows[0] != CLIP_LIST_HEADER:
+        raise SubsetError(f"{path}:1: header must be {','.join(CLIP_LIST_HEADER)}, got "
+                          f"{rows[0] if rows else []!r}")
+    out, first = [], {}
+    for lineno, row in enumerate(rows[1:], start=2):
+        if not any(v.strip() for v in row):
+            continue
+        try:
+            if len(row) != 4:
+                raise ValueError(f"expected 4 fields, got {len(row)}")
+            segment = Segment(row[0], float(row[1]), float(row[2]), tuple(row[3].split(",")))
+        except ValueError as err:
+            raise SubsetError(f"{path}:{lineno}: {err}: {row!r}") from None
+        if segment.ytid in first:
+            raise SubsetError(f"{path}:{lineno}: {segment.ytid} is listed twice (first on line "
+                              f"{first[segment.ytid]})")
+        first[segment.ytid] = lineno
+        out.append(segment)
+    return out
 
 
 def dominant_classes(pool: Pool, n: int = 2) -> tuple[str, ...]:

@@ -22,6 +22,7 @@ import math
 import os
 import sys
 import time
+import zipfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -34,7 +35,7 @@ from .batches import Batch, batch_source, fits_on_device
 from .config import AugmentParams, BatchParams, OptimizerParams
 from .identity import code_digest, library_versions
 from .io import write_json
-from .store import claim
+from .store import PROCESS, claim, mark_used
 from .metrics import class_accuracies, lwlrap, macro_accuracy
 from .model import MultiTaskNet
 from .progress import bar as progress_bar
@@ -160,11 +161,28 @@ def _save_atomic(obj, path: Path) -> None:
     os.replace(tmp, path)
 
 
+class CheckpointError(ValueError):
+    """A checkpoint file is damaged (cut short, a bit flipped) or not one of ours."""
+
+
 def load_checkpoint(path: str | Path) -> dict:
+    """A checkpoint, after checking every record against the CRC-32 its zip stores (torch.load
+    alone reads a flipped bit in tensor data without complaint); errors name the file."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no checkpoint")
-    return torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        with zipfile.ZipFile(path) as zf:
+            bad = zf.testzip()
+    except (zipfile.BadZipFile, OSError, EOFError) as err:
+        raise CheckpointError(f"{path}: not a readable checkpoint (cut short or not a torch zip "
+                              f"file: {err})") from None
+    if bad is not None:
+        raise CheckpointError(f"{path}: damaged checkpoint (record {bad} fails its CRC-32 check)")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:          # unpickling refused, a record missing: say which file
+        raise CheckpointError(f"{path}: not a loadable checkpoint ({type(err).__name__}: {err})") from None
 
 
 class Trainer:
@@ -382,10 +400,35 @@ def _write_curves(path: Path, history: list[dict]) -> None:
     os.replace(tmp, path)
 
 
+def result_digest(result: dict) -> str:
+    """The digest a result.json carries of the rest of itself (JSON floats round-trip exactly)."""
+    body = {k: v for k, v in result.items() if k != "digest"}
+    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def file_sha256(path: Path) -> str:
+    with path.open("rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+_VERIFIED: dict[tuple, str] = {}      # checkpoint files hashed in this process: (path, size, mtime) -> sha256
+
+
+def _checkpoint_sha256(path: Path) -> str:
+    st = path.stat()
+    key = (str(path.resolve()), st.st_size, st.st_mtime_ns, st.st_ino)
+    if key not in _VERIFIED:
+        _VERIFIED[key] = file_sha256(path)
+    return _VERIFIED[key]
+
+
 def read_result(run_dir: str | Path, spec: RunSpec) -> dict | None:
-    """The result of a finished run with these settings, or None. An unreadable result.json
-    is reported by path and set aside: the run is trained again, never reused."""
-    path = Path(run_dir) / RESULT
+    """The result of a finished run with these settings, or None. A result.json that is
+    unreadable or does not match the digest it carries (edited, damaged, of an older format),
+    or whose kept checkpoint does not match the digest recorded of it, is reported by path and
+    set aside (with the checkpoint): the run is trained again, never reused."""
+    run_dir = Path(run_dir)
+    path = run_dir / RESULT
     if not path.is_file():
         return None
     try:
@@ -395,7 +438,20 @@ def read_result(run_dir: str | Path, spec: RunSpec) -> dict | None:
     except (OSError, ValueError) as err:
         _set_aside(path, f"unreadable ({err})")
         return None
-    return result if result.get("fingerprint") == spec.fingerprint() else None
+    if result.get("fingerprint") != spec.fingerprint():
+        return None
+    if result.get("digest") != result_digest(result):
+        _set_aside(path, "its content does not match the digest it carries (edited, damaged, or "
+                         "written by an older version)")
+        return None
+    ckpt = run_dir / CHECKPOINT
+    expected = result.get("checkpoint_sha256")
+    if expected and ckpt.is_file() and _checkpoint_sha256(ckpt) != expected:
+        _set_aside(ckpt, "does not match the digest its result.json records (damaged)")
+        _set_aside(path, "its checkpoint was damaged")
+        return None
+    mark_used(run_dir)
+    return result
 
 
 def _set_aside(path: Path, why: str) -> None:
@@ -409,8 +465,8 @@ def _readable_checkpoint(path: Path, spec: RunSpec) -> dict | None:
         return None
     try:
         ckpt = load_checkpoint(path)
-    except Exception as err:          # truncated, not a zip, unpickling refused: all the same here
-        _set_aside(path, f"unreadable checkpoint ({type(err).__name__}: {err})")
+    except CheckpointError as err:    # cut short, a flipped bit, unpickling refused: all the same here
+        _set_aside(path, f"unreadable checkpoint ({err})")
         return None
     return ckpt if isinstance(ckpt, dict) and ckpt.get("fingerprint") == spec.fingerprint() else None
 
@@ -471,7 +527,10 @@ def _train(spec: RunSpec, data: RunData, run_dir: Path, device: torch.device, pr
               "clips_per_second": float(np.mean([h["clips_per_second"] for h in trainer.history])),
               # provenance: what the fingerprint was made of, and where and how long it ran
               "data_id": spec.data_id, "data": data.record, "code": code_digest(), "versions": library_versions(),
-              "device": str(device), "wall_seconds_this_session": time.perf_counter() - started}
+              "device": str(device), "wall_seconds_this_session": time.perf_counter() - started,
+              "trained_by": PROCESS,
+              "checkpoint_sha256": file_sha256(ckpt_path) if keep_checkpoint else None}
+    result["digest"] = result_digest(result)
     write_json(run_dir / RESULT, result)
     if not keep_checkpoint:
         ckpt_path.unlink()

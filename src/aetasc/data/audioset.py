@@ -75,7 +75,7 @@ def read_segments_csv(path: str | Path) -> list[Segment]:
     if not path.is_file():
         raise LayoutError(f"{path}: missing")
     segments, first_line, num_segs = [], {}, None
-    with path.open(newline="") as f:
+    with path.open(newline="", encoding="utf-8-sig") as f:      # a BOM is accepted
         header = True
         for lineno, line in enumerate(f, start=1):
             if header and line.startswith("#") and lineno <= 3:
@@ -142,12 +142,20 @@ def read_class_labels(path: str | Path) -> list[EventClass]:
     path = Path(path)
     if not path.is_file():
         raise LayoutError(f"{path}: missing")
-    with path.open(newline="") as f:
+    with path.open(newline="", encoding="utf-8-sig") as f:      # a BOM and CRLF are accepted
         rows = list(csv.reader(f))
+    while rows and not any(v.strip() for v in rows[-1]):
+        rows.pop()                                              # blank lines at the end, too
     if not rows or [h.strip() for h in rows[0]] != ["index", "mid", "display_name"]:
-        raise LayoutError(f"{path}: header must be index,mid,display_name")
+        got = rows[0] if rows else []
+        hint = ("; it uses ';' between fields (a spreadsheet's export?), the table uses ','"
+                if len(got) == 1 and ";" in got[0] else "")
+        raise LayoutError(f"{path}:1: header must be index,mid,display_name, got {got!r}{hint}")
     classes = []
     for lineno, row in enumerate(rows[1:], start=2):
+        if not any(v.strip() for v in row):
+            raise LayoutError(f"{path}:{lineno}: a blank line inside the table (the indices must "
+                              f"run on; blank lines only at the end)")
         if len(row) != 3 or not row[0].strip().isdigit():
             raise LayoutError(f"{path}:{lineno}: expected index,mid,display_name, got {row!r}")
         classes.append(EventClass(int(row[0]), row[1].strip(), row[2].strip()))

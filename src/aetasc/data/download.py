@@ -82,12 +82,15 @@ def is_verified(path: str | Path, md5: str, size: int | None = None) -> bool:
 # ----------------------------------------------------------------------------- download
 
 def download(url: str, dest: str | Path, *, md5: str | None = None, size: int | None = None,
-             retry: Retry = Retry(), progress: bool = True) -> Path:
+             retry: Retry = Retry(), progress: bool = True, check=None) -> Path:
     """Fetch `url` to `dest`; return `dest`.
 
     An existing `dest` is kept if it verifies (without an md5, its final name is the proof:
     only complete transfers get it). A wrong md5 deletes the file and downloads once more
     from scratch; a second mismatch raises ChecksumError and leaves no file under `dest`.
+    `check(path)`, if given, parses the complete transfer before it gets its final name (what a
+    file without a known size or md5 has as proof); whatever it raises deletes the transfer
+    and propagates.
     """
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -104,6 +107,12 @@ def download(url: str, dest: str | Path, *, md5: str | None = None, size: int | 
         got = part.stat().st_size
         actual = file_digest(part, "md5") if md5 else None
         if actual == md5 and (size is None or got == size):
+            if check is not None:
+                try:
+                    check(part)
+                except BaseException:
+                    part.unlink(missing_ok=True)
+                    raise
             os.replace(part, dest)
             return dest
         part.unlink()
@@ -116,8 +125,13 @@ def download(url: str, dest: str | Path, *, md5: str | None = None, size: int | 
 
 
 def _fetch(url: str, part: Path, size: int | None, retry: Retry, progress: bool) -> None:
-    """Fill `part` with the whole resource, resuming what it already holds."""
+    """Fill `part` with the whole resource, resuming what it already holds.
+
+    Only an attempt that takes the file further than any before resets the failure count, so
+    `retry.attempts` bounds every loop: a server that answers each resume from byte 0 (and so
+    makes the file start over) gives up after that many attempts."""
     failures = 0
+    furthest = part.stat().st_size if part.exists() else 0
     while True:
         offset = part.stat().st_size if part.exists() else 0
         if size is not None and offset >= size:
@@ -137,7 +151,8 @@ def _fetch(url: str, part: Path, size: int | None, retry: Retry, progress: bool)
             # An attempt that brought bytes resets the count: a long file on a link that
             # drops every few minutes still completes, a dead link gives up quickly.
             now = part.stat().st_size if part.exists() else 0
-            failures = 1 if now > offset else failures + 1
+            failures = 1 if now > furthest else failures + 1
+            furthest = max(furthest, now)
             if failures >= retry.attempts:
                 raise DownloadError(f"{url}: gave up after {retry.attempts} attempts: {err}") from None
             wait = retry.delay(failures, err.retry_after)
@@ -250,6 +265,9 @@ def safe_extract(archive: str | Path, target: str | Path, progress: bool = True)
             members = zf.infolist()
             files = {PurePosixPath(i.filename.replace("\\", "/")) for i in members if not i.is_dir()}
             for info in members:
+                if info.is_dir() and PurePosixPath(info.filename.replace("\\", "/")) in files:
+                    raise ArchiveError(f"{archive}: holds {info.filename!r} both as a folder and as a file; "
+                                       f"refusing the whole archive, nothing was extracted")
                 _member_target(root, info.filename, archive)
                 if stat.S_ISLNK(info.external_attr >> 16):
                     raise ArchiveError(f"{archive}: member {info.filename!r} is a symbolic link; refusing "

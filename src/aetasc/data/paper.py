@@ -348,33 +348,43 @@ def _table_urls(sources: PaperSources) -> dict[str, str]:
 def _download_tables(sources: PaperSources, progress: bool) -> dict[str, tuple[Path, dict]]:
     """Download and parse the CSVs and the ontology; name -> (path, manifest record)."""
     folder = Path(sources.download_dir) / "audioset"
-    tables = {}
-    for name, url in _table_urls(sources).items():
+    tables, parsed = {}, {}
+    for name, url in _table_urls(sources).items():      # the class table after the segment lists
+        existed = (folder / name).is_file()
         try:
-            path = download(url, folder / name, retry=retry_policy(sources), progress=progress)
+            # a table's server may send no length: it is parsed before it gets its final name
+            path = download(url, folder / name, retry=retry_policy(sources), progress=progress,
+                            check=lambda part, name=name, url=url: _check_table(name, part, url, parsed))
         except DownloadError as err:
             key = "audioset_ontology_url" if name == ONTOLOGY else "audioset_csv_url"
             raise SourceError(f"{err}\nAudioSet's {name} could not be fetched. Set {KEY}.{key} "
                               f"to a reachable copy (file:///folder works for files downloaded "
                               f"by hand).") from None
-        _check_table(name, path, url)
+        if existed:
+            _check_table(name, path, url, parsed)
         tables[name] = (path, {"url": url, "bytes": path.stat().st_size,
                                "sha256": file_digest(path, "sha256")})
     return tables
 
 
-def _check_table(name: str, path: Path, url: str) -> None:
-    """Parse a downloaded table; a bad one names its line, its URL, and how to refetch."""
+def _check_table(name: str, path: Path, url: str, parsed: dict) -> None:
+    """Parse a downloaded table; a bad one names its line, its URL, and how to refetch. The
+    class table must hold every label of the segment lists parsed before it (`parsed`, split
+    -> segments): one cut short at a line break parses, and only this tells."""
+    split = {file: split for split, file in SPLITS.items()}.get(name)
     try:
         if name == CLASS_TABLE:
-            read_class_labels(path)
+            check_splits(parsed, read_class_labels(path), path.parent)
         elif name == ONTOLOGY:
             _check_ontology(path)
         else:
-            read_segments_csv(path)
+            parsed[split] = read_segments_csv(path)
     except LayoutError as err:
-        path.unlink()        # never reused: the next run fetches it again
-        raise LayoutError(f"{err}\n(downloaded from {url}; deleted, the next run fetches it again)") from None
+        path.unlink(missing_ok=True)        # never reused: the next run fetches it again
+        hint = " (cut short in transfer?)" if name == CLASS_TABLE else ""
+        said = str(err).replace(str(path), str(path.with_name(name)))    # the table, not its .part
+        raise LayoutError(f"{said}{hint}\n(downloaded from {url}; deleted, the next run fetches it "
+                          f"again)") from None
 
 
 def _check_ontology(path: Path) -> None:

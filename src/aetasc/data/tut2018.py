@@ -50,18 +50,20 @@ class SceneDataset:
         return [c for c in self.clips if c.split == name]
 
 
-def _read_rows(path: Path, expected_fields: int) -> list[list[str]]:
+def _read_rows(path: Path, expected_fields: int) -> list[tuple[int, list[str]]]:
+    """(line number, fields) of the non-blank lines; a BOM and CRLF line ends are accepted."""
     if not path.is_file():
         raise LayoutError(f"{path}: missing (is this a TUT Urban Acoustic Scenes 2018 folder?)")
     rows = []
-    with path.open(newline="") as f:
+    with path.open(newline="", encoding="utf-8-sig") as f:
         for lineno, row in enumerate(csv.reader(f, delimiter="\t"), start=1):
             if not row or not "".join(row).strip():
                 continue
             if len(row) != expected_fields:
+                hint = " (commas, not tabs, between fields?)" if len(row) == 1 and "," in row[0] else ""
                 raise LayoutError(f"{path}:{lineno}: expected {expected_fields} tab-separated "
-                                  f"fields, got {len(row)}: {row!r}")
-            rows.append([field.strip() for field in row])
+                                  f"fields, got {len(row)}{hint}: {row!r}")
+            rows.append((lineno, [field.strip() for field in row]))
     return rows
 
 
@@ -69,14 +71,21 @@ def read_tut2018(root: str | Path) -> SceneDataset:
     """Read meta.csv and fold 1; every clip named in a fold must be in meta.csv."""
     root = Path(root)
     meta_rows = _read_rows(root / "meta.csv", len(META_HEADER))
-    if not meta_rows or tuple(meta_rows[0]) != META_HEADER:
+    if not meta_rows or tuple(meta_rows[0][1]) != META_HEADER:
         raise LayoutError(f"{root / 'meta.csv'}: header must be {' '.join(META_HEADER)}")
-    meta = {}
-    for filename, scene, identifier, source in meta_rows[1:]:
-        meta[filename] = (scene, identifier, source)
-    clips = []
+    meta, first = {}, {}
+    for lineno, (filename, scene, identifier, source) in meta_rows[1:]:
+        if filename in meta:
+            raise LayoutError(f"{root / 'meta.csv'}:{lineno}: {filename} is listed twice (first on "
+                              f"line {first[filename]})")
+        meta[filename], first[filename] = (scene, identifier, source), lineno
+    clips, listed = [], {}
     for split, rel in FOLDS.items():
-        for lineno, (filename, scene) in enumerate(_read_rows(root / rel, 2), start=1):
+        for lineno, (filename, scene) in _read_rows(root / rel, 2):
+            if filename in listed:
+                raise LayoutError(f"{root / rel}:{lineno}: {filename} is listed twice (first in "
+                                  f"{listed[filename]})")
+            listed[filename] = f"{rel}:{lineno}"
             if filename not in meta:
                 raise LayoutError(f"{root / rel}:{lineno}: {filename} has no row in meta.csv")
             meta_scene, identifier, source = meta[filename]
