@@ -36,7 +36,8 @@ def tiny_raw_params() -> dict:
     raw["batch"] = {"asc": 8, "aet": 16}
     world = raw["worlds"]["synthetic"]
     world["seeds"] = [0, 1]
-    world["epochs"] = 2
+    world["epochs"] = 4
+    world["convergence"] = {"tolerance": 0.01, "study_epochs": [2, 4], "study_seeds": 2}
     world["model"]["width"] = 4
     world["source"].update(TINY_GENERATOR)
     world["features"].update(TINY_FEATURES)

@@ -13,7 +13,9 @@ from aetasc.plan import GPU_HOURS_TARGET, count_runs, model_flops, paper_world_c
 def small_paper_world(raw: dict, alpha) -> dict:
     """A paper world small enough to count by hand (batch 8 ASC + 16 AET from the tiny params)."""
     paper = raw["worlds"]["paper"]
-    paper.update(seeds=[0, 1], epochs=2)
+    paper.update(seeds=[0, 1], epochs=4)
+    # the study's largest budget is the world's: its runs are the figures' where they coincide
+    paper["convergence"] = {"tolerance": 0.02, "study_epochs": [2, 4], "study_seeds": 2}
     paper["ranking"].update(tagger_epochs=3, validation_fraction=0.1)
     paper["figures"] = {
         "fig2": {"strategy": "correlated", "k": 35, "hours": 170, "alphas": [0.0, 0.5, 0.95, 1.0]},
@@ -30,38 +32,44 @@ def test_run_count_matches_a_hand_count(raw_params):
     counts = count_runs(parse_params(small_paper_world(raw_params, 0.95)))
     # Per seed: baselines asc + aet; fig2 alpha 0.5, 0.95 (0 and 1 are the baselines'); fig3a
     # correlated at 0.95 is fig2's; fig3b 170 h is fig3a's random; fig4 both new; fig5's joint
-    # point is fig2's 0.95, its pre-training run the AET baseline; regularizers: three ASC-only,
-    # "aet" (augmentation off) new, "aet+specaugment+mixup" is fig2's 0.95 again; sec41: alpha
-    # 0.5 new at both T, alpha 0.95 is fig3b's at both T.
-    new = {"baselines": 2, "fig2": 2, "fig3a": 1, "fig3b": 1, "fig4": 2, "fig5": 1, "regularizers": 4, "sec41": 2}
+    # point is fig2's 0.95, its pre-training + fine-tuning two new pairs (1 + 1 epochs for half
+    # the budget, 2 + 2 for the budget); regularizers: three ASC-only, "aet" (augmentation off)
+    # new, "aet+specaugment+mixup" is fig2's 0.95 again; sec41: alpha 0.5 new at both T, alpha
+    # 0.95 is fig3b's at both T; the study (budgets 2 and 4: the world's) shares the baselines
+    # and fig5's pairs, and adds joint training at Eq. 3's alpha and at 0.9.
+    new = {"baselines": 2, "fig2": 2, "fig3a": 1, "fig3b": 1, "fig4": 2, "fig5": 4, "regularizers": 4,
+           "sec41": 2, "budget": 2}
     planned = {"baselines": 2, "fig2": 2, "fig3a": 2, "fig3b": 2, "fig4": 2, "fig5": 2, "regularizers": 5,
-               "sec41": 4}
+               "sec41": 4, "budget": 5}
     assert counts["figures"] == {f: {"planned": 2 * planned[f], "new": 2 * new[f]} for f in new}
-    assert counts["runs"] == 2 * 15
-    # per seed: ASC-only: the baseline, three regularizer points, fig5's fine-tuning; AET-only:
-    # the baseline, which is also fig5's pre-training run; joint: 2 + 1 + 1 + 2 + 1 + 2
-    assert counts["kinds"] == {"asc": 10, "aet": 2, "joint": 18}
-    assert counts["fine_tuned_runs"] == 2
-    steps = 2 * (6122 // 8)
-    assert counts["steps_per_run"] == steps
-    assert counts["run_clip_steps"] == steps * (10 * 8 + 2 * 16 + 18 * 24)
+    assert counts["runs"] == 2 * 20
+    # per seed: ASC-only: the baseline, three regularizer points, fig5's two fine-tunings;
+    # AET-only: the baseline, fig5's two pre-trainings; joint: 2 + 1 + 1 + 2 + 1 + 2 + 2
+    assert counts["kinds"] == {"asc": 12, "aet": 6, "joint": 22}
+    assert counts["fine_tuned_runs"] == 4
+    per_epoch = 6122 // 8
+    assert counts["steps_per_run"] == 4 * per_epoch
+    # epochs per seed: ASC-only 4 x 4 + (1 + 2) fine-tuning; AET-only 4 + (1 + 2); joint 11 x 4
+    assert counts["run_clip_steps"] == 2 * per_epoch * ((4 * 4 + 1 + 2) * 8 + (4 + 1 + 2) * 16 + 11 * 4 * 24)
     assert counts["tagger_steps"] == 3 * ((20_550 - 2055) // 16)
     # every epoch a strided sample of the 2,518 ASC evaluation clips (stride 10: 252 clips)
-    # and, for the 24 runs with an event set (all but the three augmentation-only ASC points
-    # per seed), 256 AET validation clips; at the end the whole ASC fold. The tagger: 229 of
-    # its 2,055 held-out clips (stride 9) per epoch, all of them at the end.
-    assert counts["eval_clips"] == 30 * (2 * 252 + 2518) + 24 * 2 * 256 + 3 * 229 + 2055
-    assert counts["processes"] == 8 + 1          # one per figure with new runs, the tagger's
+    # and, for runs with an event set (all but the three augmentation-only ASC points), 256
+    # AET validation clips; the whole ASC fold at the end of each of the 20 runs and once more
+    # at half the budget in the 16 that are not pre-training pairs. The tagger: 229 of its
+    # 2,055 held-out clips (stride 9) per epoch, all of them at the end.
+    assert counts["eval_clips"] == 2 * (58 * (252 + 256) + 12 * 252 + 36 * 2518) + 3 * 229 + 2055
+    assert counts["processes"] == 9 + 1          # one per figure with new runs, the tagger's
 
 
 def test_auto_alpha_is_one_more_distinct_alpha(raw_params):
     counts = count_runs(parse_params(small_paper_world(raw_params, "auto")))
     # fig3a's correlated point no longer coincides with fig2's alpha = 0.95 (fig5's joint
-    # point and the regularizers' last one still coincide with it), and sec41's alpha = 0.95
-    # points no longer coincide with fig3b's
+    # point, the regularizers' last one and the study's Eq. 3 point coincide with it), and
+    # sec41's alpha = 0.95 points no longer coincide with fig3b's
     assert counts["figures"]["fig3a"]["new"] == 4
     assert counts["figures"]["sec41"]["new"] == 8
-    assert counts["runs"] == 2 * 18
+    assert counts["figures"]["budget"]["new"] == 2
+    assert counts["runs"] == 2 * 22
 
 
 def test_paper_step_flops_match_the_reference_anchor(tiny_params):
@@ -96,7 +104,7 @@ def test_tiny_benchmark_on_cpu_writes_every_key(raw_params, write_params, tmp_pa
     assert "training step" in table and "NOT verified" in table and "aetasc.plan --bench" in table
     # the paper world of params.yaml (alpha: auto, as Eq. 3 gives it) priced at these timings
     cost = paper_world_cost(parse_params(raw_params), result)
-    assert cost["runs"]["runs"] == 212          # Sec. 4.1 at alpha 0.5 and 0.95
+    assert cost["runs"]["runs"] == 232          # Sec. 4.1 at alpha 0.5 and 0.95; the study, pre-training pairs
     assert cost["projection"]["basis"].startswith("synthetic shapes' timings")
     assert cost["target"]["met"] is None and cost["target"]["required"] == GPU_HOURS_TARGET
     assert cost["projection"]["total_hours"] == pytest.approx(sum(cost["projection"]["hours"].values()))
@@ -116,7 +124,7 @@ def test_gpu_benchmark_measures_every_lever(raw_params):
     # benchmark measures them
     settings = Settings(torch.device("cuda"), Timing(2, 2, 1), ("paper", "synthetic"), shares=(1, 2),
                         matmul_size=4096, matmul_reps=5, feature_batch=8, eval_clips=64, compile_modes={})
-    raw_params["worlds"]["paper"]["epochs"] = 1      # too short a run to compile
+    raw_params["worlds"]["paper"]["epochs"] = 4      # too short a run to compile
     result = run_benchmark(raw_params, settings)
     for step in result["training"].values():
         assert all("skipped" not in lv or lv["skipped"].startswith("failed") for lv in step["levers"])

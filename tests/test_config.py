@@ -74,6 +74,11 @@ SLIPPED_THROUGH = [
     (["worlds", "synthetic", "features", "win_length"], 4096, "win_length"),
     (["worlds", "synthetic", "source", "evaluate_cities"], 3, "evaluate_cities"),
     (["augment", "dropout"], 1.0, "augment.dropout"),
+    (["worlds", "synthetic", "epochs"], 3, "worlds.synthetic.epochs"),     # half of it can't be split in two
+    (["worlds", "synthetic", "convergence", "study_epochs"], [2, 4, 6], "each budget must double"),
+    (["worlds", "synthetic", "convergence", "study_epochs"], [1, 2], "study_epochs.0"),
+    (["worlds", "synthetic", "convergence", "study_seeds"], 3, "study_seeds = 3 exceeds the 2 seeds"),
+    (["worlds", "synthetic", "convergence", "tolerance"], 0.0, "convergence.tolerance"),
 ] + SLIPPED_THROUGH)
 def test_bad_values_name_their_key(raw_params, path, value, fragment):
     node = raw_params

@@ -31,16 +31,23 @@ def _stages_run(output: str) -> set[str]:
 @pytest.mark.slow
 def test_dvc_repro_builds_every_figure_and_the_report(repo):
     root, env, dvc, out = repo
-    training = {"baselines", "sweep@fig2", "sweep@sec41"} | {f"train@{f}" for f in FIGURES
-                                                            if f not in ("baselines", "fig2", "sec41")}
+    training = {"baselines", "budget", "sweep@fig2", "sweep@sec41"} | {f"train@{f}" for f in FIGURES
+                                                                      if f not in ("baselines", "fig2", "sec41")}
     assert training | {"plot", "report", "rank_events", "make_subsets"} <= _stages_run(out)
     for f in FIGURES:
         summary = json.loads((root / "metrics" / f"{f}.json").read_text())
         assert summary["world"] == "synthetic" and summary["points"]
-    for png in ("fig2", "fig3a", "fig3b", "fig4", "fig5", "regularizers", "sec41"):
+    for png in ("fig2", "fig3a", "fig3b", "fig4", "fig5", "regularizers", "sec41", "budget"):
         assert (root / "figures" / f"{png}.png").stat().st_size > 10_000
     report = (root / "figures" / "REPORT.md").read_text()
     assert "synthetic" in report and "| 14 |" in report
+    # the learning-curve study and every figure's convergence are in the report
+    study = json.loads((root / "metrics" / "budget.json").read_text())
+    assert study["budgets"] == [2, 4] and set(study["arms"]) == {"asc", "aet", "joint eq3", "joint alpha=0.9",
+                                                                 "pretrain+finetune"}
+    assert "## Training budget" in report and "## Convergence per figure" in report
+    for f in FIGURES:
+        assert "convergence" in json.loads((root / "metrics" / f"{f}.json").read_text()), f
     assert "up to date" in _run([dvc, "status"], root, env)
 
 
@@ -70,7 +77,7 @@ def test_dvc_plots_show_every_figure_with_its_spread(repo):
     templates (.dvc/plots), the standard deviation around it."""
     root, env, dvc, _ = repo
     shown = _json([dvc, "plots", "show", "--json"], root, env)["data"]
-    images = {f"figures/{f}.png" for f in FIGURES if f != "baselines"}
+    images = {f"figures/{f}.png" for f in FIGURES if f != "baselines"} | {"figures/budget.png"}
     assert images <= set(shown)
     spread = {k: v[0]["content"] for k, v in shown.items() if k not in images and "transform" in v[0]["content"]}
     assert set(spread) == {"fig2_asc_accuracy", "fig2_lwlrap", "fig3a_asc_accuracy", "fig3b_asc_accuracy",

@@ -3,13 +3,16 @@ import json
 import shutil
 import subprocess
 import sys
+from dataclasses import replace
 
 import pytest
+import torch
 import yaml
 
 from aetasc.config import parse_params
 from aetasc.experiments import DataCache, DataError, Paths, plan_runs, run_data
 from aetasc.subsets import read_clip_list
+from aetasc.train import Trainer
 from conftest import REPO, run_stage, tiny_raw_params
 
 
@@ -101,3 +104,27 @@ def tiny_params_with(**changes):
     raw = tiny_raw_params()
     raw.update(changes)
     return parse_params(raw)
+
+
+def test_pretraining_and_fine_tuning_take_the_steps_of_one_run(tiny_pipeline):
+    """Fig. 5 is step-matched: b // 2 epochs of AET pre-training and the rest of ASC
+    fine-tuning, one pair of runs per budget (the world's and half of it), against joint and
+    baseline runs of b epochs that are evaluated at half of it on the way."""
+    params = parse_params(tiny_raw_params())
+    paths = Paths(tiny_pipeline / "data/features/asc", tiny_pipeline / "data/features/aet_subsets",
+                  tiny_pipeline / "data/subsets", tiny_pipeline / "unused-runs", tiny_pipeline / "none.json")
+    cache = DataCache(params, paths)
+    runs = plan_runs("fig5", params, cache, {"eq3_alpha": 0.8})
+    epochs = params.active.epochs
+    pretrain = [r for r in runs if r.pretrain_spec is not None]
+    joint = [r for r in runs if r.pretrain_spec is None]
+    assert sorted({r.budgets for r in pretrain}) == [(epochs // 2,), (epochs,)]
+    for run in pretrain:
+        (budget,) = run.budgets
+        assert run.pretrain_spec.epochs + run.spec.epochs == budget and run.pretrain_spec.alpha == 1.0
+        assert run.spec.init_encoder == run.pretrain_spec.fingerprint() and run.spec.alpha == 0.0
+    assert all(r.spec.epochs == epochs and r.spec.evaluate_at == (epochs // 2,) for r in joint)
+    # an epoch is a pass over the ASC training clips for every kind of run, pre-training included
+    steps = {Trainer(replace(spec, init_encoder=None), run_data(pretrain[0], cache), torch.device("cpu")).steps_per_epoch
+             for spec in (pretrain[0].pretrain_spec, pretrain[0].spec, joint[0].spec)}
+    assert len(steps) == 1

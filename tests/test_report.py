@@ -12,9 +12,10 @@ import pytest
 import yaml
 
 from aetasc.config import parse_params
-from aetasc.experiments import aggregate, figure_points, resolve_alpha
+from aetasc.experiments import aggregate, aggregate_study, budgets_of, convergence, figure_points, resolve_alpha
 from aetasc.io import write_json
-from aetasc.report import (CLAIMS, FAILS, HOLDS, INCONCLUSIVE, NOT_MEASURED, Part, distinct_joint_points, evaluate,
+from aetasc.report import (CLAIMS, FAILS, HOLDS, INCONCLUSIVE, NOT_MEASURED, Part, budget_lines,
+                           distinct_joint_points, evaluate,
                            evaluate_all, load_metrics, render, verdict_band, verdict_compound, verdict_effect,
                            verdict_not_better)
 from aetasc.stats import mean_test, rm_anova
@@ -34,6 +35,7 @@ def make_params(alphas=(0.0, 0.5, 0.8, 0.9, 0.95, 1.0), ks=(2, 4, 6)):
     raw = tiny_raw_params()
     world = raw["worlds"]["synthetic"]
     world["seeds"] = [0, 1, 2, 3]
+    world["convergence"].update(study_epochs=[2, 4, 8, 16], study_seeds=4)
     world["figures"]["fig2"]["alphas"] = list(alphas)
     world["figures"]["fig3b"]["hours"] = [0.01, 0.02, 0.04]
     world["figures"]["fig4"]["ks"] = list(ks)
@@ -63,20 +65,54 @@ def _results(figure, params, acc, lwlrap, losses, baselines=None):
     return out
 
 
-def fabricate(folder=None, params=None, acc=None, lwlrap=None, losses=None, skip=()) -> dict:
-    """Metrics of every figure (and ranking.json); acc / lwlrap: {figure: {label: per seed}}.
+def _figure(fig, params, acc, lwlrap, losses, half_acc, baselines):
+    """A figure's metrics as its stage writes them: the budget's, and half of it (`half_acc`:
+    {label: per seed} at half the budget; by default the same values, i.e. converged)."""
+    full = aggregate(fig, params, _results(fig, params, acc, lwlrap, losses, baselines), baselines)
+    half = aggregate(fig, params, _results(fig, params, {**acc, **half_acc}, lwlrap, losses, baselines),
+                     baselines and baselines["half_budget"])
+    half["epochs"] = budgets_of(fig, params)[0]
+    full["half_budget"] = half
+    full["convergence"] = convergence(half, full, params.active.convergence.tolerance)
+    return full
 
-    Unless overridden, joint points gain GAIN over the baseline, lwlrap grows with alpha and
-    L*_ASC / L*_AET = 20 for every seed. Written into `folder` when given.
+
+def fabricate_budget(params, acc=None) -> dict:
+    """budget.json as the study's stage writes it; acc: {(arm label, budget): per seed}; by
+    default every arm gains 4 pp per doubling up to 8 epochs, nothing after."""
+    acc = acc or {}
+    by_budget = {}
+    for b in budgets_of("budget", params):
+        rows = []
+        for point in figure_points("budget", params):
+            alpha = {"eq3": 0.8}.get(point.alpha, point.alpha)
+            for i, seed in enumerate(params.active.seeds[:params.active.convergence.study_seeds]):
+                base = 0.5 + 0.04 * min(b, 8).bit_length() + 0.001 * i
+                value = acc.get((point.label, b), [base] * 4)[i]
+                rows.append((SimpleNamespace(point=point, seed=seed, spec=SimpleNamespace(alpha=alpha)),
+                             {"asc_accuracy": value if alpha < 1 else None, "lwlrap": value if alpha > 0 else None,
+                              "loss_asc": 1.0 / b if alpha < 1 else None, "loss_aet": 0.1 / b if alpha > 0 else None}))
+        by_budget[b] = rows
+    return aggregate_study(params, by_budget)
+
+
+def fabricate(folder=None, params=None, acc=None, lwlrap=None, losses=None, skip=(), half_acc=None) -> dict:
+    """Metrics of every figure (and ranking.json, budget.json); acc / lwlrap / half_acc:
+    {figure: {label: per seed}}.
+
+    Unless overridden, joint points gain GAIN over the baseline, lwlrap grows with alpha,
+    L*_ASC / L*_AET = 20 for every seed, and every point has converged (the same values at
+    half the budget). Written into `folder` when given.
     """
     params = params or make_params()
-    acc, lwlrap = acc or {}, lwlrap or {}
+    acc, lwlrap, half_acc = acc or {}, lwlrap or {}, half_acc or {}
     losses = losses or {"asc": [1.0, 1.1, 0.9, 1.2], "aet": [0.05, 0.055, 0.045, 0.06]}
-    metrics = {"baselines": aggregate("baselines", params, _results("baselines", params, acc.get("baselines", {}),
-                                                                     lwlrap.get("baselines", {}), losses), None)}
+    metrics = {"baselines": _figure("baselines", params, acc.get("baselines", {}), lwlrap.get("baselines", {}),
+                                    losses, half_acc.get("baselines", {}), None)}
     for fig in FIGURES:
-        results = _results(fig, params, acc.get(fig, {}), lwlrap.get(fig, {}), losses, metrics["baselines"])
-        metrics[fig] = aggregate(fig, params, results, metrics["baselines"])
+        metrics[fig] = _figure(fig, params, acc.get(fig, {}), lwlrap.get(fig, {}), losses, half_acc.get(fig, {}),
+                               metrics["baselines"])
+    metrics["budget"] = fabricate_budget(params)
     metrics["ranking"] = dict(RANKING)
     metrics = {name: (None if name in skip else m) for name, m in metrics.items()}
     if folder is not None:
@@ -256,7 +292,7 @@ def test_joint_against_pretraining():
 
 
 JOINT = {fig: [p.label for p in figure_points(fig, make_params()) if p.events and not p.baseline
-               and not p.pretrain] for fig in ("fig2", "fig3a", "fig3b", "fig4", "fig5", "regularizers")}
+               and not p.pretrain] for fig in ("fig2", "fig3a", "fig3b", "fig4", "fig5", "regularizers", "sec41")}
 
 
 def joint_gains(gains: dict) -> dict:
@@ -273,17 +309,17 @@ def joint_gains(gains: dict) -> dict:
 
 
 def test_largest_gain_counts_points_that_share_runs_once():
-    assert sum(len(labels) for labels in JOINT.values()) == 16
-    assert len(distinct_joint_points(fabricate(acc=joint_gains({})))) == 16
+    assert sum(len(labels) for labels in JOINT.values()) == 20
+    assert len(distinct_joint_points(fabricate(acc=joint_gains({})))) == 20
     shared = plus([0.0] * 4, GAIN)
     m = fabricate(acc=joint_gains({("fig3a", "random"): shared, ("fig4", "k=6"): shared,
                                    ("fig5", "joint"): shared}))
     points = distinct_joint_points(m)
-    assert len(points) == 14
+    assert len(points) == 18
     assert ["fig3a random", "fig4 k=6", "fig5 joint"] in [names for names, _ in points]
     outcome = evaluate(CLAIMS[12], m, STATS)
-    assert "14 distinct joint-training points (0 < α < 1; 2 more listed by a second figure" in outcome.test
-    assert outcome.confidence == pytest.approx(1 - 0.05 / 14)
+    assert "18 distinct joint-training points (0 < α < 1; 2 more listed by a second figure" in outcome.test
+    assert outcome.confidence == pytest.approx(1 - 0.05 / 18)
     assert "fig3a random = fig4 k=6 = fig5 joint" in outcome.ours
 
 
@@ -308,13 +344,18 @@ def per_test_ci(values, m):
     return mean_test(values, level=STATS.level / m)["ci"]
 
 
-def test_largest_gain_holds_when_a_lower_bound_is_above_5_pp():
+def test_largest_gain_holds_when_a_real_gain_reaches_5_pp():
     high = [0.08, 0.085, 0.09, 0.082]
     m = fabricate(acc=joint_gains({("fig2", "alpha=0.9"): high}))
-    assert per_test_ci(high, 16)[0] > 0.05
-    assert verdict(m, "13") == HOLDS
-    # an interval containing +5 pp and above 0 (the old rule's "holds") decides nothing now
-    assert verdict(fabricate(), "13") == INCONCLUSIVE
+    assert per_test_ci(high, 20)[0] > 0.05
+    assert verdict(m, "13") == HOLDS                  # a gain above +5 pp reaches it too
+    reaching = [0.035, 0.045, 0.04, 0.05]             # above 0, its simultaneous interval reaches +5 pp
+    lo, hi = per_test_ci(reaching, 20)
+    assert lo > 0 and hi >= 0.05
+    assert verdict(fabricate(acc=joint_gains({("fig3a", "random"): reaching})), "13") == HOLDS
+    # an interval reaching +5 pp but not above 0 decides nothing
+    noisy = [0.06, -0.04, 0.05, -0.03]
+    assert verdict(fabricate(acc=joint_gains({("fig3a", "random"): noisy})), "13") == INCONCLUSIVE
     worse = {fig: {p.label: plus(BASE, GAIN, -1) for p in figure_points(fig, make_params())} for fig in FIGURES}
     assert verdict(fabricate(acc=worse), "13") == FAILS
     assert verdict(fabricate(skip=FIGURES), "13") == NOT_MEASURED
@@ -396,9 +437,9 @@ def test_interval_column_names_every_level_but_the_columns():
     m = fabricate(acc=joint_gains({}))
     text = render(m, {}, STATS, evaluate_all(m, STATS))
     rows = {c.number: next(line for line in text.splitlines() if line.startswith(f"| {c.number} | {c.text} |"))
-            .split(" | ")[6] for c in CLAIMS}
+            .split(" | ")[8] for c in CLAIMS}
     assert rows["6"].startswith("98.3 % CI: largest pair [")           # 3 pairs, Bonferroni
-    assert rows["13"].startswith("99.7 % CI: highest upper bound ")    # 1 - 0.05 / 16 = 0.996875
+    assert rows["13"].startswith("99.8 % CI: highest upper bound ")    # 1 - 0.05 / 20 = 0.9975
     assert all("% CI" not in cell for number, cell in rows.items() if number not in ("6", "13"))
 
 
@@ -462,3 +503,64 @@ def test_rounding_hides_last_bit_differences():
     assert round_floats({"rho": 0.49043157064919957}) == round_floats({"rho": 0.4904315706491995})
     assert round_floats([-1e-12, (0.1234567891, 2), "x", None, 3]) == [0.0, [0.123457, 2], "x", None, 3]
     assert str(round_floats(-1e-12)) == "0.0"
+
+
+# ------------------------------------------------------------------------ budget and convergence
+
+def test_a_claim_on_runs_that_did_not_converge_is_not_decided():
+    params = make_params()
+    m = fabricate()
+    assert verdict(m, "7") == HOLDS
+    # fig3b's smallest T still rose by 3 pp over the second half of its budget
+    late = {"fig3b": {"T=0.01h": plus(plus(BASE, GAIN), [-0.03] * 4)}}
+    m = fabricate(half_acc=late, params=params)
+    assert not m["fig3b"]["convergence"]["converged"]
+    assert m["fig3b"]["convergence"]["points"]["T=0.01h"]["rise"] == pytest.approx(0.03)
+    outcome = dict((c.number, o) for c, o in evaluate_all(m, STATS))
+    assert outcome["7"].verdict == INCONCLUSIVE
+    assert "would be: holds; runs not converged" in outcome["7"].ours
+    assert outcome["7"].converged == "no: fig3b T=0.01h +3.0 pp"
+    assert outcome["13"].converged.startswith("no")           # "up to +5 %" reads every joint figure
+    assert outcome["5"].converged == "yes" and outcome["5"].verdict == HOLDS   # fig3a converged
+    text = render(m, {}, STATS, evaluate_all(m, STATS))
+    assert "| fig3b | **no** | 2 of 3 | +3.0 pp (T=0.01h) | T=0.01h |" in text
+
+
+def test_a_verdict_that_changes_at_half_the_budget_is_fragile():
+    # at half the budget k = 2 was below the baseline: claim 9 holds only at the full budget
+    m = fabricate(half_acc={"fig4": {"k=2": plus(BASE, GAIN, -1)}},
+                  params=make_params())
+    outcomes = dict((c.number, o) for c, o in evaluate_all(m, STATS))
+    assert outcomes["9"].at_half_budget == "does not hold (fragile)"
+    assert outcomes["9"].verdict == INCONCLUSIVE          # the half-budget values rose 7.5 pp: not converged
+    assert outcomes["5"].at_half_budget == outcomes["5"].verdict == HOLDS
+    text = render(m, {}, STATS, evaluate_all(m, STATS))
+    assert "fragile (another verdict at half the budget): claims 9" in text
+
+
+def test_metrics_without_the_check_are_not_checked_nor_downgraded():
+    m = fabricate()
+    for name in FIGURES + ("baselines",):
+        del m[name]["convergence"], m[name]["half_budget"]
+    outcomes = dict((c.number, o) for c, o in evaluate_all(m, STATS))
+    assert outcomes["7"].verdict == HOLDS and outcomes["7"].converged == "not checked"
+    assert outcomes["7"].at_half_budget == "—"
+
+
+def test_the_study_finds_the_plateau_and_the_report_compares_the_budget_with_it():
+    params = make_params()
+    study = fabricate_budget(params)
+    # each arm gains 4 pp per doubling up to 8 epochs, nothing from 8 to 16
+    assert study["arms"]["asc"]["rise"]["8"]["mean"] == pytest.approx(0.04)
+    assert study["arms"]["joint eq3"]["rise"]["16"]["mean"] == pytest.approx(0.0)
+    assert study["plateau_epochs"] == 16
+    lines = "\n".join(budget_lines({"budget": study, "fig2": {"epochs": 16}}))
+    assert "the plateau is at **16 epochs**; the figures train for 16: at or past it" in lines
+    lines = "\n".join(budget_lines({"budget": study, "fig2": {"epochs": 8}}))
+    assert "**below the plateau**" in lines
+    # one arm still gaining 1.5 pp from 8 to 16: no plateau within the study
+    late = fabricate_budget(params, acc={("pretrain+finetune", 16): [0.675 + 0.001 * i for i in range(4)]})
+    assert late["arms"]["pretrain+finetune"]["rise"]["16"]["mean"] == pytest.approx(0.015)
+    assert late["plateau_epochs"] is None
+    assert "not converged by 16 epochs" in "\n".join(budget_lines({"budget": late, "fig2": {"epochs": 16}}))
+    assert "has not run" in "\n".join(budget_lines({"fig2": {"epochs": 16}}))

@@ -45,7 +45,7 @@ def make_spec(alpha=0.5, epochs=3, **augment) -> RunSpec:
                mixup=True, mixup_alpha=0.3, dropout=0.1)
     aug.update(augment)
     return RunSpec(alpha=alpha, seed=7, epochs=epochs, width=4, batch=BatchParams(asc=8, aet=16),
-                   optimizer=OptimizerParams(lr=3e-3, weight_decay=1e-2, warmup_fraction=0.1),
+                   optimizer=OptimizerParams(lr=3e-3, weight_decay=1e-2, warmup_epochs=1.0, average_epochs=2.0),
                    augment=AugmentParams(**aug))
 
 
@@ -249,3 +249,26 @@ def test_an_asc_only_run_is_normalized_by_its_own_data_alone():
     assert float(a.input_mean) == float(b.input_mean) and float(a.input_std) == float(b.input_std)
     joint = Trainer(make_spec(alpha=0.5), other, torch.device("cpu")).model.encoder
     assert float(joint.input_mean) != float(a.input_mean)
+
+
+# ------------------------------------------------------------------------ budgets
+
+def test_the_learning_rate_does_not_depend_on_the_budget():
+    from aetasc.train import _schedule
+    short, long = _schedule(make_spec(epochs=2), 6), _schedule(make_spec(epochs=40), 6)
+    assert [short(s) for s in range(12)] == [long(s) for s in range(12)]
+    # linear warm-up over one epoch (6 steps), then 1 / sqrt(step)
+    assert [round(long(s), 6) for s in (0, 5, 6, 23)] == [round(1 / 6, 6), 1.0, round((6 / 7) ** 0.5, 6), 0.5]
+
+
+def test_a_run_evaluated_on_the_way_ends_where_a_shorter_run_ends(tmp_path):
+    """The half-budget results of every figure rest on this: after e epochs a run of more
+    epochs is exactly a run of e epochs (same model, same evaluation, same losses)."""
+    data = make_data()
+    long = train_run(replace(make_spec(epochs=4), evaluate_at=(2,)), data, tmp_path / "long", progress=False)
+    short = train_run(make_spec(epochs=2), data, tmp_path / "short", progress=False)
+    at_two = long["at_epochs"]["2"]
+    assert {k: at_two[k] for k in ("asc_accuracy", "lwlrap", "loss_asc", "loss_aet")} == \
+           {k: short[k] for k in ("asc_accuracy", "lwlrap", "loss_asc", "loss_aet")}
+    assert long["asc_accuracy"] != short["asc_accuracy"] or long["loss_asc"] != short["loss_asc"]
+    assert short["at_epochs"] == {}

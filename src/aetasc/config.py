@@ -77,7 +77,8 @@ class BatchParams(Strict):
 class OptimizerParams(Strict):
     lr: PositiveFloat
     weight_decay: Annotated[float, Field(ge=0.0)]
-    warmup_fraction: Annotated[float, Field(ge=0.0, lt=1.0)]
+    warmup_epochs: Annotated[float, Field(ge=0.0)]
+    average_epochs: PositiveFloat      # time constant of the weights' moving average that is evaluated
 
 
 class AugmentParams(Strict):
@@ -301,10 +302,28 @@ class PaperSources(Strict):
         return url
 
 
+class ConvergenceParams(Strict):
+    """The training budget's criterion and the learning-curve study that chooses it."""
+    tolerance: Annotated[float, Field(gt=0.0, lt=1.0)]   # largest mean gain of a doubled budget at the plateau
+    study_epochs: Annotated[list[Annotated[int, Field(ge=2)]], Field(min_length=2)]
+    study_seeds: PositiveInt                              # the first n of the world's seeds
+
+    @field_validator("study_epochs")
+    @classmethod
+    def _doubling(cls, v: list[int]) -> list[int]:
+        # the criterion compares each budget with its half: the half must be in the study
+        if any(b != 2 * a for a, b in zip(v, v[1:])):
+            raise ValueError(f"each budget must double the one before it, got {v}")
+        return v
+
+
 class WorldCommon(Strict):
     seeds: Annotated[list[Seed], Field(min_length=1)]    # training: initialization, batches, augmentation
     data_seed: Seed                                      # the AET data: class draws, clip order
-    epochs: PositiveInt
+    # every run is also evaluated at half the budget, and pre-training + fine-tuning splits
+    # that half in two: at least one epoch each
+    epochs: Annotated[int, Field(ge=4)]
+    convergence: ConvergenceParams
     model: ModelParams
     features: FeatureParams
     ranking: RankingParams
@@ -314,6 +333,9 @@ class WorldCommon(Strict):
     def _unique_seeds(self):
         if len(set(self.seeds)) != len(self.seeds):
             raise ValueError(f"seeds must be distinct, got {self.seeds}")
+        if self.convergence.study_seeds > len(self.seeds):
+            raise ValueError(f"convergence.study_seeds = {self.convergence.study_seeds} exceeds the "
+                             f"{len(self.seeds)} seeds")
         return self
 
 

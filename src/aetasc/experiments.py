@@ -30,8 +30,9 @@ from .subsets import SubsetRequest, read_clip_list
 from .store import PROCESS, Busy
 from .train import CHECKPOINT, CURVES, RESULT, RunData, RunSpec, Task, read_result, train_run
 
-FIGURES = ("baselines", "fig2", "fig3a", "fig3b", "fig4", "fig5", "regularizers", "sec41")
+FIGURES = ("baselines", "fig2", "fig3a", "fig3b", "fig4", "fig5", "regularizers", "sec41", "budget")
 ALPHA_PARAM = "alpha"   # a point trained at the world's alpha (a number, or Eq. 3 when "auto")
+EQ3 = "eq3"             # a point trained at Eq. 3's alpha, whatever the world's alpha says
 
 
 @dataclass(frozen=True)
@@ -90,6 +91,13 @@ def figure_points(figure: str, params: Params) -> list[Point]:
     if figure == "sec41":
         r = f.sec41
         return [Point(f"T={h:g}h alpha={a:g}", h, a, EventSet(r.strategy, r.k, h)) for h in r.hours for a in r.alphas]
+    if figure == "budget":
+        # the learning-curve study: every kind of run the figures train, on Fig. 2's event set
+        return [Point("asc", "asc", 0.0, fig2_set, baseline="asc"),
+                Point("aet", "aet", 1.0, fig2_set, baseline="aet"),
+                Point("joint eq3", "joint eq3", EQ3, fig2_set),
+                Point("joint alpha=0.9", "joint alpha=0.9", 0.9, fig2_set),
+                Point("pretrain+finetune", "pretrain+finetune", 0.0, fig2_set, pretrain=True)]
     raise KeyError(f"unknown figure {figure!r}; known: {', '.join(FIGURES)}")
 
 
@@ -132,6 +140,14 @@ class Run:
     spec: RunSpec
     events: SubsetRequest | None         # the run's AET data set
     pretrain_spec: RunSpec | None = None
+    budgets: tuple[int, ...] = ()        # the budgets (epochs) whose results this run gives
+
+    def values_at(self, result: dict, budget: int) -> dict:
+        """The run's result as a run of `budget` epochs ends: the final one, or one of the full
+        evaluations it made on the way (RunSpec.evaluate_at)."""
+        if budget == max(self.budgets):
+            return result
+        return result["at_epochs"][str(budget)]
 
     @property
     def dir_name(self) -> str:
@@ -252,35 +268,63 @@ class DataCache:
 
 
 def resolve_alpha(point: Point, params: Params, baselines: dict | None) -> float:
-    if point.alpha != ALPHA_PARAM:
+    if point.alpha not in (ALPHA_PARAM, EQ3):
         return float(point.alpha)
-    if params.alpha != "auto":
+    if point.alpha == ALPHA_PARAM and params.alpha != "auto":
         return float(params.alpha)
     if baselines is None:
-        raise ValueError("alpha: auto needs the baselines' converged losses (metrics/baselines.json)")
+        raise ValueError("Eq. 3's alpha needs the baselines' converged losses (metrics/baselines.json)")
     return float(baselines["eq3_alpha"])
 
 
-def plan_runs(figure: str, params: Params, cache: DataCache, baselines: dict | None) -> list[Run]:
-    """The runs of a figure, each with its fingerprinted spec, in a fixed order."""
+def budgets_of(figure: str, params: Params) -> tuple[int, ...]:
+    """The budgets a figure's runs are evaluated at, the largest last: the learning-curve
+    study's; or the world's epochs, half of it (the convergence check, the report's budget
+    robustness) and the study's budgets below it, so that a study whose largest budget is the
+    world's shares its runs with the figures (equal settings, equal fingerprints)."""
     world = params.active
+    if figure == "budget":
+        return tuple(world.convergence.study_epochs)
+    return tuple(sorted({b for b in world.convergence.study_epochs if b < world.epochs}
+                        | {world.epochs // 2, world.epochs}))
+
+
+def seeds_of(figure: str, params: Params) -> list[int]:
+    world = params.active
+    return world.seeds[:world.convergence.study_seeds] if figure == "budget" else list(world.seeds)
+
+
+def plan_runs(figure: str, params: Params, cache: DataCache, baselines: dict | None) -> list[Run]:
+    """The runs of a figure, each with its fingerprinted spec, in a fixed order.
+
+    A run of the largest budget gives every smaller one on the way. Pre-training + fine-tuning
+    is step-matched to the other runs: a budget of b epochs is b // 2 epochs of AET
+    pre-training (an epoch: as many steps as an ASC epoch) and the rest of ASC fine-tuning,
+    one pair of runs per budget.
+    """
+    world = params.active
+    budgets = budgets_of(figure, params)
     runs = []
     for point in figure_points(figure, params):
-        if point.baseline and figure != "baselines":
+        if point.baseline and figure not in ("baselines", "budget"):
             continue                                  # taken from metrics/baselines.json
-        for seed in world.seeds:
+        for seed in seeds_of(figure, params):
             augment = AugmentParams(**{**params.augment.model_dump(), **point.augment})
             _, _, _, asc_id = cache.asc()
             events = point.events.request(world.data_seed) if point.events else None
             aet_id = cache.aet_identity(events) if events else ""
-            spec = RunSpec(alpha=resolve_alpha(point, params, baselines), seed=seed, epochs=world.epochs,
+            spec = RunSpec(alpha=resolve_alpha(point, params, baselines), seed=seed, epochs=max(budgets),
                            width=world.model.width, batch=params.batch, optimizer=params.optimizer,
-                           augment=augment, data_id=f"{asc_id}:{aet_id}")
-            pre = None
-            if point.pretrain:
-                pre = replace(spec, alpha=1.0)
-                spec = replace(spec, alpha=0.0, init_encoder=pre.fingerprint())
-            runs.append(Run(point, seed, spec, events, pre))
+                           augment=augment, data_id=f"{asc_id}:{aet_id}", evaluate_at=budgets[:-1])
+            if not point.pretrain:
+                runs.append(Run(point, seed, spec, events, budgets=budgets))
+                continue
+            # pre-training + fine-tuning takes a pair of runs per budget: the study's, or the
+            # world's budget and half of it
+            for b in budgets if figure == "budget" else (world.epochs // 2, world.epochs):
+                pre = replace(spec, alpha=1.0, epochs=b // 2, evaluate_at=())
+                fine = replace(spec, alpha=0.0, epochs=b - b // 2, evaluate_at=(), init_encoder=pre.fingerprint())
+                runs.append(Run(point, seed, fine, events, pre, budgets=(b,)))
     return runs
 
 
@@ -338,9 +382,8 @@ def execute(run: Run, cache: DataCache, store: Path, device=None, progress=True,
             counts[_how(train_run(run.pretrain_spec, data, pre_dir, device, progress, keep_checkpoint=True,
                                   wait=wait, label=label and f"{label} (pre-training)"))] += 1
         encoder = pre_dir / CHECKPOINT
-    # An AET-only run is a pre-trained encoder another run may start from: keep its weights.
     result = train_run(run.spec, data, store / run.dir_name, device, progress,
-                       keep_checkpoint=run.spec.alpha == 1.0, init_encoder_path=encoder, wait=wait, label=label)
+                       init_encoder_path=encoder, wait=wait, label=label)
     counts[_how(result)] += 1
     return result, counts
 
@@ -391,6 +434,51 @@ def aggregate(figure: str, params: Params, results: list[tuple[Run, dict]],
         out["eq3_alpha"] = l_asc / (l_asc + l_aet)   # Eq. 3 of the paper
     else:
         out["baseline"] = baselines["points"]["asc"] if baselines is not None else None
+    return out
+
+
+def _rise(a: dict, b: dict, metric: str) -> dict:
+    """What a doubled budget adds: `metric` at budget b minus at budget a, paired by seed."""
+    return paired_gain(b["seeds"], b[metric], a["seeds"], a[metric])
+
+
+def convergence(half: dict, full: dict, tolerance: float) -> dict:
+    """The convergence criterion on a figure's own runs: a point has converged when its mean
+    (over seeds) ASC accuracy (an AET-only point: lwlrap) rose by less than `tolerance` over
+    the second half of the budget, from epochs // 2 to epochs."""
+    points = {}
+    for label, p in full["raw"].items():
+        metric = "asc_accuracy" if p["alpha"] < 1.0 else "lwlrap"
+        rise = _rise(half["raw"][label], p, metric)
+        points[label] = {"metric": metric, "rise": rise["mean"], "rise_std": rise["std"],
+                         "converged": rise["mean"] < tolerance}
+    return {"tolerance": tolerance, "from_epochs": half["epochs"], "to_epochs": full["epochs"],
+            "converged": all(p["converged"] for p in points.values()), "points": points}
+
+
+def aggregate_study(params: Params, by_budget: dict[int, list[tuple[Run, dict]]]) -> dict:
+    """The learning-curve study: each arm's metrics at every budget, what each doubling of the
+    budget added, and the plateau: the smallest budget at which doubling from its half added
+    less than the tolerance to every arm (mean over seeds)."""
+    world = params.active
+    tolerance = world.convergence.tolerance
+    budgets = sorted(by_budget)
+    raw = {b: _collect(by_budget[b]) for b in budgets}
+    out = {"figure": "budget", "world": params.world, "seeds": seeds_of("budget", params),
+           "epochs": world.epochs, "budgets": budgets, "tolerance": tolerance, "points": {}, "arms": {}}
+    for b in budgets:
+        for label, p in raw[b].items():
+            entry = {"x": b, "alpha": p["alpha"], "arm": label}
+            entry.update({m: summarize(p[m]) for m in METRICS if all(v is not None for v in p[m])})
+            out["points"][f"{label} @{b}"] = entry
+    for label, p in raw[budgets[-1]].items():
+        metric = "asc_accuracy" if p["alpha"] < 1.0 else "lwlrap"
+        out["arms"][label] = {"metric": metric, "alpha": p["alpha"],
+                              "rise": {str(b): _rise(raw[a][label], raw[b][label], metric)
+                                       for a, b in zip(budgets, budgets[1:])}}
+    out["plateau_epochs"] = next((b for b in budgets[1:]
+                                  if all(arm["rise"][str(b)]["mean"] < tolerance for arm in out["arms"].values())),
+                                 None)
     return out
 
 
@@ -468,14 +556,26 @@ def run_figure(figure: str, params: Params, paths: Paths, rank: int = 0, world_s
         barrier()
     if rank != 0:
         return None
-    results = []
+    budgets = budgets_of(figure, params)
+    by_budget = {b: [] for b in budgets}
     for run in runs:
         result = read_result(paths.runs / run.dir_name, run.spec)
         if result is None:
             raise RuntimeError(f"{figure}: run {run.point.label} seed {run.seed} has no valid result at "
                                f"{paths.runs / run.dir_name / RESULT}")
-        results.append((run, result))
-    summary = aggregate(figure, params, results, baselines)
-    summary["curves"] = {label: mean_curves([paths.runs / r.dir_name for r in runs if r.point.label == label])
-                         for label in dict.fromkeys(r.point.label for r in runs)}
+        for b in run.budgets:
+            by_budget[b].append((run, run.values_at(result, b)))
+    # the curves of the runs of the largest budget (a pre-training point: its fine-tuning)
+    longest = [r for r in runs if max(r.budgets) == budgets[-1]]
+    curves = {label: mean_curves([paths.runs / r.dir_name for r in longest if r.point.label == label])
+              for label in dict.fromkeys(r.point.label for r in longest)}
+    if figure == "budget":
+        return {**aggregate_study(params, by_budget), "curves": curves}
+    budget, half_budget = budgets[-1], budgets[-1] // 2
+    summary = aggregate(figure, params, by_budget[budget], baselines)
+    half = aggregate(figure, params, by_budget[half_budget], baselines and baselines["half_budget"])
+    half["epochs"] = half_budget
+    summary["half_budget"] = half
+    summary["convergence"] = convergence(half, summary, params.active.convergence.tolerance)
+    summary["curves"] = curves
     return summary

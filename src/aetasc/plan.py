@@ -26,7 +26,8 @@ from torch.utils.flop_counter import FlopCounterMode
 from .config import Params, load_params
 from .data.audioset import CLASS_TABLE, SPLITS, check_splits, read_class_labels, read_segments_csv
 from .data.hf_mirror import MirrorError, MirrorIndex, index_path, load_index, open_mirror, plan_lines
-from .experiments import ALPHA_PARAM, FIGURES, Point, asked_by, figure_points, subset_requests
+from .experiments import (ALPHA_PARAM, FIGURES, Point, asked_by, budgets_of, figure_points, seeds_of,
+                          subset_requests)
 from .io import round_floats, write_json
 from .model import MultiTaskNet
 from .subsets import Pool, Subset, SubsetError, SubsetRequest, build_subsets, subset_records, union_of
@@ -85,15 +86,20 @@ def model_flops(shapes: Shapes, batch: int, n_asc: int, backward: bool) -> int:
     return counter.get_total_flops()
 
 
-def steps_per_run(params: Params, world: str) -> int:
-    """Training steps of one run of a world: epochs x ASC training clips // ASC batch."""
+def steps_per_epoch(params: Params, world: str) -> int:
+    """Training steps of an epoch of a world: ASC training clips // ASC batch."""
     w = getattr(params.worlds, world)
     if world == "paper":
         clips = ASC_TRAIN_CLIPS
     else:
         g = w.source
         clips = g.scenes * (g.cities - g.evaluate_cities) * g.locations_per_city * g.segments_per_location
-    return w.epochs * (clips // params.batch.asc)
+    return clips // params.batch.asc
+
+
+def steps_per_run(params: Params, world: str) -> int:
+    """Training steps of one run of a world's budget: epochs x steps per epoch."""
+    return getattr(params.worlds, world).epochs * steps_per_epoch(params, world)
 
 
 def clip_bytes(params: Params) -> int:
@@ -169,55 +175,70 @@ def _alpha(point: Point, params: Params) -> float | str:
     return point.alpha if isinstance(point.alpha, str) else float(point.alpha)
 
 
-def _runs_of(point: Point, params: Params, seed: int) -> list[tuple[tuple, str]]:
-    """(identity, mini-batch kind) of each run a grid point needs at a seed.
+def _runs_of(point: Point, params: Params, seed: int, figure: str) -> list[tuple[tuple, str, int, int]]:
+    """(identity, mini-batch kind, epochs, full evaluations on the way) of each run a grid
+    point needs at a seed, as experiments.plan_runs makes them.
 
-    The identity holds what a run's fingerprint depends on beyond the world's settings. A
-    pre-trained point is two runs: the AET-only run of its settings, whose encoder the
-    second, ASC fine-tuning, starts from (the same run as an AET baseline of those settings).
+    The identity holds what a run's fingerprint depends on beyond the world's settings. A run
+    of the largest budget is also evaluated in full at the smaller ones. A pre-trained point
+    is a pair of runs per budget b: b // 2 epochs of AET-only pre-training, whose encoder the
+    rest, ASC fine-tuning, starts from.
     """
     augment = tuple(sorted({**params.augment.model_dump(), **point.augment}.items()))
     common = (seed, point.events, augment)
+    budgets = budgets_of(figure, params)
     if point.pretrain:
-        return [((*common, 1.0, False), "aet"), ((*common, 0.0, True), "asc")]
+        epochs = params.active.epochs
+        pairs = budgets if figure == "budget" else (epochs // 2, epochs)
+        return [run for b in pairs for run in (((*common, 1.0, False, b // 2), "aet", b // 2, 0),
+                                               ((*common, 0.0, b, b - b // 2), "asc", b - b // 2, 0))]
     alpha = _alpha(point, params)
-    return [((*common, alpha, False), {0.0: "asc", 1.0: "aet"}.get(alpha, "joint"))]
+    kind = {0.0: "asc", 1.0: "aet"}.get(alpha, "joint")
+    return [((*common, alpha, False, budgets), kind, budgets[-1], len(budgets) - 1)]
 
 
 def count_runs(params: Params) -> dict:
-    """The training the active world's figures imply, de-duplicated as the run store does:
-    runs of equal fingerprints, e.g. the correlated event set at alpha = 0.95 in Figs 2, 3a
-    and 5, are trained once. Fig. 2 takes its alpha = 0 and 1 points from the baselines."""
+    """The training the active world's figures (and the learning-curve study) imply,
+    de-duplicated as the run store does: runs of equal fingerprints, e.g. the correlated event
+    set at alpha = 0.95 in Figs 2, 3a and 5, are trained once. Fig. 2 takes its alpha = 0 and 1
+    points from the baselines."""
     world, batch = params.active, params.batch
-    unique: dict[tuple, str] = {}
+    unique: dict[tuple, tuple[str, int, int]] = {}
     figures, schedule = {}, {}
+    per_epoch = steps_per_epoch(params, "paper")
     for figure in FIGURES:
         planned = new = 0
-        entries = schedule[figure] = []   # per planned run, in plan order: the kinds it trains
+        entries = schedule[figure] = []   # per planned point and seed: (kind, steps) of the runs it trains
         for point in figure_points(figure, params):
-            if point.baseline and figure != "baselines":
+            if point.baseline and figure not in ("baselines", "budget"):
                 continue
-            for seed in world.seeds:
+            for seed in seeds_of(figure, params):
                 planned += 1
-                entries.append([kind for key, kind in _runs_of(point, params, seed) if key not in unique])
-                for key, kind in _runs_of(point, params, seed):
+                runs = _runs_of(point, params, seed, figure)
+                entries.append([(kind, epochs * per_epoch) for key, kind, epochs, _ in runs if key not in unique])
+                for key, kind, epochs, evaluations in runs:
                     new += key not in unique
-                    unique.setdefault(key, kind)
+                    unique.setdefault(key, (kind, epochs, evaluations))
         figures[figure] = {"planned": planned, "new": new}
-    kinds = Counter(unique.values())
+    kinds = Counter(kind for kind, _, _ in unique.values())
     clips = {"asc": batch.asc, "aet": batch.aet, "joint": batch.asc + batch.aet}
-    steps = steps_per_run(params, "paper")
+    clip_steps = Counter()
+    for kind, epochs, _ in unique.values():
+        clip_steps[kind] += epochs * per_epoch * clips[kind]
     tagger_steps, tagger_val = _tagger(params)
     aet_hours = _aet_train_hours(params)
-    # a run with an event set also scores AET validation clips (ASC-only fine-tuning included)
-    eval_clips = sum(run_eval_clips(world.epochs, key[1] is not None) for key in unique)
+    # a run with an event set also scores AET validation clips (ASC-only fine-tuning included);
+    # a full evaluation on the way scores the ASC evaluation fold again
+    asc_eval = TUT_CLIPS - ASC_TRAIN_CLIPS
+    eval_clips = sum(run_eval_clips(epochs, key[1] is not None) + evaluations * asc_eval
+                     for key, (_, epochs, evaluations) in unique.items())
     return {
         "world": params.world, "seeds": len(world.seeds), "epochs": world.epochs,
-        "steps_per_run": steps, "figures": figures, "schedule": schedule, "runs": len(unique),
-        "kinds": {kind: kinds[kind] for kind in clips},
-        "fine_tuned_runs": sum(key[-1] for key in unique),
-        "clip_steps": {kind: steps * kinds[kind] * clips[kind] for kind in clips},
-        "run_clip_steps": steps * sum(kinds[kind] * clips[kind] for kind in clips),
+        "steps_per_run": steps_per_run(params, "paper"), "figures": figures, "schedule": schedule,
+        "runs": len(unique), "kinds": {kind: kinds[kind] for kind in clips},
+        "fine_tuned_runs": sum(key[-2] is not False for key in unique),
+        "clip_steps": {kind: clip_steps[kind] for kind in clips},
+        "run_clip_steps": sum(clip_steps.values()),
         "tagger_steps": tagger_steps, "tagger_clip_steps": tagger_steps * batch.aet,
         # one process per figure with new runs (train_figure), and the tagger's (rank_events)
         "processes": sum(f["new"] > 0 for f in figures.values()) + (tagger_steps > 0),
@@ -370,8 +391,8 @@ def wall_hours(counts: dict, hours: dict, train_s_per_clip: float, batch: dict, 
     seconds = 3600 * (h["tagger"] + h["feature_front_end"]) + first
     for entries in counts["schedule"].values():
         free = [0.0] * gpus                  # when each rank is free again
-        for kinds in entries:
-            cost = sum(counts["steps_per_run"] * clips[k] * train_s_per_clip + eval_per_run + later for k in kinds)
+        for runs in entries:
+            cost = sum(steps * clips[k] * train_s_per_clip + eval_per_run + later for k, steps in runs)
             if cost:
                 rank = free.index(min(free))
                 free[rank] += cost + (first - later if free[rank] == 0 else 0.0)

@@ -206,7 +206,8 @@ def _point_bars(m: dict, color_of) -> list[tuple[str, dict, str, dict | None]]:
 def draw_fig3a(m: dict) -> Figure:
     result = rm_anova(rows_by_seed(m, "asc_accuracy")[1])
     text = ("repeated-measures ANOVA across strategies: undefined" if result["F"] is None
-            else f"repeated-measures ANOVA across strategies: F = {result['F']:.2f}, {fmt_p(result['p_value'])}")
+            else f"repeated-measures ANOVA across strategies: F = {result['F']:.2f}, Greenhouse-Geisser "
+                 f"{fmt_p(result['gg_p_value'])}")
     return _bars(m, "Fig. 3a: choice of events", _point_bars(m, lambda p: ASC_COLOR),
                  [Line2D([], [], ls="", label=text)])
 
@@ -226,6 +227,39 @@ def draw_regularizers(m: dict) -> Figure:
     return _bars(m, "Regularizers: AET vs Dropout, MixUp, SpecAugment", bars, legend)
 
 
+def draw_budget(m: dict) -> Figure:
+    """The learning-curve study: each kind of run's metric and training losses vs budget."""
+    fig = Figure(figsize=(10, 4.4), layout="constrained")
+    acc_ax, loss_ax = fig.subplots(1, 2)
+    budgets = m["budgets"]
+    colors = dict(zip(m["arms"], ("0.35", "tab:orange", "tab:green", "tab:blue", "tab:purple")))
+    for label, arm in m["arms"].items():
+        points = [m["points"][f"{label} @{b}"] for b in budgets]
+        metric = arm["metric"]
+        name = f"{label} ({'lwlrap' if metric == 'lwlrap' else 'ASC accuracy'})"
+        _curve(acc_ax, budgets, [100 * p[metric]["mean"] for p in points], [100 * p[metric]["std"] for p in points],
+               colors[label], name)
+        for loss, ls in (("loss_asc", "-"), ("loss_aet", ":")):
+            if all(loss in p for p in points):
+                loss_ax.plot(budgets, [p[loss]["mean"] for p in points], color=colors[label], ls=ls, marker="o", ms=3)
+    for ax in (acc_ax, loss_ax):
+        ax.set_xscale("log", base=2)
+        _value_ticks(ax, budgets)
+        ax.set_xlabel("budget (epochs)")
+        ax.axvline(m["epochs"], color="0.5", lw=0.8)
+        if m["plateau_epochs"] is not None:
+            ax.axvline(m["plateau_epochs"], color="tab:red", ls="--", lw=0.8)
+    acc_ax.set_ylabel("ASC macro accuracy / lwlrap (%)")
+    loss_ax.set_ylabel("training loss of the last epoch (— L_ASC, ··· L_AET)")
+    loss_ax.set_yscale("log")
+    plateau = "none" if m["plateau_epochs"] is None else f"{m['plateau_epochs']} epochs"
+    fig.suptitle(f"Learning-curve study: {m['world']} world, {len(m['seeds'])} seeds; grey: the budget used "
+                 f"({m['epochs']} epochs), red dashed: the plateau ({plateau}; doubling adds < "
+                 f"{100 * m['tolerance']:g} pp)")
+    _legend_below(fig, [acc_ax], ncols=3)
+    return fig
+
+
 # ------------------------------------------------------------------------ output
 
 # PNG name -> (drawing function, metrics files it needs, in argument order)
@@ -237,6 +271,7 @@ FIGURES = {
     "fig5.png": (draw_fig5, ("fig5",)),
     "regularizers.png": (draw_regularizers, ("regularizers",)),
     "sec41.png": (draw_sec41, ("sec41",)),
+    "budget.png": (draw_budget, ("budget",)),
 }
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
@@ -25,8 +25,9 @@ import numpy as np
 from .config import StatsParams
 from .stats import holm, mean_test, rm_anova, seeds_needed, trend_per_seed
 
-FILES = ("baselines", "fig2", "fig3a", "fig3b", "fig4", "fig5", "regularizers", "sec41", "ranking")
-JOINT_FIGURES = ("fig2", "fig3a", "fig3b", "fig4", "fig5", "regularizers")
+FIGURE_FILES = ("baselines", "fig2", "fig3a", "fig3b", "fig4", "fig5", "regularizers", "sec41")
+FILES = FIGURE_FILES + ("budget", "ranking")
+JOINT_FIGURES = ("fig2", "fig3a", "fig3b", "fig4", "fig5", "regularizers", "sec41")
 
 HOLDS, FAILS, INCONCLUSIVE, NOT_MEASURED = "holds", "does not hold", "inconclusive", "not measured"
 PAPER_LOSS_RATIO = 20.0          # L*_ASC / L*_AET at convergence (Sec. 4.1)
@@ -59,7 +60,8 @@ def rules(s: StatsParams) -> str:
   (0 < α < 1; a point two figures share, i.e. the same runs, counts once) gets an interval at level
   {s.level} / m, m the number of distinct points, so that all m hold together with {100 * (1 - s.level):.0f} % confidence
   (Bonferroni). *Does not hold* if every upper bound is below +5 pp (no point reaches it); *holds* if
-  some lower bound is above +5 pp (a point reaches it); *inconclusive* otherwise.
+  some point's interval lies above 0 and reaches +5 pp (a real gain of the paper's size); *inconclusive*
+  otherwise.
 - **A claim made of several parts** (each point, framework or comparison must hold): *holds* if every part
   holds at level {s.level} on its own (the claim is false as soon as one part is false, so this errs no more
   often than one part's test: no correction is needed); *does not hold* if some part does not hold after
@@ -209,6 +211,8 @@ class Outcome:
     power: str = "—"
     details: tuple[Detail, ...] = ()
     confidence: float | None = None     # of `interval`; None: the report's 1 - level
+    converged: str = "—"                # did the runs it rests on converge (evaluate_all)
+    at_half_budget: str = "—"           # the verdict on the same runs at half the budget
 
 
 @dataclass(frozen=True)
@@ -475,7 +479,7 @@ def largest_gain(m: dict, s: StatsParams) -> Outcome:
     tests = [per_seed_test(gains, s, level) for _, gains in points]
     named = [(" = ".join(names), t) for (names, _), t in zip(points, tests)]
     bounded = [(name, t) for name, t in named if t["ci"] is not None]
-    if any(t["ci"][0] > PAPER_GAIN for _, t in bounded):
+    if any(t["ci"][0] > 0 and t["ci"][1] >= PAPER_GAIN for _, t in bounded):
         verdict = HOLDS
     elif len(bounded) == len(named) and all(t["ci"][1] < PAPER_GAIN for _, t in bounded):
         verdict = FAILS
@@ -494,14 +498,14 @@ def largest_gain(m: dict, s: StatsParams) -> Outcome:
     missing = [f for f in JOINT_FIGURES if not m.get(f)]
     shared = sum(len(names) for names, _ in points) - len(points)
     details = tuple(Detail(name, f"{fmt_effect(t)}, {conf} {fmt_ci(t)}",
-                           "n/a" if t["ci"] is None else "above +5 pp" if t["ci"][0] > PAPER_GAIN
-                           else "below +5 pp" if t["ci"][1] < PAPER_GAIN else "undecided")
+                           "n/a" if t["ci"] is None else "below +5 pp" if t["ci"][1] < PAPER_GAIN
+                           else "above 0, reaches +5 pp" if t["ci"][0] > 0 else "undecided")
                     for name, t in named)
     return Outcome(f"largest mean gain {fmt_effect(tests[best])} at {named[best][0]}", verdict,
                    f"every one of the {len(points)} distinct joint-training points (0 < α < 1; {shared} more "
                    f"listed by a second figure, counted once) gets a {conf} (level {level:.4f}, Bonferroni "
-                   "over the points): does not hold if every upper bound is below +5 pp, holds if some lower "
-                   "bound is above it" + (f"; not run: {', '.join(missing)}" if missing else ""),
+                   "over the points): does not hold if every upper bound is below +5 pp, holds if some "
+                   "interval lies above 0 and reaches +5 pp" + (f"; not run: {', '.join(missing)}" if missing else ""),
                    interval, fmt_power(per_seed_test(points[best][1], s), s),
                    details, confidence=1 - level)
 
@@ -601,7 +605,7 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
 def _settings(metrics: dict) -> list[tuple]:
     """Distinct (world, seeds, epochs) over the figure files that exist."""
     seen = {}
-    for name in FILES[:-1]:
+    for name in FIGURE_FILES:
         m = metrics.get(name)
         if m is not None:
             seen.setdefault((m["world"], tuple(m["seeds"]), m["epochs"]), []).append(name)
@@ -687,10 +691,132 @@ def loss_scale_lines(metrics: dict) -> list[str]:
                     [[str(k), f"{l:.4f}", f"{k * l:.3f}", f"{a:.3f}"] for k, l, a in rows]), ""]
 
 
+def claim_figures(claim: Claim) -> tuple[str, ...]:
+    """The figure files a claim's runs come from: its own, the baselines every gain is
+    measured against, and for "up to +5 %" every figure with joint-training points."""
+    return tuple(dict.fromkeys(("baselines",) + (claim.needs or JOINT_FIGURES)))
+
+
+def unconverged_points(metrics: dict, figures) -> list[str] | None:
+    """Points of these figures whose runs did not meet the convergence criterion ("fig
+    label +rise pp"); None when a figure does not say (metrics written without the check)."""
+    out = []
+    for name in figures:
+        fig = metrics.get(name)
+        if fig is None:
+            continue
+        if "convergence" not in fig:
+            return None
+        out += [f"{name} {label} {signed(p['rise'])} pp" for label, p in fig["convergence"]["points"].items()
+                if not p["converged"]]
+    return out
+
+
+def half_budget_metrics(metrics: dict) -> dict | None:
+    """The metrics as runs of half the budget give them (each figure's `half_budget`): the same
+    runs evaluated at epochs // 2, which the budget-independent schedule makes exact."""
+    half = {name: (metrics.get(name) or {}).get("half_budget") for name in FIGURE_FILES}
+    if all(v is None for v in half.values()):
+        return None
+    return {**metrics, **half}
+
+
+def budget_lines(metrics: dict) -> list[str]:
+    """The learning-curve study (budget.json) and whether the world's budget is at its plateau."""
+    study = metrics.get("budget")
+    lines = ["## Training budget", ""]
+    epochs = next((m["epochs"] for name in FIGURE_FILES if (m := metrics.get(name))), None)
+    if study is None:
+        return lines + ["The learning-curve study has not run (`budget.json` missing): the budget of "
+                        f"{epochs} epochs is not shown to converge.", ""]
+    budgets, tol = study["budgets"], study["tolerance"]
+    lines.append(f"Each kind of run, on Fig. 2's event set, trained for {budgets[-1]} epochs and evaluated "
+                 f"in full after {', '.join(map(str, budgets[:-1]))} epochs too ({len(study['seeds'])} seeds; "
+                 "the learning rate does not depend on the budget, so a run evaluated after e epochs is a run "
+                 "of e epochs; pre-training + fine-tuning: one pair of runs per budget, half of it each). "
+                 f"**Criterion**: a budget is at the plateau when doubling it from its half added less than "
+                 f"{pct(tol)} pp to every kind of run (mean over seeds; the AET baseline: lwlrap, the others: "
+                 "ASC accuracy).")
+    lines.append("")
+    header = ["Run"] + [f"{b} ep." for b in budgets]
+    rows = []
+    for label, arm in study["arms"].items():
+        metric = arm["metric"]
+        cells = [f"{pct_summary(study['points'][f'{label} @{b}'][metric])}" for b in budgets]
+        rows.append([f"{label} ({'lwlrap' if metric == 'lwlrap' else 'ASC accuracy'}, %)"] + cells)
+        rows.append([f"{label}: added by doubling (pp)", "—"] +
+                    [f"{signed(arm['rise'][str(b)]['mean'])}" + ("" if arm["rise"][str(b)]["mean"] < tol else " ▲")
+                     for b in budgets[1:]])
+    for loss in ("loss_asc", "loss_aet"):
+        for label in study["arms"]:
+            if all(loss in study["points"][f"{label} @{b}"] for b in budgets):
+                rows.append([f"{label}: training {dict(loss_asc='L_ASC', loss_aet='L_AET')[loss]}"] +
+                            [f"{study['points'][f'{label} @{b}'][loss]['mean']:.3f}" for b in budgets])
+    lines += _table(header, rows) + [""]
+    plateau = study["plateau_epochs"]
+    if plateau is None:
+        verdict = (f"no budget of the study meets the criterion (▲: added {pct(tol)} pp or more): the runs have "
+                   f"not converged by {budgets[-1]} epochs; the figures' {epochs} epochs are not shown to converge.")
+    elif epochs is not None and epochs >= plateau:
+        verdict = f"the plateau is at **{plateau} epochs**; the figures train for {epochs}: at or past it."
+    else:
+        verdict = (f"the plateau is at **{plateau} epochs**, but the figures train for {epochs}: **below the "
+                   "plateau**; set the world's `epochs` to it.")
+    return lines + ["Study: " + verdict, ""]
+
+
+def convergence_lines(metrics: dict) -> list[str]:
+    """Per figure: did its own runs meet the criterion from half the budget to the budget?"""
+    rows = []
+    for name in FIGURE_FILES:
+        conv = (metrics.get(name) or {}).get("convergence")
+        if conv is None:
+            continue
+        points = conv["points"]
+        worst_label = max(points, key=lambda label: points[label]["rise"])
+        late = [label for label, p in points.items() if not p["converged"]]
+        rows.append([name, "yes" if conv["converged"] else "**no**", f"{len(points) - len(late)} of {len(points)}",
+                     f"{signed(points[worst_label]['rise'])} pp ({worst_label})", ", ".join(late) or "—"])
+        tol, frm, to = conv["tolerance"], conv["from_epochs"], conv["to_epochs"]
+    if not rows:
+        return []
+    return ["## Convergence per figure", "",
+            f"A figure's point has converged when its mean (over seeds) ASC accuracy (AET-only: lwlrap) rose by "
+            f"less than {pct(tol)} pp from epoch {frm} to epoch {to} of its own runs; a claim resting on a figure "
+            "with a point that has not is not decided (*inconclusive*, the verdict its numbers would give in "
+            "\"Ours\"). \"At half budget\" in the claims table is each claim evaluated on the same runs after "
+            f"{frm} epochs: a verdict that changes there is **fragile**.", "",
+            *_table(["Figure", "Converged", "Points converged", "Largest rise", "Not converged"], rows), ""]
+
+
 def evaluate_all(metrics: dict, s: StatsParams) -> list[tuple[Claim, Outcome]]:
     """Every claim with its outcome, in the report's order: computed once, read by the
-    report and by metrics/summary.json."""
-    return [(c, evaluate(c, metrics, s)) for c in CLAIMS]
+    report and by metrics/summary.json.
+
+    A claim is decided only on converged runs: when a figure it rests on has a point that did
+    not meet the convergence criterion, its verdict is *inconclusive* (the verdict the numbers
+    would give is kept in "Ours"). Each claim is also evaluated at half the budget; a verdict
+    that differs there is marked fragile.
+    """
+    half = half_budget_metrics(metrics)
+    out = []
+    for c in CLAIMS:
+        o = evaluate(c, metrics, s)
+        if o.verdict != NOT_MEASURED:
+            behind = unconverged_points(metrics, claim_figures(c))
+            converged = "not checked" if behind is None else ("yes" if not behind else "no: " + "; ".join(behind))
+            at_half = evaluate(c, half, s).verdict if half is not None else "—"
+            o = replace(o, converged=converged,
+                        at_half_budget=at_half if at_half in ("—", o.verdict) else f"{at_half} (fragile)")
+            if behind and o.verdict in (HOLDS, FAILS):
+                o = replace(o, verdict=INCONCLUSIVE,
+                            ours=f"{o.ours} (would be: {o.verdict}; runs not converged)")
+        out.append((c, o))
+    return out
+
+
+def is_fragile(o: Outcome) -> bool:
+    return o.at_half_budget.endswith("(fragile)")
 
 
 def interval_cell(o: Outcome, s: StatsParams) -> str:
@@ -706,6 +832,7 @@ def claim_columns(s: StatsParams) -> list[tuple[str, Callable[[Claim, Outcome], 
     return [("#", lambda c, o: c.number), ("Claim", lambda c, o: c.text), ("Where", lambda c, o: c.source),
             ("Paper", lambda c, o: c.paper), ("Ours", lambda c, o: o.ours),
             ("Verdict", lambda c, o: f"**{o.verdict}**"),
+            ("Converged", lambda c, o: o.converged), ("At half budget", lambda c, o: o.at_half_budget),
             (confidence_label(1 - s.level), lambda c, o: interval_cell(o, s)),
             ("Power", lambda c, o: o.power), ("Test", lambda c, o: o.test)]
 
@@ -719,7 +846,15 @@ def render(metrics: dict, digests: dict, stats: StatsParams, outcomes: list[tupl
     columns = claim_columns(stats)
     lines += _table([header for header, _ in columns], [[cell(c, o) for _, cell in columns] for c, o in outcomes])
     counts = {v: sum(o.verdict == v for _, o in outcomes) for v in (HOLDS, FAILS, INCONCLUSIVE, NOT_MEASURED)}
-    lines += ["", "Summary: " + ", ".join(f"{n} {v}" for v, n in counts.items()) + ".", ""]
+    fragile = [c.number for c, o in outcomes if is_fragile(o)]
+    unconverged = [c.number for c, o in outcomes if o.converged.startswith("no")]
+    lines += ["", "Summary: " + ", ".join(f"{n} {v}" for v, n in counts.items()) + "; "
+              + (f"fragile (another verdict at half the budget): claims {', '.join(fragile)}" if fragile
+                 else "no verdict changes at half the budget")
+              + "; " + (f"on runs not converged: claims {', '.join(unconverged)}" if unconverged
+                        else "every decided claim rests on converged runs") + ".", ""]
+    lines += budget_lines(metrics)
+    lines += convergence_lines(metrics)
     lines += loss_scale_lines(metrics)
     lines += ["## Verdict rules", "", rules(stats).rstrip(), ""]
     detailed = [(c, o) for c, o in outcomes if o.details]

@@ -13,7 +13,8 @@ import numpy as np
 
 from .config import StatsParams
 from .io import percent
-from .report import FAILS, HOLDS, INCONCLUSIVE, NOT_MEASURED, Claim, Outcome, loss_ratios, per_seed_test
+from .report import (FAILS, HOLDS, INCONCLUSIVE, NOT_MEASURED, Claim, Outcome, is_fragile, loss_ratios,
+                     per_seed_test)
 
 PRECISION = 2            # decimals of a percentage (0.01 pp); 4 decimals for ratios and alpha
 FIGURES = ("fig2", "fig3a", "fig3b", "fig4", "fig5", "regularizers", "sec41")
@@ -63,4 +64,10 @@ def summarize(metrics: dict, s: StatsParams, outcomes: list[tuple[Claim, Outcome
     verdicts = [o.verdict for _, o in outcomes]
     for verdict in (HOLDS, FAILS, INCONCLUSIVE, NOT_MEASURED):
         out[key("claims", verdict)] = sum(v == verdict for v in verdicts)
+    out["claims_fragile"] = sum(is_fragile(o) for _, o in outcomes)
+    out["claims_on_unconverged_runs"] = sum(o.converged.startswith("no") for _, o in outcomes)
+    study = metrics.get("budget")
+    if study is not None:
+        out["budget_plateau_epochs"] = study["plateau_epochs"]
+        out["epochs"] = study["epochs"]
     return {k: v for k, v in out.items() if v is not None}

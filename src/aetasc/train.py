@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from .augment import SpecAugment, mixup
 from .batches import Batch, batch_source, fits_on_device
@@ -94,6 +95,9 @@ class RunSpec:
     init_encoder: str | None = None   # the checkpoint whose encoder starts this run (fine-tuning):
                                       # a path, or an identity resolved by train_run's caller
     data_id: str = ""                 # digest of the run's data: feature rows, targets, classes
+    evaluate_at: tuple[int, ...] = () # earlier epochs also evaluated in full: the schedule does
+                                      # not depend on the budget, so the model after epoch e is
+                                      # the one a run of e epochs ends with (shorter budgets for free)
 
     def fingerprint(self) -> str:
         """Identifies the run: settings, data and code (aetasc.identity). Equal fingerprints
@@ -145,13 +149,14 @@ def _on_device_if_it_fits(t: torch.Tensor, device: torch.device) -> torch.Tensor
     return t.to(device) if fits_on_device([t], device) else t
 
 
-def _schedule(spec: RunSpec, total_steps: int):
-    warmup = max(1, int(spec.optimizer.warmup_fraction * total_steps))
+def _schedule(spec: RunSpec, steps_per_epoch: int):
+    """Linear warm-up, then the learning rate decays as 1 / sqrt(step). It does not depend on
+    the budget (unlike a cosine to zero): the first e epochs of any run are a run of e epochs,
+    so one run gives its learning curve, its half-budget result and the study's budgets."""
+    warmup = max(1, round(spec.optimizer.warmup_epochs * steps_per_epoch))
 
     def factor(step: int) -> float:
-        if step < warmup:
-            return (step + 1) / warmup
-        return 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, total_steps - warmup)))
+        return (step + 1) / warmup if step < warmup else math.sqrt(warmup / (step + 1))
     return factor
 
 
@@ -221,8 +226,13 @@ class Trainer:
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=spec.optimizer.lr,
                                            weight_decay=spec.optimizer.weight_decay,
                                            fused=device.type == "cuda")
+        # The model evaluated (and handed on: a pre-trained encoder, the ranking's tagger) is an
+        # exponential moving average of the weights, batch-norm statistics included: it anneals
+        # the noise of a rate that never reaches zero, without a schedule tied to the budget.
+        decay = 1.0 - 1.0 / max(1.0, spec.optimizer.average_epochs * self.steps_per_epoch)
+        self.average = AveragedModel(self.model, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
         total = spec.epochs * self.steps_per_epoch
-        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, _schedule(spec, total))
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, _schedule(spec, self.steps_per_epoch))
         # The training step calls `forward`: the model, or a compiled version of it when the
         # run is long enough to earn back the compile time (see COMPILE_MIN_STEPS).
         self.forward = self.model
@@ -252,17 +262,27 @@ class Trainer:
             raise ValueError(f"{path}: its encoder does not match this run's "
                              f"(width {self.spec.width}): {err}") from None
 
+    @property
+    def evaluated(self) -> MultiTaskNet:
+        """The averaged weights: the model every evaluation scores."""
+        return self.average.module
+
     # -- checkpoints
     def state(self) -> dict:
+        """`model` is the evaluated (averaged) model; `training_model` the weights the
+        optimizer steps, which a resumed run continues from."""
         return {"fingerprint": self.spec.fingerprint(), "epoch": self.epoch,
                 "events": list(self.data.events), "scenes": list(self.data.scenes),
-                "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "model": self.evaluated.state_dict(), "averaged_steps": int(self.average.n_averaged),
+                "training_model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
                 "scheduler": self.scheduler.state_dict(),
                 "sampler": [self.sampler.cycle, self.sampler.position] if self.sampler else [0, 0],
                 "history": self.history}
 
     def restore(self, ckpt: dict) -> None:
-        self.model.load_state_dict(ckpt["model"])
+        self.model.load_state_dict(ckpt["training_model"])
+        self.evaluated.load_state_dict(ckpt["model"])
+        self.average.n_averaged.fill_(ckpt["averaged_steps"])
         self.optimizer.load_state_dict(ckpt["optimizer"])
         self.scheduler.load_state_dict(ckpt["scheduler"])
         if self.sampler is not None:
@@ -327,6 +347,7 @@ class Trainer:
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             self.optimizer.step()
+            self.average.update_parameters(self.model)
             self.scheduler.step()
             sums += torch.stack([loss_asc.detach(), loss_aet.detach()])
             if bar is not None:
@@ -348,14 +369,14 @@ class Trainer:
     # -- evaluation
     @torch.no_grad()
     def _logits(self, x_all: torch.Tensor, head: torch.nn.Module, batch: int = 256) -> torch.Tensor:
-        self.model.eval()
+        self.evaluated.eval()
         out = []
         for i in range(0, len(x_all), batch):
             x = x_all[i:i + batch].to(self.device).float().unsqueeze(1)
             if self.channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
             with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.autocast):
-                out.append(head(self.model.encoder(x)).float().cpu())
+                out.append(head(self.evaluated.encoder(x)).float().cpu())
         return torch.cat(out)
 
     def evaluate(self, monitor: bool = False) -> dict:
@@ -368,7 +389,7 @@ class Trainer:
 
         if d.asc_eval is not None:
             pick = rows(len(d.asc_eval))
-            pred = self._logits(self.asc_eval_x[pick], self.model.asc_head).argmax(1).numpy()
+            pred = self._logits(self.asc_eval_x[pick], self.evaluated.asc_head).argmax(1).numpy()
             truth = d.asc_eval.y[pick].cpu().numpy()
             per_class = class_accuracies(truth, pred, len(d.scenes))
             out["asc_accuracy"] = macro_accuracy(truth, pred, len(d.scenes))
@@ -376,7 +397,7 @@ class Trainer:
                                          for s, a in zip(d.scenes, per_class)}
         if d.aet_val is not None:
             pick = rows(len(d.aet_val))
-            scores = self._logits(self.aet_val_x[pick], self.model.aet_head).numpy()
+            scores = self._logits(self.aet_val_x[pick], self.evaluated.aet_head).numpy()
             out["lwlrap"] = lwlrap(d.aet_val.y[pick].cpu().numpy() > 0.5, scores)
         return out
 
@@ -513,14 +534,18 @@ def _train(spec: RunSpec, data: RunData, run_dir: Path, device: torch.device, pr
         while trainer.epoch < spec.epochs:
             stats = trainer.train_epoch(bar)
             trainer.epoch += 1
-            trainer.history.append({"epoch": trainer.epoch, **stats,
-                                    **_curve_metrics(trainer.evaluate(monitor=True))})
+            entry = {"epoch": trainer.epoch, **stats, **_curve_metrics(trainer.evaluate(monitor=True))}
+            if trainer.epoch in spec.evaluate_at:
+                entry["budget_result"] = _budget_result(trainer.evaluate(), stats)
+            trainer.history.append(entry)
             _save_atomic(trainer.state(), ckpt_path)
             _write_curves(run_dir / CURVES, trainer.history)
             bar.set_postfix({k: round(v, 3) for k, v in stats.items()
                              if k.startswith("loss") and v is not None}, refresh=False)
     result = {"fingerprint": spec.fingerprint(), "alpha": spec.alpha, "seed": spec.seed,
               "epochs": spec.epochs, **trainer.evaluate(),
+              # what a run of e epochs would have ended with, for each e in evaluate_at
+              "at_epochs": {str(h["epoch"]): h["budget_result"] for h in trainer.history if "budget_result" in h},
               # converged losses L*: mean training loss of the last epoch (augmented batches)
               "loss_asc": trainer.history[-1]["loss_asc"], "loss_aet": trainer.history[-1]["loss_aet"],
               "train_seconds": sum(h["seconds"] for h in trainer.history),
@@ -535,6 +560,12 @@ def _train(spec: RunSpec, data: RunData, run_dir: Path, device: torch.device, pr
     if not keep_checkpoint:
         ckpt_path.unlink()
     return result
+
+
+def _budget_result(ev: dict, stats: dict) -> dict:
+    """A full evaluation and the epoch's training losses: a result as a run ending here gives it."""
+    return {**{k: v for k, v in ev.items() if k in ("asc_accuracy", "lwlrap")},
+            "loss_asc": stats["loss_asc"], "loss_aet": stats["loss_aet"]}
 
 
 def _curve_metrics(ev: dict) -> dict:
