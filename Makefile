@@ -66,7 +66,8 @@ GPU_PYVER ?= 3.12
 GPU_OUT ?= gpu-check
 GPU_WHEELS = pydantic==2.14.4 pydantic_core==2.50.5 annotated-types==0.8.0 typing-inspection==0.4.5 \
 	soundfile==0.14.0 cffi==2.1.1 pycparser==3.12 soxr==1.1.0 \
-	librosa==0.11.0 audioread==3.1.0 pooch==1.9.0 platformdirs==4.14.8 decorator==5.3.1
+	librosa==0.11.0 audioread==3.1.0 pooch==1.9.0 platformdirs==4.14.8 decorator==5.3.1 \
+	ruamel.yaml==0.19.1
 
 gpu-wheels: $(STAMP)
 	$(BIN)/pip download --quiet --disable-pip-version-check --no-deps --only-binary=:all: \

@@ -451,7 +451,7 @@ def gpu_hours(params: Params, extraction_clips: int, bench: dict | None) -> dict
     """The paper world's GPU-hours: from a benchmark's measured step time when one is given,
     else from model FLOPs at FLOPS_RATE. Only the paper world runs on GPUs."""
     if params.world != "paper":
-        return {"basis": "not projected: the synthetic world runs on a CPU (README gives its time)"}
+        return {"basis": "not projected: the synthetic world runs on a CPU (docs/pipeline.md gives its time)"}
     if bench is not None:
         out = paper_world_cost(params, bench, extraction_clips)
         basis = f"{out['projection']['basis']}, benchmark of {bench['date']} on {bench['device']['name']}"
