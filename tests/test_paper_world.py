@@ -390,7 +390,8 @@ def test_stages_acquire_the_paper_world_in_the_synthetic_layout(server, tmp_path
 def _shrink_paper_world(params: dict) -> None:
     """The paper world's params cut to the fixture's size: 8 scene clips, 2 clips per split."""
     world = params["worlds"]["paper"]
-    world.update(seeds=[0], epochs=1)
+    world.update(seeds=[0], epochs=4)
+    world["convergence"] = {"tolerance": 0.02, "study_epochs": [2, 4], "study_seeds": 1}
     world["model"]["width"] = 4
     world["features"].update(sample_rate=8000, clip_seconds=1.0, n_fft=256, win_length=256,
                              hop_length=256, n_mels=16, fmin=50.0, fmax=4000.0)

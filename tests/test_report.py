@@ -426,7 +426,7 @@ def test_stage_renders_every_claim(tmp_path):
     for claim in CLAIMS:
         row = next(line for line in text.splitlines() if line.startswith(f"| {claim.number} | "))
         assert any(f"**{v}**" in row for v in (HOLDS, FAILS, INCONCLUSIVE)), row
-    assert "**synthetic** world: 4 seeds (0, 1, 2, 3), 2 epochs" in text
+    assert "**synthetic** world: 4 seeds (0, 1, 2, 3), 4 epochs" in text
     assert "not the paper's data" in text
     assert "precision of the top 4 75.0 %; the 12 lowest-ranked classes hold no scene event" in text
     assert "`fig2.json`" in text and "missing: none" in text

@@ -85,7 +85,8 @@ REAL = Sizes(
     tut=dict(scenes=10, train_cities=4, eval_cities=2, locations=2, segments=4),
     audioset=dict(classes=40, balanced_per_class=5, eval_per_class=3, unbalanced=400),
     hours=0.5,
-    shrink={"seeds": [0], "epochs": 1},
+    # the fewest epochs a budget allows (half of it split into pre-training and fine-tuning)
+    shrink={"seeds": [0], "epochs": 4, "convergence": {"study_epochs": [2, 4], "study_seeds": 1}},
     # the paper's sets: TUT 2018 fold 1, 170 h of 10 s AET clips, about 60 validation clips per class
     full_run=dict(world="paper", asc_train=ASC_TRAIN_CLIPS, asc_eval=TUT_CLIPS - ASC_TRAIN_CLIPS,
                   aet_train=61_200, aet_val=2_100, epochs=None),
@@ -97,7 +98,8 @@ DRY = Sizes(
     tut=dict(scenes=3, train_cities=2, eval_cities=1, locations=1, segments=4, seconds=1.0),
     audioset=dict(classes=8, balanced_per_class=4, eval_per_class=2, unbalanced=60, seconds=1.0),
     hours=0.005,
-    shrink={"seeds": [0], "epochs": 1, "model": {"width": 4},
+    shrink={"seeds": [0], "epochs": 4, "convergence": {"study_epochs": [2, 4], "study_seeds": 1},
+            "model": {"width": 4},
             "features": {"sample_rate": 8000, "clip_seconds": 1.0, "n_fft": 256, "win_length": 256,
                          "hop_length": 256, "n_mels": 16, "fmin": 50.0, "fmax": 4000.0}},
     # at the synthetic world's shapes, which the dry run's bench times: its projection is checked too
