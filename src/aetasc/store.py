@@ -118,6 +118,26 @@ def _take_over(path: Path) -> dict | None:
 
 
 @contextlib.contextmanager
+def _heartbeat(path: Path, name: str):
+    """Touch `path` every HEARTBEAT_SECONDS while the block runs: a live owner's file never
+    looks stale (_is_stale) to another process."""
+    stop = threading.Event()
+
+    def beat():
+        while not stop.wait(HEARTBEAT_SECONDS):
+            with contextlib.suppress(OSError):
+                os.utime(path)
+
+    heart = threading.Thread(target=beat, daemon=True, name=name)
+    heart.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        heart.join()
+
+
+@contextlib.contextmanager
 def claim(run_dir: str | Path, wait: bool = True, is_done=lambda: False):
     """Hold the run's claim for the block; yields True if this process holds it, False if the
     run became done (is_done()) while waiting for another process's claim. With wait=False,
@@ -140,20 +160,10 @@ def claim(run_dir: str | Path, wait: bool = True, is_done=lambda: False):
                   f"({_read_claim(path)}); waiting for its result", file=sys.stderr)
             announced = True
         time.sleep(POLL_SECONDS)
-    stop = threading.Event()
-
-    def beat():
-        while not stop.wait(HEARTBEAT_SECONDS):
-            with contextlib.suppress(OSError):
-                os.utime(path)
-
-    heart = threading.Thread(target=beat, daemon=True, name=f"claim-{run_dir.name}")
-    heart.start()
     try:
-        yield True
+        with _heartbeat(path, f"claim-{run_dir.name}"):
+            yield True
     finally:
-        stop.set()
-        heart.join()
         if (_read_claim(path) or {}).get("token") == owner["token"]:
             path.unlink(missing_ok=True)
 
@@ -201,20 +211,10 @@ def running_stage(store: str | Path, what: str):
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}.json"
     path.write_text(json.dumps({**_owner(), "what": what}) + "\n")
-    stop = threading.Event()
-
-    def beat():
-        while not stop.wait(HEARTBEAT_SECONDS):
-            with contextlib.suppress(OSError):
-                os.utime(path)
-
-    heart = threading.Thread(target=beat, daemon=True, name=f"stage-{what}")
-    heart.start()
     try:
-        yield
+        with _heartbeat(path, f"stage-{what}"):
+            yield
     finally:
-        stop.set()
-        heart.join()
         path.unlink(missing_ok=True)
         for p in reversed(made):
             with contextlib.suppress(OSError):
