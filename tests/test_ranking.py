@@ -30,12 +30,6 @@ def test_missing_or_foreign_tagger_checkpoint(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason=(
-    "known regression, to be fixed with the next retrain: under the budget-free schedule (1/sqrt "
-    "decay, an averaged model) the 30-epoch tagger ranks worse than under the cosine schedule: "
-    "precision at the 20 scene events 0.70-0.75 (was 0.80), and only the 5-6 lowest classes hold "
-    "no scene event (was 11; the uncorrelated strategy takes 10). 120 tagger epochs gave 0.85 and 9 "
-    "(docs/limitations.md)"))
 def test_ranking_finds_the_scene_events_of_the_synthetic_world(tmp_path):
     """On the synthetic world of params.yaml, the ranking puts the scene events on top.
 

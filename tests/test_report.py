@@ -71,7 +71,7 @@ def _figure(fig, params, acc, lwlrap, losses, half_acc, baselines):
     full = aggregate(fig, params, _results(fig, params, acc, lwlrap, losses, baselines), baselines)
     half = aggregate(fig, params, _results(fig, params, {**acc, **half_acc}, lwlrap, losses, baselines),
                      baselines and baselines["half_budget"])
-    half["epochs"] = budgets_of(fig, params)[0]
+    half["epochs"] = params.active.epochs // 2
     full["half_budget"] = half
     full["convergence"] = convergence(half, full, params.active.convergence.tolerance)
     return full

@@ -279,14 +279,18 @@ def resolve_alpha(point: Point, params: Params, baselines: dict | None) -> float
 
 def budgets_of(figure: str, params: Params) -> tuple[int, ...]:
     """The budgets a figure's runs are evaluated at, the largest last: the learning-curve
-    study's; or the world's epochs, half of it (the convergence check, the report's budget
-    robustness) and the study's budgets below it, so that a study whose largest budget is the
-    world's shares its runs with the figures (equal settings, equal fingerprints)."""
+    study's; or the world's epochs and half of it (the convergence check, the report's budget
+    robustness). When the study's largest budget is the world's, the figures' runs are also
+    evaluated at the study's budgets, so that the study shares its runs with the figures
+    (equal settings, equal fingerprints); otherwise a full evaluation no figure reads is not made."""
     world = params.active
+    study = tuple(world.convergence.study_epochs)
     if figure == "budget":
-        return tuple(world.convergence.study_epochs)
-    return tuple(sorted({b for b in world.convergence.study_epochs if b < world.epochs}
-                        | {world.epochs // 2, world.epochs}))
+        return study
+    budgets = {world.epochs // 2, world.epochs}
+    if max(study) == world.epochs:
+        budgets |= set(study)
+    return tuple(sorted(budgets))
 
 
 def seeds_of(figure: str, params: Params) -> list[int]:
