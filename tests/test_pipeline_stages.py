@@ -10,7 +10,7 @@ import torch
 import yaml
 
 from aetasc.config import parse_params
-from aetasc.experiments import DataCache, DataError, Paths, plan_runs, run_data
+from aetasc.experiments import DataCache, DataError, Paths, budgets_of, plan_runs, run_data
 from aetasc.subsets import read_clip_list
 from aetasc.train import Trainer
 from conftest import REPO, run_stage, tiny_raw_params
@@ -104,6 +104,21 @@ def tiny_params_with(**changes):
     raw = tiny_raw_params()
     raw.update(changes)
     return parse_params(raw)
+
+
+def test_figure_runs_are_evaluated_at_the_study_budgets_only_when_the_study_shares_them():
+    """A figure's runs are evaluated in full at half the budget; at the study's budgets too
+    only when the study's largest budget is the world's (then the study's runs are the
+    figures' own): a full evaluation no figure reads is not made."""
+    raw = yaml.safe_load((REPO / "params.yaml").read_text())
+    raw["worlds"]["synthetic"].update(epochs=16, convergence={"tolerance": 0.02, "study_epochs": [2, 4, 8, 16, 32, 64],
+                                                              "study_seeds": 4})
+    raw["worlds"]["paper"].update(epochs=60, convergence={"tolerance": 0.02, "study_epochs": [15, 30, 60],
+                                                          "study_seeds": 4})
+    synthetic, paper = parse_params(raw), parse_params({**raw, "world": "paper"})
+    assert budgets_of("fig3a", synthetic) == (8, 16)
+    assert budgets_of("budget", synthetic) == (2, 4, 8, 16, 32, 64)
+    assert budgets_of("fig3a", paper) == (15, 30, 60) == budgets_of("budget", paper)
 
 
 def test_pretraining_and_fine_tuning_take_the_steps_of_one_run(tiny_pipeline):

@@ -250,11 +250,11 @@ def draw_budget(m: dict) -> Figure:
         if m["plateau_epochs"] is not None:
             ax.axvline(m["plateau_epochs"], color="tab:red", ls="--", lw=0.8)
     acc_ax.set_ylabel("ASC macro accuracy / lwlrap (%)")
-    loss_ax.set_ylabel("training loss of the last epoch (— L_ASC, ··· L_AET)")
+    loss_ax.set_ylabel("training loss, last epoch (— L_ASC, ··· L_AET)")
     loss_ax.set_yscale("log")
     plateau = "none" if m["plateau_epochs"] is None else f"{m['plateau_epochs']} epochs"
-    fig.suptitle(f"Learning-curve study: {m['world']} world, {len(m['seeds'])} seeds; grey: the budget used "
-                 f"({m['epochs']} epochs), red dashed: the plateau ({plateau}; doubling adds < "
+    fig.suptitle(f"Learning-curve study: {m['world']} world, {len(m['seeds'])} seeds\ngrey: the budget used "
+                 f"({m['epochs']} epochs); red dashed: the plateau ({plateau}; doubling adds < "
                  f"{100 * m['tolerance']:g} pp)")
     _legend_below(fig, [acc_ax], ncols=3)
     return fig
