@@ -254,8 +254,8 @@ def draw_budget(m: dict) -> Figure:
     loss_ax.set_yscale("log")
     plateau = "none" if m["plateau_epochs"] is None else f"{m['plateau_epochs']} epochs"
     fig.suptitle(f"Learning-curve study: {m['world']} world, {len(m['seeds'])} seeds\ngrey: the budget used "
-                 f"({m['epochs']} epochs); red dashed: the plateau ({plateau}; doubling adds < "
-                 f"{100 * m['tolerance']:g} pp)")
+                 f"({m['epochs']} epochs); red dashed: the plateau ({plateau}), where doubling adds < "
+                 f"{100 * m['tolerance']:g} pp\nto every ASC accuracy and moves Eq. 3's α by < {m['tolerance']:g}")
     _legend_below(fig, [acc_ax], ncols=3)
     return fig
 
