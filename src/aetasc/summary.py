@@ -13,8 +13,8 @@ import numpy as np
 
 from .config import StatsParams
 from .io import percent
-from .report import (FAILS, HOLDS, INCONCLUSIVE, NOT_MEASURED, Claim, Outcome, is_fragile, loss_ratios,
-                     per_seed_test)
+from .report import (FAILS, HOLDS, INCONCLUSIVE, NOT_MEASURED, Claim, Outcome, eq3_alphas, is_fragile,
+                     loss_ratios, per_seed_test)
 
 PRECISION = 2            # decimals of a percentage (0.01 pp); 4 decimals for ratios and alpha
 FIGURES = ("fig2", "fig3a", "fig3b", "fig4", "fig5", "regularizers", "sec41")
@@ -46,7 +46,7 @@ def summarize(metrics: dict, s: StatsParams, outcomes: list[tuple[Claim, Outcome
         out["baseline_aet_lwlrap_mean"] = _pct(float(np.mean(base["raw"]["aet"]["lwlrap"])))
         ratios = loss_ratios(base)
         out["loss_ratio_asc_over_aet"] = round(float(np.mean(ratios)), 4)
-        out["eq3_alpha"] = round(float(np.mean([r / (1.0 + r) for r in ratios])), 4)
+        out["eq3_alpha"] = round(float(np.mean(eq3_alphas(base))), 4)
     ranking = metrics.get("ranking")
     if ranking is not None:
         if ranking.get("tagger_lwlrap") is not None:
