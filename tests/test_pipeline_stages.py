@@ -106,19 +106,49 @@ def tiny_params_with(**changes):
     return parse_params(raw)
 
 
-def test_figure_runs_are_evaluated_at_the_study_budgets_only_when_the_study_shares_them():
-    """A figure's runs are evaluated in full at half the budget; at the study's budgets too
-    only when the study's largest budget is the world's (then the study's runs are the
-    figures' own): a full evaluation no figure reads is not made."""
+def test_figure_runs_are_evaluated_at_the_study_budgets_only_when_the_study_reaches_their_budget():
+    """A figure's runs are evaluated in full at half the budget; at the study's budgets up to
+    the world's too when the study reaches the world's budget (then the study's runs are the
+    figures' own, or, for a study that goes on to twice the budget, the figures' runs stay the
+    same runs, fingerprint for fingerprint): a full evaluation no figure reads is not made."""
     raw = yaml.safe_load((REPO / "params.yaml").read_text())
     raw["worlds"]["synthetic"].update(epochs=16, convergence={"tolerance": 0.02, "study_epochs": [2, 4, 8, 16, 32, 64],
                                                               "study_seeds": 4})
     raw["worlds"]["paper"].update(epochs=60, convergence={"tolerance": 0.02, "study_epochs": [15, 30, 60],
                                                           "study_seeds": 4})
     synthetic, paper = parse_params(raw), parse_params({**raw, "world": "paper"})
-    assert budgets_of("fig3a", synthetic) == (8, 16)
+    assert budgets_of("fig3a", synthetic) == (2, 4, 8, 16)
     assert budgets_of("budget", synthetic) == (2, 4, 8, 16, 32, 64)
     assert budgets_of("fig3a", paper) == (15, 30, 60) == budgets_of("budget", paper)
+    raw["worlds"]["synthetic"]["convergence"]["study_epochs"] = [2, 4]
+    short = parse_params(raw)
+    assert budgets_of("fig3a", short) == (8, 16)
+    assert budgets_of("budget", short) == (2, 4)
+
+
+def test_a_study_beyond_the_budget_leaves_the_figures_runs_as_they_are(tiny_pipeline):
+    """Extending the study to twice the world's budget trains new runs for the study only:
+    every figure's runs keep their fingerprints, so a finished record stays valid."""
+    raw = tiny_raw_params()
+    world = raw["worlds"]["synthetic"]
+    epochs = world["epochs"]
+    world["convergence"]["study_epochs"] = [epochs // 2, epochs]
+    at_budget = parse_params(raw)
+    world["convergence"]["study_epochs"] = [epochs // 2, epochs, 2 * epochs]
+    beyond = parse_params(raw)
+    paths = Paths(tiny_pipeline / "data/features/asc", tiny_pipeline / "data/features/aet_subsets",
+                  tiny_pipeline / "data/subsets", tiny_pipeline / "unused-runs", tiny_pipeline / "none.json")
+
+    def fingerprints(params, figure):
+        runs = plan_runs(figure, params, DataCache(params, paths), {"eq3_alpha": 0.8})
+        return [(r.spec.fingerprint(), r.pretrain_spec and r.pretrain_spec.fingerprint()) for r in runs]
+
+    for figure in ("fig2", "fig5"):
+        assert fingerprints(at_budget, figure) == fingerprints(beyond, figure)
+    study_at, study_beyond = fingerprints(at_budget, "budget"), fingerprints(beyond, "budget")
+    assert set(study_at) & set(fingerprints(at_budget, "fig5"))       # shared with the figures
+    assert len(study_beyond) > len(study_at)                          # a pair more per seed
+    assert not set(study_beyond) >= set(study_at)                     # the 2E runs are new ones
 
 
 def test_pretraining_and_fine_tuning_take_the_steps_of_one_run(tiny_pipeline):

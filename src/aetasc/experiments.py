@@ -280,16 +280,19 @@ def resolve_alpha(point: Point, params: Params, baselines: dict | None) -> float
 def budgets_of(figure: str, params: Params) -> tuple[int, ...]:
     """The budgets a figure's runs are evaluated at, the largest last: the learning-curve
     study's; or the world's epochs and half of it (the convergence check, the report's budget
-    robustness). When the study's largest budget is the world's, the figures' runs are also
-    evaluated at the study's budgets, so that the study shares its runs with the figures
-    (equal settings, equal fingerprints); otherwise a full evaluation no figure reads is not made."""
+    robustness). When the study reaches the world's budget, the figures' runs are also
+    evaluated at the study's budgets up to it: where the study ends at the world's budget it
+    shares its runs with the figures (equal settings, equal fingerprints), and where it goes
+    beyond (twice the world's budget: did the world's budget plateau?), the figures' runs stay
+    what they are. A study that stops short of the world's budget shares nothing, and a full
+    evaluation no figure reads is not made."""
     world = params.active
     study = tuple(world.convergence.study_epochs)
     if figure == "budget":
         return study
     budgets = {world.epochs // 2, world.epochs}
-    if max(study) == world.epochs:
-        budgets |= set(study)
+    if max(study) >= world.epochs:
+        budgets |= {b for b in study if b <= world.epochs}
     return tuple(sorted(budgets))
 
 
