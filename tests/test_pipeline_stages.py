@@ -131,11 +131,12 @@ def test_a_study_beyond_the_budget_leaves_the_figures_runs_as_they_are(tiny_pipe
     every figure's runs keep their fingerprints, so a finished record stays valid."""
     raw = tiny_raw_params()
     world = raw["worlds"]["synthetic"]
-    epochs = world["epochs"]
-    world["convergence"]["study_epochs"] = [epochs // 2, epochs]
+    world["epochs"] = epochs = 8          # a study budget below half of it: evaluated on the way
+    world["convergence"]["study_epochs"] = [2, 4, 8]
     at_budget = parse_params(raw)
-    world["convergence"]["study_epochs"] = [epochs // 2, epochs, 2 * epochs]
+    world["convergence"]["study_epochs"] = [2, 4, 8, 16]
     beyond = parse_params(raw)
+    assert budgets_of("fig2", beyond) == budgets_of("fig2", at_budget) == (2, 4, epochs)
     paths = Paths(tiny_pipeline / "data/features/asc", tiny_pipeline / "data/features/aet_subsets",
                   tiny_pipeline / "data/subsets", tiny_pipeline / "unused-runs", tiny_pipeline / "none.json")
 
