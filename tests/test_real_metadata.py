@@ -15,6 +15,7 @@ import re
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -26,6 +27,8 @@ from aetasc.data.audioset import (CLASS_TABLE, SPLITS, check_splits, read_class_
 from aetasc.data.tut2018 import LayoutError
 from aetasc.plan import (TUT_CLIPS, format_plan, make_plan, plan_from_metadata, read_metadata,
                          scaled_requests)
+from aetasc.plan import main as plan_main
+from aetasc.ranking import RankedClass, write_ranking
 from aetasc.subsets import Pool, SubsetError, SubsetRequest, build_subset, build_subsets, choose_classes
 
 REPO = Path(__file__).resolve().parents[1]
@@ -273,6 +276,27 @@ def paper_plan(sample):
     plan = make_plan(params, built, choices, pool, segments["eval"], segments["balanced_train"],
                      TUT_CLIPS, "stand-in", requests, None, scale)
     return raw, params, scale, plan, built
+
+
+def test_the_plan_takes_a_ranking_of_the_class_table_only(paper_plan, tmp_path, monkeypatch):
+    """`python -m aetasc.plan --ranking` checks the ranking against the metadata's class
+    table as make_subsets does: a hand-edited class id the table lacks stops the plan with the
+    file and line named, instead of silently planning without that class."""
+    raw, params, scale, plan, built = paper_plan
+    mids, _ = read_metadata(SAMPLE)
+    ranked = [RankedClass(rank, mids.index(mid), mid, mid, 1.0 / rank)
+              for rank, mid in enumerate(reversed(mids), start=1)]
+    good = tmp_path / "ranking.csv"
+    write_ranking(good, ranked)
+    assert plan_from_metadata(params, SAMPLE, good, scale=scale)["ranking"] == "the given ranking"
+    bad = tmp_path / "edited.csv"
+    write_ranking(bad, [replace(ranked[0], mid="/m/not_a_class")] + ranked[1:])
+    monkeypatch.chdir(REPO)
+    with pytest.raises(SystemExit, match=r"edited\.csv:2: .*'/m/not_a_class' is not in the class table"):
+        plan_main(["--metadata", str(SAMPLE), "--ranking", str(bad)])
+    write_ranking(bad, ranked[:-1])                                # a class left out
+    with pytest.raises(SystemExit, match=rf"edited\.csv: ranks {len(mids) - 1} classes"):
+        plan_main(["--metadata", str(SAMPLE), "--ranking", str(bad)])
 
 
 def test_plan_builds_every_figure_subset(paper_plan):

@@ -17,7 +17,7 @@ from aetasc.io import write_json
 from aetasc.report import (CLAIMS, FAILS, HOLDS, INCONCLUSIVE, NOT_MEASURED, Part, budget_lines,
                            distinct_joint_points, evaluate,
                            evaluate_all, load_metrics, render, verdict_band, verdict_compound, verdict_effect,
-                           verdict_not_better)
+                           verdict_not_better, with_eq3_alpha)
 from aetasc.stats import mean_test, rm_anova
 from conftest import run_stage, tiny_raw_params
 
@@ -517,7 +517,7 @@ def test_a_claim_on_runs_that_did_not_converge_is_not_decided():
     late = {"fig3b": {"T=0.01h": plus(plus(BASE, GAIN), [-0.03] * 4)}}
     m = fabricate(half_acc=late, params=params)
     assert not m["fig3b"]["convergence"]["converged"]
-    assert m["fig3b"]["convergence"]["points"]["T=0.01h"]["rise"] == pytest.approx(0.03)
+    assert m["fig3b"]["convergence"]["points"]["T=0.01h"]["rises"]["asc_accuracy"] == pytest.approx(0.03)
     outcome = dict((c.number, o) for c, o in evaluate_all(m, STATS))
     assert outcome["7"].verdict == INCONCLUSIVE
     assert "would be: holds; runs not converged" in outcome["7"].ours
@@ -574,6 +574,24 @@ def test_eq3_alpha_that_still_moves_holds_back_the_claims_trained_at_it():
     # within the tolerance it is converged
     _recheck_baselines(m, eq3_alpha=alpha - 0.005)       # the tests' tolerance: 0.01
     assert dict((c.number, o) for c, o in evaluate_all(m, STATS))["7"].converged == "yes"
+
+
+def test_a_grid_alpha_equal_to_eq3s_is_not_held_back_by_it():
+    """Whether a point trained at Eq. 3's alpha is the training stage's word (`at_eq3_alpha`),
+    not a numeric coincidence: a Fig. 2 grid point at Eq. 3's number does not wait for it."""
+    m = fabricate()
+    claim1 = next(c for c in CLAIMS if c.number == "1")
+    reads = claim1.reads(m)
+    _, label, _ = next(r for r in reads if r[0] == "fig2")
+    alpha = m["fig2"]["points"][label]["alpha"]
+    m["baselines"]["eq3_alpha"] = alpha
+    _recheck_baselines(m, eq3_alpha=alpha - 0.03)                  # and it is still moving
+    assert not m["fig2"]["points"][label]["at_eq3_alpha"]
+    assert m["fig3b"]["points"]["T=0.01h"]["at_eq3_alpha"]          # `alpha: auto`
+    assert with_eq3_alpha(m, reads) == reads
+    outcome = dict((c.number, o) for c, o in evaluate_all(m, STATS))
+    assert outcome["1"].converged == "yes"
+    assert outcome["7"].converged.startswith("no: Eq. 3's α")
 
 
 def test_a_claim_on_tagging_reads_lwlrap():

@@ -267,11 +267,15 @@ class DataCache:
         return self._subsets[request.id]
 
 
+def trains_at_eq3(point: Point, params: Params) -> bool:
+    """Whether a point's alpha is Eq. 3's, from the baselines' converged losses, rather than a
+    number of the grid or of params.yaml (which may equal it without depending on it)."""
+    return point.alpha == EQ3 or (point.alpha == ALPHA_PARAM and params.alpha == "auto")
+
+
 def resolve_alpha(point: Point, params: Params, baselines: dict | None) -> float:
-    if point.alpha not in (ALPHA_PARAM, EQ3):
-        return float(point.alpha)
-    if point.alpha == ALPHA_PARAM and params.alpha != "auto":
-        return float(params.alpha)
+    if not trains_at_eq3(point, params):
+        return float(params.alpha if point.alpha == ALPHA_PARAM else point.alpha)
     if baselines is None:
         raise ValueError("Eq. 3's alpha needs the baselines' converged losses (metrics/baselines.json)")
     return float(baselines["eq3_alpha"])
@@ -425,8 +429,10 @@ def aggregate(figure: str, params: Params, results: list[tuple[Run, dict]],
     out = {"figure": figure, "world": params.world, "seeds": list(params.active.seeds),
            "epochs": params.active.epochs, "points": {}, "raw": raw}
     base = baselines["raw"]["asc"] if baselines is not None else None
+    at_eq3 = {run.point.label for run, _ in results if trains_at_eq3(run.point, params)}
     for label, p in raw.items():
-        entry = {"x": p["x"], "alpha": p["alpha"]}
+        # at_eq3_alpha: a budget that moves Eq. 3's alpha moves this point (aetasc.report)
+        entry = {"x": p["x"], "alpha": p["alpha"], "at_eq3_alpha": label in at_eq3}
         for m in METRICS:
             if all(v is not None for v in p[m]):
                 entry[m] = summarize(p[m])
@@ -469,8 +475,7 @@ def convergence(half: dict, full: dict, tolerance: float) -> dict:
     for label, p in full["raw"].items():
         metric = "asc_accuracy" if p["alpha"] < 1.0 else "lwlrap"
         rises = {m: _rise(half["raw"][label], p, m) for m in _scored(p)}
-        points[label] = {"metric": metric, "rise": rises[metric]["mean"], "rise_std": rises[metric]["std"],
-                         "converged": rises[metric]["mean"] < tolerance,
+        points[label] = {"metric": metric, "converged": rises[metric]["mean"] < tolerance,
                          "rises": {m: r["mean"] for m, r in rises.items()}}
     out = {"tolerance": tolerance, "from_epochs": half["epochs"], "to_epochs": full["epochs"],
            "converged": all(p["converged"] for p in points.values()), "points": points}

@@ -528,12 +528,15 @@ def read_metadata(folder: Path) -> tuple[list[str], dict[str, list]]:
     return [c.mid for c in classes], segments
 
 
-def plan_from_metadata(params: Params, folder: Path, ranking: list[str] | None = None,
+def plan_from_metadata(params: Params, folder: Path, ranking_csv: Path | None = None,
                        bench: dict | None = None, scale: float = 1.0, mirror: MirrorIndex | None = None) -> dict:
     """The plan; with a mirror's index also what fetching from it reads (plan["mirror"]):
     every balanced_train and eval clip (acquire_aet gathers them all) and the unbalanced_train
-    clips the subsets take (of the prefix read, with --scale)."""
+    clips the subsets take (of the prefix read, with --scale). The ranking (a rank_events
+    ranking.csv, else the stand-in) must rank exactly the metadata's classes, as in make_subsets."""
+    from .ranking import read_ranking
     mids, segments = read_metadata(Path(folder))
+    ranking = [r.mid for r in read_ranking(ranking_csv, mids)] if ranking_csv is not None else None
     source = "the given ranking" if ranking is not None else STAND_IN
     requests = scaled_requests(params, scale)
     pool = Pool(segments["unbalanced_train"])
@@ -568,7 +571,7 @@ def main(argv=None) -> dict:
                     "params' download_dir)")
     ap.add_argument("--hf-revision", help="the mirror repo's commit (40 hex digits)")
     args = ap.parse_args(argv)
-    from .ranking import read_ranking
+    from .ranking import RankingError
     params = load_params(args.params)
     params = params.model_copy(update={"world": args.world})
     bench_path = args.bench or (Path("metrics/bench.json") if Path("metrics/bench.json").is_file() else None)
@@ -579,12 +582,11 @@ def main(argv=None) -> dict:
         cost = paper_world_cost(params, bench)
         print("\n".join(projection_lines(cost["runs"], cost["projection"]) + [target_line(cost["target"])]))
         return cost
-    ranking = [r.mid for r in read_ranking(args.ranking)] if args.ranking else None
     start = time.perf_counter()
     try:
         mirror = _mirror_index(params, args.hf, args.hf_revision) if args.hf else None
-        plan = plan_from_metadata(params, args.metadata, ranking, bench, args.scale, mirror)
-    except SubsetError as err:
+        plan = plan_from_metadata(params, args.metadata, args.ranking, bench, args.scale, mirror)
+    except (SubsetError, RankingError, FileNotFoundError) as err:
         sys.exit(f"plan: {err}")
     print(format_plan(plan))
     if "mirror" in plan:

@@ -745,12 +745,11 @@ def loss_scale_lines(metrics: dict) -> list[str]:
 
 def with_eq3_alpha(metrics: dict, reads: list[Read]) -> list[Read]:
     """A claim's reads and, when one of its points trained at the α the baselines' losses gave
-    (Eq. 3, `alpha: auto`), that α: a budget that still moved it would train them elsewhere."""
-    base = metrics.get("baselines")
-    if base is None or "eq3_alpha" not in base or EQ3_ALPHA in reads:
+    (Eq. 3; `at_eq3_alpha`, written by the training stage), that α: a budget that still moved
+    it would train them elsewhere."""
+    if EQ3_ALPHA in reads:
         return reads
-    at_eq3 = any(fig != "baselines" and label in (metrics.get(fig) or {}).get("points", {})
-                 and abs(float(metrics[fig]["points"][label]["alpha"]) - base["eq3_alpha"]) < 1e-9
+    at_eq3 = any(((metrics.get(fig) or {}).get("points", {}).get(label) or {}).get("at_eq3_alpha")
                  for fig, label, _ in reads)
     return reads + [EQ3_ALPHA] if at_eq3 else reads
 
@@ -851,10 +850,11 @@ def convergence_lines(metrics: dict) -> list[str]:
         if conv is None:
             continue
         points = conv["points"]
-        worst_label = max(points, key=lambda label: points[label]["rise"])
+        rise = {label: p["rises"][p["metric"]] for label, p in points.items()}
+        worst_label = max(rise, key=rise.get)
         late = [label for label, p in points.items() if not p["converged"]]
         rows.append([name, "yes" if conv["converged"] else "**no**", f"{len(points) - len(late)} of {len(points)}",
-                     f"{signed(points[worst_label]['rise'])} pp ({worst_label})", ", ".join(late) or "—"])
+                     f"{signed(rise[worst_label])} pp ({worst_label})", ", ".join(late) or "—"])
         tol, frm, to = conv["tolerance"], conv["from_epochs"], conv["to_epochs"]
     if not rows:
         return []
