@@ -871,7 +871,9 @@ def convergence_lines(metrics: dict) -> list[str]:
             f"its points trained at that α (α must move by less than {tol:g}); otherwise it is not decided "
             "(*inconclusive*, the verdict its numbers would give in \"Ours\"; the \"Converged\" column names "
             "what did not converge). \"At half budget\" in the claims table is each claim evaluated on the same "
-            f"runs after {frm} epochs: a verdict that changes there is **fragile**.", "",
+            f"runs after {frm} epochs, before the convergence rule (the verdict those numbers would give), and a "
+            "claim is **fragile** when it differs from the full budget's verdict before the same rule (\"would "
+            "be\" in \"Ours\" where the rule held the claim back).", "",
             *_table(["Figure", "Converged", "Points converged", "Largest rise", "Not converged"], rows), "",
             *alpha_line]
 
