@@ -55,7 +55,7 @@ test: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 bench: $(STAMP)
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python stages/bench.py
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m tools.bench
 
 # The GPU check on a CUDA machine without network access (docs/speed.md). Its Python needs
 # torch, numpy, scipy, pyyaml, tqdm, pytest and scikit-learn; the
@@ -78,7 +78,7 @@ gpu-wheels: $(STAMP)
 gpu-check:
 	if ls wheels/*.whl >/dev/null 2>&1; then $(GPU_PYTHON) -m pip install --quiet --no-index --no-deps \
 		--no-compile --no-cache-dir --upgrade --target .gpu-site wheels/*.whl; fi
-	PYTHONPATH="$(CURDIR)/.gpu-site:$(CURDIR)/src:$$PYTHONPATH" $(GPU_PYTHON) stages/gpu_check.py --out $(GPU_OUT) $(GPU_ARGS)
+	PYTHONPATH="$(CURDIR)/.gpu-site:$(CURDIR)/src:$(CURDIR):$$PYTHONPATH" $(GPU_PYTHON) -m tools.gpu_check --out $(GPU_OUT) $(GPU_ARGS)
 
 clean-venv:
 	rm -rf $(VENV)

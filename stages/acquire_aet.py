@@ -3,11 +3,11 @@
 synthetic world: generate it; paper world: download the segment lists and gather the clips.
 """
 import argparse
-import sys
 
 from aetasc.config import load_params
 from aetasc.data import synthetic
 from aetasc.io import atomic_dir
+from aetasc.errors import run_stage
 
 
 def main() -> None:
@@ -20,12 +20,9 @@ def main() -> None:
         with atomic_dir(args.out) as tmp:
             synthetic.generate_aet(params.active.source, tmp)
     else:
-        from aetasc.data.paper import SourceError, acquire_audioset
-        try:
-            acquire_audioset(params.active.source, args.out, min_sample_rate=params.active.min_sample_rate)
-        except SourceError as err:
-            sys.exit(f"acquire_aet: {err}")
+        from aetasc.data.audioset_source import acquire_audioset
+        acquire_audioset(params.active.source, args.out, min_sample_rate=params.active.min_sample_rate)
 
 
 if __name__ == "__main__":
-    main()
+    run_stage(main)

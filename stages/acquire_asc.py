@@ -7,6 +7,7 @@ import argparse
 from aetasc.config import load_params
 from aetasc.data import synthetic
 from aetasc.io import atomic_dir
+from aetasc.errors import run_stage
 
 
 def main() -> None:
@@ -19,9 +20,9 @@ def main() -> None:
         with atomic_dir(args.out) as tmp:
             synthetic.generate_asc(params.active.source, tmp)
     else:
-        from aetasc.data.paper import acquire_tut2018
+        from aetasc.data.tut2018_source import acquire_tut2018
         acquire_tut2018(params.active.source, args.out)
 
 
 if __name__ == "__main__":
-    main()
+    run_stage(main)

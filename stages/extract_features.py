@@ -16,8 +16,9 @@ from pathlib import Path
 from aetasc.config import load_params
 from aetasc.data.audioset import AUDIO_SUFFIXES, AVAILABILITY, read_audioset, read_availability
 from aetasc.data.tut2018 import LayoutError, check_audio_labelled, read_tut2018
-from aetasc.features import DiskFullError, extract_features
-from aetasc.subsets import UNION, read_union
+from aetasc.features.extraction import DiskFullError, extract_features
+from aetasc.events.subsets import UNION, read_union
+from aetasc.errors import run_stage
 
 SETS = ("asc", "ranking_pool", "aet_subsets")
 
@@ -102,4 +103,4 @@ def main(argv=None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_stage(main)

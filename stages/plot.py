@@ -6,7 +6,8 @@ missing one stops the stage with its name before anything is drawn.
 import argparse
 import sys
 
-from aetasc.plots import render
+from aetasc.analysis.plots import render
+from aetasc.errors import run_stage
 
 
 def main() -> None:
@@ -23,4 +24,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_stage(main)

@@ -1,13 +1,12 @@
 """DVC stage rank_events: rank the event classes by how likely they occur in the scenes."""
 import argparse
-import sys
 from pathlib import Path
 
 from aetasc.config import load_params
 from aetasc.io import atomic_dir, round_floats, write_json
-from aetasc.ranking import rank_events
-from aetasc.store import default_store, running_stage
-from aetasc.subsets import SubsetError
+from aetasc.events.ranking import rank_events
+from aetasc.training.store import default_store, running_stage
+from aetasc.errors import run_stage
 
 
 def main() -> None:
@@ -24,16 +23,13 @@ def main() -> None:
     args = ap.parse_args()
     params = load_params(args.params)
     store = Path(args.runs or default_store())
-    try:
-        with atomic_dir(args.out) as tmp, running_stage(store, "rank_events"):
-            summary = rank_events(params, Path(args.asc), Path(args.aet), Path(args.asc_features),
-                                  Path(args.pool_features), tmp, store)
-    except SubsetError as err:
-        sys.exit(f"rank_events: {err}")
+    with atomic_dir(args.out) as tmp, running_stage(store, "rank_events"):
+        summary = rank_events(params, Path(args.asc), Path(args.aet), Path(args.asc_features),
+                              Path(args.pool_features), tmp, store)
     write_json(args.metrics, round_floats(summary))
     for key, value in summary.items():
         print(f"{key}: {value}")
 
 
 if __name__ == "__main__":
-    main()
+    run_stage(main)

@@ -1,5 +1,5 @@
 """DVC stage report: the paper's claims, our numbers and computed verdicts, as Markdown,
-and metrics/summary.json, the flat numbers `dvc metrics diff` compares (aetasc.summary).
+and metrics/summary.json, the flat numbers `dvc metrics diff` compares (aetasc.analysis.summary).
 
 Reads the metrics folder (figure JSONs and ranking.json); a missing file makes its claims
 "not measured" instead of failing, so the report can be rendered at any point of the
@@ -11,8 +11,10 @@ from pathlib import Path
 
 from aetasc.config import load_params
 from aetasc.io import write_json
-from aetasc.report import evaluate_all, load_metrics, render
-from aetasc.summary import summarize
+from aetasc.analysis.claims import evaluate_all, load_metrics
+from aetasc.analysis.report import render
+from aetasc.analysis.summary import summarize
+from aetasc.errors import run_stage
 
 
 def main() -> None:
@@ -36,4 +38,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_stage(main)

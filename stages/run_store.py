@@ -15,10 +15,12 @@ from pathlib import Path
 
 from aetasc.config import load_params
 from aetasc.data.audioset import read_audioset
-from aetasc.experiments import Paths, needed_runs
-from aetasc.ranking import tagger_plan
-from aetasc.store import (ENTRY, default_store, entries, folder_bytes, is_claimed, is_entry, last_used,
+from aetasc.experiments.data import Paths
+from aetasc.experiments.runner import needed_runs
+from aetasc.events.ranking import tagger_plan
+from aetasc.training.store import (ENTRY, default_store, entries, folder_bytes, is_claimed, is_entry, last_used,
                           remove, running_stages)
+from aetasc.errors import run_stage
 
 
 def main() -> None:
@@ -90,4 +92,4 @@ def main() -> None:
     print(f"{store}: removed {removed} entries, {freed / 2**20:.1f} MiB")
 
 if __name__ == "__main__":
-    main()
+    run_stage(main)

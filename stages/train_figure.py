@@ -3,23 +3,26 @@ x seed) and aggregate it.
 
 Writes metrics/<figure>.json (per-seed values, mean, std, statistics) and
 metrics/<figure>.csv (one row per grid point, for `dvc plots`). Finished runs are taken
-from the run store (aetasc.store: $AETASC_RUN_STORE, else the workspace's data/runs)
+from the run store (aetasc.training.store: $AETASC_RUN_STORE, else the workspace's data/runs)
 instead of being retrained.
 
 Under torchrun (`torchrun --nproc_per_node=N stages/train_figure.py --figure fig3b`) each
 rank takes the runs no other rank has claimed and rank 0 alone writes the metrics
-(aetasc.distributed).
+(aetasc.training.distributed).
 """
 import argparse
 import csv
-import sys
 from pathlib import Path
 
 from aetasc.config import load_params
-from aetasc.distributed import Launch, process_group
-from aetasc.experiments import FIGURES, DataError, Paths, run_figure, write_points_csv
+from aetasc.training.distributed import Launch, process_group
+from aetasc.experiments.aggregate import write_points_csv
+from aetasc.experiments.data import Paths
+from aetasc.experiments.grid import FIGURES
+from aetasc.experiments.runner import run_figure
 from aetasc.io import round_floats, write_json
-from aetasc.store import default_store, running_stage
+from aetasc.training.store import default_store, running_stage
+from aetasc.errors import run_stage
 
 
 def main() -> None:
@@ -38,12 +41,9 @@ def main() -> None:
                   subsets=Path(args.subsets), runs=Path(args.runs or default_store()),
                   baselines=metrics / "baselines.json")
     launch = Launch.from_env()
-    try:
-        with process_group(launch) as group, running_stage(paths.runs, f"train_figure --figure {args.figure}"):
-            summary = run_figure(args.figure, params, paths, rank=launch.rank, world_size=launch.world_size,
-                                 device=group.device, barrier=group.barrier)
-    except DataError as err:
-        sys.exit(f"train_figure --figure {args.figure}: {err}")
+    with process_group(launch) as group, running_stage(paths.runs, f"train_figure --figure {args.figure}"):
+        summary = run_figure(args.figure, params, paths, rank=launch.rank, world_size=launch.world_size,
+                             device=group.device, barrier=group.barrier)
     if summary is None:          # not rank 0: its runs are in the store, rank 0 aggregates
         return
     summary = round_floats(summary)           # metrics/ keeps METRIC_DIGITS decimals
@@ -72,4 +72,4 @@ def write_curves(path: Path, curves: dict) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_stage(main)

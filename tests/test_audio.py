@@ -1,4 +1,4 @@
-"""aetasc.audio: real-world files in, fixed-length mono clips out, bad files named and classed."""
+"""aetasc.data.audio: real-world files in, fixed-length mono clips out, bad files named and classed."""
 import pickle
 import tracemalloc
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from aetasc.audio import (BAD_RATE, EMPTY, NON_FINITE, SILENT, TOO_SHORT, TRUNCATED, UNREADABLE, UNTRUSTED,
+from aetasc.data.audio import (BAD_RATE, EMPTY, NON_FINITE, SILENT, TOO_SHORT, TRUNCATED, UNREADABLE, UNTRUSTED,
                           AudioError, load_clip, wav_data_shortfall)
 
 SR = 16000
@@ -233,7 +233,7 @@ def test_a_long_file_is_read_only_as_far_as_the_clip_needs(tmp_path):
 @pytest.mark.parametrize("fmt, subtype, suffix", [("OGG", "OPUS", "opus"), ("OGG", "VORBIS", "ogg"),
                                                   ("MP3", "MPEG_LAYER_III", "mp3")])
 def test_compressed_files_are_read_when_they_last_the_segment(tmp_path, fmt, subtype, suffix):
-    from aetasc.audio import LENGTH_TOLERANCE_S, WRONG_LENGTH, read_audio
+    from aetasc.data.audio import LENGTH_TOLERANCE_S, WRONG_LENGTH, read_audio
     path = tmp_path / f"clip.{suffix}"
     sf.write(path, np.stack([sine(440.0, 48000, 10.0)] * 2, axis=1), 48000, format=fmt, subtype=subtype)
     with pytest.raises(AudioError) as err:
@@ -253,7 +253,7 @@ def test_compressed_files_are_read_when_they_last_the_segment(tmp_path, fmt, sub
 
 
 def test_m4a_without_ffmpeg_says_what_to_install(tmp_path, monkeypatch):
-    from aetasc import audio
+    from aetasc.data import audio
     path = tmp_path / "clip.m4a"
     path.write_bytes(b"\x00\x00\x00\x20ftypM4A ")
     monkeypatch.setattr(audio.shutil, "which", lambda name: None)

@@ -6,11 +6,11 @@ from pathlib import Path
 import pytest
 
 from aetasc.config import PaperSources
-from aetasc.data import paper
+from aetasc.data import audioset_source
 from aetasc.data.audioset import (CLASS_TABLE, SPLITS, EventClass, Segment, check_splits,
                                   read_audioset, read_class_labels, read_segments_csv,
                                   write_class_labels, write_segments_csv)
-from aetasc.data.paper import acquire_audioset
+from aetasc.data.audioset_source import acquire_audioset
 from aetasc.data.tut2018 import LayoutError
 from test_paper_world import YTIDS, make_audioset_tables, make_clips_dir, sources, write_wav
 
@@ -97,7 +97,7 @@ def test_an_unknown_label_stops_acquisition_before_any_clip_is_gathered(tmp_path
     segs = read_segments_csv(tables / SPLITS["eval"])
     segs[0] = Segment(segs[0].ytid, segs[0].start, segs[0].end, ("/m/unknown",))
     write_segments_csv(tables / SPLITS["eval"], segs)
-    monkeypatch.setattr(paper, "_gather_clips", lambda *a, **k: pytest.fail("gathered clips first"))
+    monkeypatch.setattr(audioset_source, "_gather_clips", lambda *a, **k: pytest.fail("gathered clips first"))
     with pytest.raises(LayoutError, match="labels not in class_labels_indices.csv: /m/unknown"):
         acquire_audioset(local_sources(tmp_path, tables, audioset_clips_dir=str(make_clips_dir(tmp_path / "c"))),
                          tmp_path / "aet", progress=False)

@@ -1,13 +1,14 @@
-"""The benchmark (a tiny CPU run, its output) and the paper world's cost that aetasc.plan
+"""The benchmark (a tiny CPU run, its output) and the paper world's cost that aetasc.planning.cost
 derives from it: the run counting against a hand count."""
 import json
 
 import pytest
 import torch
 
-from aetasc.bench import NO_CUDA, Settings, Timing, main, run_benchmark, shared_throughput
+from tools.bench import NO_CUDA, Settings, main, run_benchmark, shared_throughput
+from tools.bench_trainer import Timing
 from aetasc.config import parse_params
-from aetasc.plan import GPU_HOURS_TARGET, count_runs, model_flops, paper_world_cost, world_shapes
+from aetasc.planning.cost import GPU_HOURS_TARGET, count_runs, model_flops, paper_world_cost, world_shapes
 
 
 def small_paper_world(raw: dict, alpha) -> dict:
@@ -87,7 +88,7 @@ def test_tiny_benchmark_on_cpu_writes_every_key(raw_params, write_params, tmp_pa
                    "--steps", "1", "--warmup", "1", "--repeats", "1", "--matmul-size", "256"])
     assert json.loads(out.read_text()) == json.loads(json.dumps(result))
     assert set(result) == {"device", "date", "command", "complete", "matmul", "features", "training",
-                           "targets"}                # measurements only: aetasc.plan projects
+                           "targets"}                # measurements only: aetasc.planning.cost projects
     assert result["complete"] is True
     step = result["training"]["synthetic"]
     assert step["input"] == [1, 32, 32] and step["width"] == 4
@@ -101,7 +102,7 @@ def test_tiny_benchmark_on_cpu_writes_every_key(raw_params, write_params, tmp_pa
     assert result["features"]["x_realtime"] > 0
     assert result["targets"]["verified"] is False
     table = capsys.readouterr().out
-    assert "training step" in table and "NOT verified" in table and "aetasc.plan --bench" in table
+    assert "training step" in table and "NOT verified" in table and "python -m aetasc.planning --bench" in table
     # the paper world of params.yaml (alpha: auto, as Eq. 3 gives it) priced at these timings
     cost = paper_world_cost(parse_params(raw_params), result)
     assert cost["runs"]["runs"] == 232          # Sec. 4.1 at alpha 0.5 and 0.95; the study, pre-training pairs
@@ -140,7 +141,7 @@ def test_gpu_benchmark_measures_every_lever(raw_params):
 
 
 def test_planner_prices_one_compile_per_process_and_measured_sharing(raw_params):
-    from aetasc.plan import projection, run_projection
+    from aetasc.planning.cost import projection, run_projection
     params = parse_params(small_paper_world(raw_params, 0.95))
     counts = count_runs(params)
     timed = {"width": 4, "input": [1, 128, 1001], "batch": {"asc": 8, "aet": 16}, "ms_per_step": 24.0,
@@ -163,3 +164,15 @@ def test_planner_prices_one_compile_per_process_and_measured_sharing(raw_params)
     run = run_projection(timed, "joint", 100, 2, 300)
     assert run["seconds"]["training"] == pytest.approx(100 * 0.024)
     assert run["seconds"]["compilation"] == 0.0               # 100 steps: too short to compile
+
+
+def test_python_dash_m_tools_bench_runs_main_and_its_help_names_the_real_defaults():
+    # main() above is called directly; this is the command `make bench` and the GPU check run
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+    proc = subprocess.run([sys.executable, "-m", "tools.bench", "--help"], cwd=Path(__file__).resolve().parents[1],
+                          capture_output=True, text=True, env={**os.environ, "COLUMNS": "200"})   # no wrapping
+    assert proc.returncode == 0, proc.stderr
+    assert "(default: 1,4)" in proc.stdout                   # default_settings' shares on a GPU

@@ -5,10 +5,11 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from aetasc import audio
+from aetasc.data import audio
 from aetasc.config import load_params
 from aetasc.data.audioset import Segment, read_audioset, read_availability
-from aetasc.data.paper import SourceError, acquire_audioset, clip_problem, parse_clip_name
+from aetasc.data.audioset_source import acquire_audioset, clip_problem, parse_clip_name
+from aetasc.data.source import SourceError
 from test_paper_world import REPO, YTIDS, audioset_sources, make_audioset_tables, serve_dir, write_wav
 
 

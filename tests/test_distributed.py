@@ -7,7 +7,7 @@ import sys
 import pytest
 import torch.distributed as dist
 
-from aetasc.distributed import Launch, process_group
+from aetasc.training.distributed import Launch, process_group
 from conftest import REPO, run_stage
 
 

@@ -1,4 +1,4 @@
-"""aetasc.features and stages/extract_features.py: the front end, extraction, the reader."""
+"""aetasc.features.extraction and stages/extract_features.py: the front end, extraction, the reader."""
 import csv
 import hashlib
 import importlib.util
@@ -15,13 +15,13 @@ import soundfile as sf
 import torch
 import yaml
 
-from aetasc.audio import load_clip
+from aetasc.data.audio import load_clip
 from aetasc.config import FeatureParams
 from aetasc.data.audioset import (Availability, EventClass, Segment, write_availability,
                                   write_class_labels, write_segments_csv)
 from aetasc.data.tut2018 import SceneClip, write_tut2018
-from aetasc.features import FeatureError, LogMel, extract_features, open_features, row_digest
-from aetasc.spectral import mel_filterbank
+from aetasc.features.extraction import FeatureError, LogMel, extract_features, open_features, row_digest
+from aetasc.features.spectral import mel_filterbank
 
 REPO = Path(__file__).resolve().parents[1]
 SMALL = dict(sample_rate=16000, clip_seconds=1.0, n_fft=512, win_length=400, hop_length=160,

@@ -24,9 +24,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from aetasc.batches import HostBatches, ResidentBatches, batch_source
-from aetasc.model import MultiTaskNet
-from aetasc.train import CHECKPOINT, RESULT, Trainer, load_checkpoint, train_run
+from aetasc.training.batches import HostBatches, ResidentBatches, batch_source
+from aetasc.training.model import MultiTaskNet
+from aetasc.training.checkpoints import CHECKPOINT, load_checkpoint
+from aetasc.training.store import RESULT
+from aetasc.training.trainer import Trainer, train_run
 from test_train import make_data, make_spec
 
 DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.gpu)]
@@ -110,7 +112,7 @@ def test_host_data_trains_to_the_resident_numbers(device, deterministic, record_
 
 
 def test_big_data_stays_on_the_host(monkeypatch):
-    monkeypatch.setattr("aetasc.batches.fits_on_device", lambda tensors, device: False)
+    monkeypatch.setattr("aetasc.training.batches.fits_on_device", lambda tensors, device: False)
     assert isinstance(batch_source(tasks_of(make_data()), torch.device("cpu")), HostBatches)
 
 
@@ -181,7 +183,7 @@ def test_a_long_gpu_run_compiles_its_model_and_learns(monkeypatch, record_proper
     spec = make_spec(alpha=0.5, epochs=3, specaugment=False, mixup=False, dropout=0.0)
     data = make_data()
     _, eager_curve, _ = _curve_and_scores(spec, data, "cuda", True)
-    monkeypatch.setattr("aetasc.train.COMPILE_MIN_STEPS", 1)
+    monkeypatch.setattr("aetasc.training.trainer.COMPILE_MIN_STEPS", 1)
     trainer, curve, scores = _curve_and_scores(spec, data, "cuda", True)
     assert trainer.forward is not trainer.model
     diff = rel(curve, eager_curve)

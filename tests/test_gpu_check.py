@@ -4,11 +4,11 @@ import json
 import pytest
 import soundfile as sf
 
-from aetasc.data.fabricated import fabricate_audioset, fabricate_tut2018
+from tools.fabricated import fabricate_audioset, fabricate_tut2018
 from aetasc.data.audioset import read_segments_csv
 from aetasc.data.tut2018 import read_tut2018
-from aetasc.bench import NO_CUDA
-from aetasc.gpu_check import PIPELINE, main
+from tools.bench import NO_CUDA
+from tools.gpu_check import PIPELINE, main
 
 
 @pytest.mark.slow
@@ -82,8 +82,8 @@ def test_fabricated_data_is_in_the_papers_formats(tmp_path):
 
 
 def test_full_run_trains_every_step_through_the_store_and_meets_its_projection_math(tiny_params, tmp_path):
-    from aetasc.gpu_check import full_run, project_full_run
-    from aetasc.plan import run_eval_clips, world_shapes
+    from tools.gpu_check import full_run, project_full_run
+    from aetasc.planning.cost import run_eval_clips, world_shapes
     shapes = world_shapes(tiny_params, "synthetic")
     sizes = dict(world="synthetic", asc_train=2 * tiny_params.batch.asc, asc_eval=6, aet_train=40, aet_val=5, epochs=2)
     timed = {"width": shapes.width, "input": [1, shapes.n_mels, shapes.frames],

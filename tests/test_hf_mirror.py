@@ -13,7 +13,8 @@ from fsspec.implementations.local import LocalFileSystem
 from aetasc.data import hf_mirror
 from aetasc.data.audioset import read_audioset, read_availability
 from aetasc.data.hf_mirror import Mirror, MirrorError, load_index, open_mirror, write_clips
-from aetasc.data.paper import SourceError, acquire_audioset
+from aetasc.data.audioset_source import acquire_audioset
+from aetasc.data.source import SourceError
 from test_paper_world import YTIDS, audioset_sources, make_audioset_tables, serve_dir
 
 SCHEMA = pa.schema([("video_id", pa.string()),
@@ -147,7 +148,7 @@ def server():
 
 
 def test_the_plan_prints_what_fetching_from_the_mirror_reads(tmp_path):
-    """python -m aetasc.plan --hf: the row groups and bytes per split, from the kept index."""
+    """python -m aetasc.planning --hf: the row groups and bytes per split, from the kept index."""
     import json
     import subprocess
     import sys
@@ -159,7 +160,7 @@ def test_the_plan_prints_what_fetching_from_the_mirror_reads(tmp_path):
              "unbalanced_train": "unbalanced_train_segments.csv"}.items()}
     mirror = make_mirror(tmp_path / "mirror", {split: [s.ytid for s in v[:8]] for split, v in segs.items()})
     scale = FULL_UNBALANCED_ROWS / len(segs["unbalanced_train"])
-    proc = subprocess.run([sys.executable, "-m", "aetasc.plan", "--metadata", str(SAMPLE), "--params",
+    proc = subprocess.run([sys.executable, "-m", "aetasc.planning", "--metadata", str(SAMPLE), "--params",
                            str(REPO / "params.yaml"), "--scale", repr(scale), "--hf", str(mirror),
                            "--out", str(tmp_path / "plan.json")], cwd=tmp_path, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-3000:]

@@ -17,19 +17,24 @@ import numpy as np
 import pytest
 import torch
 
-from aetasc import experiments, features, store
+from aetasc.experiments import runner as experiments
+from aetasc.features import extraction as features
+from aetasc.training import store
 from aetasc.config import FeatureParams, ParamsError, load_params, read_yaml
-from aetasc.data import paper
+from aetasc.data import audioset_source
 from aetasc.data.audioset import (CLASS_TABLE, SPLITS, EventClass, Segment, read_class_labels,
                                   read_segments_csv, write_class_labels, write_segments_csv)
 from aetasc.data.download import ArchiveError, DownloadError, Retry, download, safe_extract
 from aetasc.data.tut2018 import LayoutError
-from aetasc.experiments import Point, Run, execute, mean_curves
-from aetasc.features import DiskFullError, FeatureError, extract_features, open_features
-from aetasc.ranking import RankedClass, RankingError, read_ranking, write_ranking
-from aetasc.subsets import SubsetError, read_clip_list, write_clip_list
-from aetasc.train import (CHECKPOINT, CURVES, RESULT, CheckpointError, load_checkpoint, read_result,
-                          train_run)
+from aetasc.experiments.aggregate import mean_curves
+from aetasc.experiments.grid import Point, Run
+from aetasc.experiments.runner import execute
+from aetasc.features.extraction import DiskFullError, FeatureError, extract_features, open_features
+from aetasc.events.ranking import RankedClass, RankingError, read_ranking, write_ranking
+from aetasc.events.subsets import SubsetError, read_clip_list, write_clip_list
+from aetasc.training.checkpoints import CHECKPOINT, CheckpointError, load_checkpoint
+from aetasc.training.store import RESULT, read_result
+from aetasc.training.trainer import CURVES, train_run
 from conftest import REPO
 from fixture_server import FixtureServer
 from test_features import SMALL, noise
@@ -287,10 +292,10 @@ def test_8_a_class_table_cut_at_a_line_break_never_gets_its_final_name(tmp_path)
         src = sources(tmp_path, audioset_csv_url=server.url + "/csv",
                       audioset_ontology_url=server.url + "/csv/ontology.json")
         with pytest.raises(LayoutError, match=rf"labels not in {CLASS_TABLE}: /m/0jbk \(cut short in transfer\?\)"):
-            paper._download_tables(src, progress=False)
+            audioset_source._download_tables(src, progress=False)
         folder = Path(src.download_dir) / "audioset"
         assert not (folder / CLASS_TABLE).exists() and not (folder / (CLASS_TABLE + ".part")).exists()
-        tables_now = paper._download_tables(src, progress=False)          # the next run: whole
+        tables_now = audioset_source._download_tables(src, progress=False)          # the next run: whole
         assert (folder / CLASS_TABLE).read_bytes() == whole and CLASS_TABLE in tables_now
 
 
@@ -433,7 +438,7 @@ def test_12_grid_values_equal_as_ids_and_labels_spell_them_are_refused(raw_param
 _TRAINER = """
 import sys
 sys.path.insert(0, {tests!r})
-import aetasc.train as t
+import aetasc.training.trainer as t
 from test_train import make_data, make_spec
 t.train_run(make_spec(epochs=2), make_data(), {run_dir!r}, device="cpu", progress=False)
 """

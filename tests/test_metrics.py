@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import balanced_accuracy_score, label_ranking_average_precision_score
 
-from aetasc.metrics import class_accuracies, lwlrap, macro_accuracy
+from aetasc.training.metrics import class_accuracies, lwlrap, macro_accuracy
 
 
 def _sk_lwlrap(truth, scores):

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from aetasc import panns
-from aetasc.ranking import RankingError, load_tagger
+from aetasc.events import panns
+from aetasc.events.ranking import RankingError, load_tagger
 
 
 def _panns_training_checkpoint(path, legacy_numpy: bool):

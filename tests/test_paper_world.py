@@ -14,15 +14,17 @@ import soundfile as sf
 import yaml
 
 from aetasc.config import PaperSources
-from aetasc.data import paper
+from aetasc.data import tut2018_source
 from aetasc.data.audioset import (CLASS_TABLE, SPLITS, EventClass, Segment, read_audioset,
                                   read_availability, write_class_labels, write_segments_csv)
 from aetasc.data.download import ChecksumError
 from aetasc.data import ytdlp
-from aetasc.data.paper import TUT_FOLDER, SourceError, acquire_audioset, acquire_tut2018, read_file_table
+from aetasc.data.audioset_source import acquire_audioset
+from aetasc.data.source import SourceError
+from aetasc.data.tut2018_source import TUT_FOLDER, acquire_tut2018, read_file_table
 from aetasc.data.ytdlp import ytdlp_command
 from aetasc.data.tut2018 import LayoutError, SceneClip, read_tut2018, write_tut2018
-from aetasc.subsets import read_clip_list
+from aetasc.events.subsets import read_clip_list
 from fixture_server import FixtureServer
 
 REPO = Path(__file__).resolve().parents[1]
@@ -182,7 +184,7 @@ def test_tut2018_corrupt_download_is_refused(server, tmp_path, tut):
 
 
 def test_tut2018_unreachable_says_what_to_download_and_what_to_set(tmp_path, monkeypatch):
-    monkeypatch.setattr(paper, "check_free_space", lambda *a: None)   # 21 GB not needed here
+    monkeypatch.setattr(tut2018_source, "check_free_space", lambda *a: None)   # 21 GB not needed here
     url = unused_port_url()
     with pytest.raises(SourceError) as err:
         acquire_tut2018(sources(tmp_path, tut2018_url=url), tmp_path / "asc", progress=False)

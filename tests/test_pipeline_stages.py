@@ -10,9 +10,11 @@ import torch
 import yaml
 
 from aetasc.config import parse_params
-from aetasc.experiments import DataCache, DataError, Paths, budgets_of, plan_runs, run_data
-from aetasc.subsets import read_clip_list
-from aetasc.train import Trainer
+from aetasc.experiments.data import DataCache, DataError, Paths, run_data
+from aetasc.experiments.grid import FIGURES, budgets_of, plan_runs
+from aetasc.planning.cost import count_runs
+from aetasc.events.subsets import read_clip_list
+from aetasc.training.trainer import Trainer
 from conftest import REPO, run_stage, tiny_raw_params
 
 
@@ -93,7 +95,7 @@ def test_a_fold_that_lost_too_many_clips_stops_the_run(tiny_pipeline, tmp_path):
 def test_a_run_records_what_its_data_held(tiny_pipeline, tmp_path):
     paths = _with_a_rejected_eval_clip(tiny_pipeline, tmp_path)
     cache = DataCache(tiny_params_with(max_rejected_share=0.1), paths)
-    run = next(r for r in plan_runs("baselines", cache.params, cache, None) if r.spec.alpha == 1.0)
+    run = next(r for r in plan_runs("baselines", cache.params, cache.data_id, None) if r.spec.alpha == 1.0)
     record = run_data(run, cache).record
     assert record["asc_evaluate"] == {"clips": 17, "rejected": 1}
     assert record["asc_train"]["rejected"] == 0 and record["aet_train"]["hours"] > 0
@@ -141,7 +143,7 @@ def test_a_study_beyond_the_budget_leaves_the_figures_runs_as_they_are(tiny_pipe
                   tiny_pipeline / "data/subsets", tiny_pipeline / "unused-runs", tiny_pipeline / "none.json")
 
     def fingerprints(params, figure):
-        runs = plan_runs(figure, params, DataCache(params, paths), {"eq3_alpha": 0.8})
+        runs = plan_runs(figure, params, DataCache(params, paths).data_id, {"eq3_alpha": 0.8})
         return [(r.spec.fingerprint(), r.pretrain_spec and r.pretrain_spec.fingerprint()) for r in runs]
 
     for figure in ("fig2", "fig5"):
@@ -160,7 +162,7 @@ def test_pretraining_and_fine_tuning_take_the_steps_of_one_run(tiny_pipeline):
     paths = Paths(tiny_pipeline / "data/features/asc", tiny_pipeline / "data/features/aet_subsets",
                   tiny_pipeline / "data/subsets", tiny_pipeline / "unused-runs", tiny_pipeline / "none.json")
     cache = DataCache(params, paths)
-    runs = plan_runs("fig5", params, cache, {"eq3_alpha": 0.8})
+    runs = plan_runs("fig5", params, cache.data_id, {"eq3_alpha": 0.8})
     epochs = params.active.epochs
     pretrain = [r for r in runs if r.pretrain_spec is not None]
     joint = [r for r in runs if r.pretrain_spec is None]
@@ -174,3 +176,22 @@ def test_pretraining_and_fine_tuning_take_the_steps_of_one_run(tiny_pipeline):
     steps = {Trainer(replace(spec, init_encoder=None), run_data(pretrain[0], cache), torch.device("cpu")).steps_per_epoch
              for spec in (pretrain[0].pretrain_spec, pretrain[0].spec, joint[0].spec)}
     assert len(steps) == 1
+
+
+def test_the_planner_counts_the_runs_the_runner_trains(tiny_pipeline, tiny_params):
+    """The plan's runs per figure (planned: grid points x seeds; new: runs no earlier figure
+    trained) are the runner's own plan_runs on the built data, de-duplicated by fingerprint as
+    the run store does: the planner's stand-ins for the data and for Eq. 3's alpha merge and
+    split no run that the real ones do not."""
+    paths = Paths(tiny_pipeline / "data/features/asc", tiny_pipeline / "data/features/aet_subsets",
+                  tiny_pipeline / "data/subsets", tiny_pipeline / "unused-runs", tiny_pipeline / "none.json")
+    cache = DataCache(tiny_params, paths)
+    counted = count_runs(tiny_params)
+    trained = set()
+    for figure in FIGURES:
+        runs = plan_runs(figure, tiny_params, cache.data_id, {"eq3_alpha": 0.8})
+        fingerprints = {s.fingerprint() for r in runs for s in (r.pretrain_spec, r.spec) if s is not None}
+        assert counted["figures"][figure] == {"planned": len({(r.point.label, r.seed) for r in runs}),
+                                              "new": len(fingerprints - trained)}, figure
+        trained |= fingerprints
+    assert counted["runs"] == len(trained)

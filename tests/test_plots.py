@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from aetasc.plots import FIGURES, ZOOM, draw_fig2
+from aetasc.analysis.plots import FIGURES, ZOOM, draw_fig2
 from conftest import REPO, run_stage
 from test_report import fabricate, make_params
 

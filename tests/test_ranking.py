@@ -5,8 +5,8 @@ import yaml
 
 from aetasc.config import parse_params
 from aetasc.data.synthetic import read_ground_truth
-from aetasc import panns
-from aetasc.ranking import (RankingError, load_tagger, precision_at, rank_classes, rank_events, read_ranking,
+from aetasc.events import panns
+from aetasc.events.ranking import (RankingError, load_tagger, precision_at, rank_classes, rank_events, read_ranking,
                            score_clips, score_scene_clips)
 from conftest import REPO, run_stage
 
@@ -112,8 +112,8 @@ def test_unloadable_checkpoints_name_the_file(tmp_path):
 def test_scoring_streams_batches_within_its_memory_bound(tmp_path):
     from numpy.lib import format as npy
 
-    from aetasc.model import MultiTaskNet
-    from aetasc.ranking import SCORING_BYTES, scoring_batch
+    from aetasc.training.model import MultiTaskNet
+    from aetasc.events.ranking import SCORING_BYTES, scoring_batch
     # the paper's shapes: 128 x 1001 inputs, width 64: batches of 32 clips stay within 1 GiB
     per_clip = 4 * (128 * 1001 + 4 * 64 * 64 * 501)
     assert scoring_batch(64, 128, 1001) == SCORING_BYTES // per_clip == 32

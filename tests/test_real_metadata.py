@@ -25,11 +25,12 @@ from aetasc.config import parse_params, read_yaml
 from aetasc.data.audioset import (CLASS_TABLE, SPLITS, check_splits, read_class_labels,
                                   read_segments_csv)
 from aetasc.data.tut2018 import LayoutError
-from aetasc.plan import (TUT_CLIPS, format_plan, make_plan, plan_from_metadata, read_metadata,
-                         scaled_requests)
-from aetasc.plan import main as plan_main
-from aetasc.ranking import RankedClass, write_ranking
-from aetasc.subsets import Pool, SubsetError, SubsetRequest, build_subset, build_subsets, choose_classes
+from aetasc.planning.__main__ import main as plan_main
+from aetasc.planning.cost import TUT_CLIPS
+from aetasc.planning.data_plan import (BuiltSubsets, format_plan, make_plan, plan_from_metadata, read_metadata,
+                                      scaled_requests)
+from aetasc.events.ranking import RankedClass, write_ranking
+from aetasc.events.subsets import Pool, SubsetError, SubsetRequest, build_subset, build_subsets, choose_classes
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE = Path(__file__).resolve().parent / "data" / "audioset_sample"
@@ -273,13 +274,13 @@ def paper_plan(sample):
     requests = scaled_requests(params, scale)
     built, choices = build_subsets(list(requests), mids, pool, segments["eval"],
                                    {r: key for r, (_, key) in requests.items()})
-    plan = make_plan(params, built, choices, pool, segments["eval"], segments["balanced_train"],
-                     TUT_CLIPS, "stand-in", requests, None, scale)
+    plan = make_plan(params, BuiltSubsets.of(built, choices, pool), segments, TUT_CLIPS, "stand-in", requests,
+                     None, scale)
     return raw, params, scale, plan, built
 
 
 def test_the_plan_takes_a_ranking_of_the_class_table_only(paper_plan, tmp_path, monkeypatch):
-    """`python -m aetasc.plan --ranking` checks the ranking against the metadata's class
+    """`python -m aetasc.planning --ranking` checks the ranking against the metadata's class
     table as make_subsets does: a hand-edited class id the table lacks stops the plan with the
     file and line named, instead of silently planning without that class."""
     raw, params, scale, plan, built = paper_plan
@@ -371,7 +372,7 @@ def test_plan_cli_writes_the_plan(paper_plan, tmp_path):
     raw, params, scale, plan, built = paper_plan
     out = tmp_path / "plan.json"
     # from tmp_path, so no benchmark of the working copy (metrics/bench.json) is picked up
-    proc = subprocess.run([sys.executable, "-m", "aetasc.plan", "--metadata", str(SAMPLE),
+    proc = subprocess.run([sys.executable, "-m", "aetasc.planning", "--metadata", str(SAMPLE),
                            "--params", str(REPO / "params.yaml"), "--scale", repr(scale),
                            "--out", str(out)], cwd=tmp_path, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -385,7 +386,7 @@ def test_plan_cli_writes_the_plan(paper_plan, tmp_path):
 
 def test_plan_cli_reports_an_infeasible_t(tmp_path):
     # with no scale, the sample's few hours cannot hold the paper's T
-    proc = subprocess.run([sys.executable, "-m", "aetasc.plan", "--metadata", str(SAMPLE),
+    proc = subprocess.run([sys.executable, "-m", "aetasc.planning", "--metadata", str(SAMPLE),
                            "--params", str(REPO / "params.yaml")], cwd=tmp_path,
                           capture_output=True, text=True)
     assert proc.returncode != 0

@@ -12,12 +12,14 @@ import pytest
 import yaml
 
 from aetasc.config import parse_params
-from aetasc.experiments import aggregate, aggregate_study, budgets_of, convergence, figure_points, resolve_alpha
+from aetasc.experiments.aggregate import aggregate, aggregate_study, convergence
+from aetasc.experiments.grid import budgets_of, figure_points, resolve_alpha
 from aetasc.io import write_json
-from aetasc.report import (CLAIMS, FAILS, HOLDS, INCONCLUSIVE, NOT_MEASURED, Part, budget_lines,
-                           distinct_joint_points, evaluate, is_fragile,
-                           evaluate_all, load_metrics, render, verdict_band, verdict_compound, verdict_effect,
-                           verdict_not_better, with_eq3_alpha)
+from aetasc.analysis.claims import (CLAIMS, distinct_joint_points, evaluate, evaluate_all, is_fragile, load_metrics,
+                                   with_eq3_alpha)
+from aetasc.analysis.report import budget_lines, render
+from aetasc.analysis.rules import (FAILS, HOLDS, INCONCLUSIVE, NOT_MEASURED, Part, absence_part, verdict_band,
+                                   verdict_compound, verdict_effect)
 from aetasc.stats import mean_test, rm_anova
 from conftest import run_stage, tiny_raw_params
 
@@ -152,10 +154,12 @@ def test_effect_rule_at_the_border():
 
 
 def test_an_absence_holds_only_when_shown():
-    assert verdict_not_better(t([0.001, -0.001, 0.002, -0.0015]), STATS) == HOLDS   # equivalent
-    assert verdict_not_better(t([-g for g in GAIN]), STATS) == HOLDS                # significantly worse
-    assert verdict_not_better(t(GAIN), STATS) == FAILS
-    assert verdict_not_better(t([0.05, -0.04, 0.03, -0.03]), STATS) == INCONCLUSIVE  # not found != absent
+    def absence(values):
+        return verdict_compound([absence_part("", t(values), STATS)], STATS)[0]
+    assert absence([0.001, -0.001, 0.002, -0.0015]) == HOLDS   # equivalent
+    assert absence([-g for g in GAIN]) == HOLDS                # significantly worse
+    assert absence(GAIN) == FAILS
+    assert absence([0.05, -0.04, 0.03, -0.03]) == INCONCLUSIVE  # not found != absent
 
 
 def test_band_and_all_rules():
@@ -384,7 +388,7 @@ def test_high_alpha_must_beat_at_every_size():
 
 
 def test_loss_scale_per_k_uses_eq3_with_the_asc_baseline():
-    from aetasc.report import loss_scale_by_k, loss_scale_lines
+    from aetasc.analysis.report import loss_scale_by_k, loss_scale_lines
     m = fabricate()
     rows = loss_scale_by_k(m)
     l_asc, l_aet = np.mean([1.0, 1.1, 0.9, 1.2]), np.mean([0.05, 0.055, 0.045, 0.06])
@@ -478,7 +482,7 @@ def test_paper_world_has_no_synthetic_disclaimer(tmp_path, world):
 # ------------------------------------------------------------------------ metrics/summary.json
 
 def test_summary_keys_are_flat_and_values_are_rounded_percentages(tmp_path):
-    from aetasc.summary import key, summarize
+    from aetasc.analysis.summary import key, summarize
     assert key("fig2", "alpha=0.95", "asc_accuracy") == "fig2_alpha_0p95_asc_accuracy"
     assert key("fig3b", "T=0.05h") == "fig3b_T_0p05h"
     assert key("regularizers", "aet+specaugment+mixup") == "regularizers_aet_specaugment_mixup"

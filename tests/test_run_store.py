@@ -3,6 +3,7 @@
 Unit tests of identities, claims and damaged files, then the behaviour through `dvc repro`
 on copies of the tiny project: exactly the changed runs retrain.
 """
+import hashlib
 import json
 import os
 import re
@@ -17,9 +18,12 @@ import numpy as np
 import pytest
 import yaml
 
-from aetasc import store
-from aetasc.identity import code_digest, digest, training_modules
-from aetasc.train import CHECKPOINT, RESULT, train_run
+from aetasc.io import file_sha256
+from aetasc.training import store
+from aetasc.training.checkpoints import CHECKPOINT
+from aetasc.training.identity import _imports, code_digest, digest, training_modules
+from aetasc.training.store import RESULT
+from aetasc.training.trainer import train_run
 from conftest import DVC, DVC_ENV, run_cmd
 from test_train import make_data, make_spec
 
@@ -29,16 +33,31 @@ TESTS = Path(__file__).resolve().parent
 # ------------------------------------------------------------------------------ identity
 
 def test_the_training_path_is_what_importing_the_trainer_loads():
-    """The AST walk against the interpreter: the package modules `import aetasc.train` loads."""
-    loaded = subprocess.run([sys.executable, "-c", "import sys, aetasc.train; print('\\n'.join(sorted("
+    """The AST walk against the interpreter: the package modules `import aetasc.training.trainer` loads."""
+    loaded = subprocess.run([sys.executable, "-c", "import sys, aetasc.training.trainer; print('\\n'.join(sorted("
                              "m.__file__ for n, m in sys.modules.items() if n.startswith('aetasc') "
                              "and getattr(m, '__file__', None))))"],
                             capture_output=True, text=True, check=True).stdout.split()
     walked = {str(p) for p in training_modules()}
     assert walked == {f for f in loaded if not f.endswith("__init__.py")} | (
         {f for f in loaded if f.endswith("__init__.py")} & walked)
-    assert {Path(f).name for f in walked} >= {"train.py", "model.py", "augment.py", "metrics.py",
-                                              "batches.py", "identity.py", "store.py"}
+    assert {Path(f).name for f in walked} >= {"trainer.py", "model.py", "augment.py", "metrics.py",
+                                              "batches.py", "identity.py", "store.py", "spec.py",
+                                              "checkpoints.py"}
+
+
+def test_relative_imports_resolve_as_python_resolves_them(tmp_path, monkeypatch):
+    """A package's __init__.py and a module beside it resolve `.` alike: against that package."""
+    for name, source in {"__init__.py": "", "top.py": "",
+                         "p/__init__.py": "from . import m\nfrom .. import top\n",
+                         "p/m.py": "from .n import x\nfrom .q import r\n", "p/n.py": "",
+                         "p/q/__init__.py": "from .r import y\nfrom ..n import z\n", "p/q/r.py": ""}.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(source)
+    monkeypatch.setattr("aetasc.training.identity.PACKAGE", tmp_path)
+    assert _imports(tmp_path / "p/__init__.py") == {"p", "p.m", "", "top"}
+    assert _imports(tmp_path / "p/m.py") == {"p.n", "p.q", "p.q.r"}
+    assert _imports(tmp_path / "p/q/__init__.py") == {"p.q.r", "p.n"}
 
 
 def test_digest_tells_bytes_apart():
@@ -51,10 +70,19 @@ def test_digest_tells_bytes_apart():
     assert digest(["x"], a) != digest(["y"], a)
 
 
+def test_file_sha256_is_the_sha256_of_the_bytes(tmp_path):
+    # Chunked (hashlib.file_digest is 3.11+): a file across chunk boundaries, and an empty one.
+    blob = np.random.default_rng(0).bytes((5 << 19) + 7)
+    (tmp_path / "blob").write_bytes(blob)
+    (tmp_path / "empty").write_bytes(b"")
+    assert file_sha256(tmp_path / "blob") == hashlib.sha256(blob).hexdigest()
+    assert file_sha256(tmp_path / "empty") == hashlib.sha256(b"").hexdigest()
+
+
 def test_the_code_digest_covers_library_versions(monkeypatch):
     before = code_digest()
     code_digest.cache_clear()
-    monkeypatch.setattr("aetasc.identity.library_versions", lambda: {"torch": "0.0"})
+    monkeypatch.setattr("aetasc.training.identity.library_versions", lambda: {"torch": "0.0"})
     try:
         assert code_digest() != before
     finally:
@@ -76,7 +104,7 @@ def test_store_location(tmp_path, monkeypatch):
 _TWO = """
 import sys, time
 sys.path.insert(0, {tests!r})
-import aetasc.train as t
+import aetasc.training.trainer as t
 from test_train import make_data, make_spec
 original = t._train
 def counted(*a, **k):
@@ -221,7 +249,7 @@ def test_what_changes_the_numbers_retrains(dvc_repo, change):
     elif change == "feature setting":
         _params(dvc_repo, lambda raw: raw["worlds"]["synthetic"]["features"].update(fmax=3500.0))
     else:      # one line on the training path: SpecAugment returns centred examples
-        path = dvc_repo / "src/aetasc/augment.py"
+        path = dvc_repo / "src/aetasc/training/augment.py"
         text = path.read_text()
         assert text.count("return x + mean") == 1
         path.write_text(text.replace("return x + mean", "return x"))

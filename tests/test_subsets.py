@@ -1,7 +1,7 @@
 import pytest
 
 from aetasc.data.audioset import Segment
-from aetasc.subsets import (MAX_DRAWS, Pool, SubsetError, SubsetRequest, build_and_fetch, build_subset,
+from aetasc.events.subsets import (MAX_DRAWS, Pool, SubsetError, SubsetRequest, build_and_fetch, build_subset,
                             build_subsets, choose_classes, read_clip_list, write_subsets)
 
 MIDS = [f"/m/c{i}" for i in range(10)]

@@ -10,11 +10,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from aetasc.augment import SpecAugment, mask_band, mixup
+from aetasc.training.augment import SpecAugment, mask_band, mixup
 from aetasc.config import AugmentParams, BatchParams, OptimizerParams
-from aetasc.model import MultiTaskNet, ResNet18Encoder
-from aetasc.train import (CHECKPOINT, RESULT, CyclicSampler, NonFiniteLossError, RunData, RunSpec,
-                          Task, Trainer, load_checkpoint, train_run)
+from aetasc.training.model import MultiTaskNet, ResNet18Encoder
+from aetasc.training.checkpoints import CHECKPOINT, load_checkpoint
+from aetasc.training.spec import RunData, RunSpec, Task
+from aetasc.training.store import RESULT
+from aetasc.training.trainer import CyclicSampler, NonFiniteLossError, Trainer, train_run
 
 TESTS = Path(__file__).resolve().parent
 
@@ -138,7 +140,7 @@ def test_training_learns_and_is_deterministic(tmp_path):
 def test_finished_run_is_returned_not_retrained(tmp_path, monkeypatch):
     data, spec = make_data(), make_spec(epochs=1)
     first = train_run(spec, data, tmp_path, device="cpu", progress=False)
-    monkeypatch.setattr("aetasc.train.Trainer", None)   # any new training would fail
+    monkeypatch.setattr("aetasc.training.trainer.Trainer", None)   # any new training would fail
     assert train_run(spec, data, tmp_path, device="cpu", progress=False) == first
 
 
@@ -159,7 +161,7 @@ _CHILD = """
 import sys
 sys.path.insert(0, {tests!r})
 from test_train import make_data, make_spec
-from aetasc.train import train_run
+from aetasc.training.trainer import train_run
 train_run(make_spec(epochs=8), make_data(), {run_dir!r}, device="cpu", progress=False)
 """
 
@@ -254,7 +256,7 @@ def test_an_asc_only_run_is_normalized_by_its_own_data_alone():
 # ------------------------------------------------------------------------ budgets
 
 def test_the_learning_rate_does_not_depend_on_the_budget():
-    from aetasc.train import _schedule
+    from aetasc.training.trainer import _schedule
     short, long = _schedule(make_spec(epochs=2), 6), _schedule(make_spec(epochs=40), 6)
     assert [short(s) for s in range(12)] == [long(s) for s in range(12)]
     # linear warm-up over one epoch (6 steps), then 1 / sqrt(step)

@@ -13,7 +13,8 @@ import soundfile as sf
 
 from aetasc.data import ytdlp
 from aetasc.data.audioset import Segment, read_availability, read_audioset
-from aetasc.data.paper import SourceError, acquire_audioset, clip_problem
+from aetasc.data.audioset_source import acquire_audioset, clip_problem
+from aetasc.data.source import SourceError
 from test_paper_world import YTIDS, audioset_sources, make_audioset_tables, serve_dir
 
 # What yt-dlp prints last on stderr (its "ERROR:" line, after warnings), exit status 1.
@@ -187,7 +188,7 @@ def server():
 def test_make_subsets_fetch_stops_on_a_transient_failure_and_replaces_only_the_gone(stub, tmp_path):
     """fetch_clips (make_subsets' fetch): a removed video comes back as missing with its
     reason, to be replaced; a rate-limited one stops the stage, never replaced."""
-    from aetasc.data.paper import fetch_clips
+    from aetasc.data.audioset_source import fetch_clips
     from test_paper_world import sources
     src = sources(tmp_path, ytdlp=True)
     stub.behave(goneforgood="removed", limitednow1="ratelimit")

@@ -14,8 +14,8 @@ from urllib.parse import urlparse
 import ruamel.yaml
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from aetasc.errors import AetascError
 
-STRATEGIES = ("random", "correlated", "uncorrelated", "abundant")
 # AudioSet's released label set; the paper's world cannot ask for more classes.
 AUDIOSET_CLASSES = 527
 
@@ -29,7 +29,7 @@ Seed = Annotated[int, Field(ge=0)]
 WORLDS = ("synthetic", "paper")
 
 
-class ParamsError(ValueError):
+class ParamsError(AetascError, ValueError):
     """params.yaml holds a value outside what the pipeline accepts."""
 
 
@@ -142,13 +142,6 @@ class RankingParams(Strict):
     tagger_checkpoint: str | None
     tagger_epochs: PositiveInt
     validation_fraction: Annotated[float, Field(gt=0.0, lt=1.0)]
-
-
-class EventSet(Strict):
-    """The AET data of an experiment: k classes chosen by a strategy, T hours of clips."""
-    strategy: Strategy
-    k: PositiveInt
-    hours: Hours
 
 
 class Fig2Params(Strict):
@@ -273,7 +266,8 @@ class GeneratorParams(Strict):
 
 
 class PaperSources(Strict):
-    """Where the paper's world finds its data (aetasc.data.paper acquires it)."""
+    """Where the paper's world finds its data (aetasc.data.tut2018_source and
+    aetasc.data.audioset_source acquire it)."""
     download_dir: str                  # downloads kept between runs: resumed, never fetched twice
     download_attempts: PositiveInt
     download_backoff_seconds: Annotated[float, Field(ge=0.0)]   # first retry delay; doubles

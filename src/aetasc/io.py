@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import shutil
@@ -62,3 +63,12 @@ def read_json(path: str | Path):
     if not path.is_file():
         raise FileNotFoundError(f"{path}: missing (has the stage that writes it run?)")
     return json.loads(path.read_text())
+
+
+def file_sha256(path: str | Path) -> str:
+    """sha256 of a file's bytes, read in chunks (hashlib.file_digest is Python 3.11+)."""
+    h = hashlib.sha256()
+    with Path(path).open("rb") as f:
+        while block := f.read(1 << 20):
+            h.update(block)
+    return h.hexdigest()

@@ -21,7 +21,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from .tut2018 import LayoutError
+from aetasc.data.tut2018 import LayoutError
 
 SPLITS = {
     "balanced_train": "balanced_train_segments.csv",

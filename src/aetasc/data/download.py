@@ -21,13 +21,14 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 from urllib.error import HTTPError, URLError
 from urllib.request import Request, urlopen
 
-from ..progress import bar as progress_bar
+from aetasc.progress import bar as progress_bar
+from aetasc.errors import AetascError
 
 CHUNK = 1 << 20
 USER_AGENT = "aetasc/0.1 (python-urllib)"
 
 
-class DownloadError(RuntimeError):
+class DownloadError(AetascError, RuntimeError):
     """A file could not be fetched: the message names the URL and the last error."""
 
 
@@ -35,7 +36,7 @@ class ChecksumError(DownloadError):
     """A file kept arriving with the wrong md5."""
 
 
-class ArchiveError(ValueError):
+class ArchiveError(AetascError, ValueError):
     """An archive is unreadable or holds members that would land outside the target."""
 
 

@@ -28,7 +28,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..io import write_json
+from aetasc.io import write_json
+from aetasc.errors import AetascError
 
 SPLIT_FOLDERS = {"balanced_train": "bal_train", "unbalanced_train": "unbal_train", "eval": "eval"}
 ID_COLUMN, AUDIO_COLUMN = "video_id", "audio"
@@ -36,7 +37,7 @@ INDEX_HEADER = ["video_id", "split", "shard", "row_group", "group_rows", "group_
 COMMIT = re.compile(r"^[0-9a-f]{40}$")
 
 
-class MirrorError(RuntimeError):
+class MirrorError(AetascError, RuntimeError):
     """The mirror is not what the params say; the message names the shard or the key."""
 
 
@@ -163,7 +164,7 @@ def build_index(mirror: Mirror, path: Path, progress: bool = True) -> None:
 
 
 def _index_rows(mirror: Mirror, progress: bool) -> list[tuple]:
-    from ..progress import bar
+    from aetasc.progress import bar
     pq = _parquet()
     rows = []
     for split in SPLIT_FOLDERS:
@@ -213,7 +214,7 @@ def write_clips(mirror: Mirror, index: MirrorIndex, wanted: set[str], folder: Pa
     """Write each wanted clip the mirror holds into `folder` as <id><suffix of the stored
     file> (FLAC on agkphysics/AudioSet), reading only the row groups that hold them. A clip
     already written there is not read again; a file appears only complete."""
-    from ..progress import bar
+    from aetasc.progress import bar
     pq = _parquet()
     folder.mkdir(parents=True, exist_ok=True)
     done = {p.stem: p for p in folder.iterdir() if p.is_file() and not p.name.endswith(".partial")}

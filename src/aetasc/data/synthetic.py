@@ -32,11 +32,11 @@ import numpy as np
 import scipy.fft
 import soundfile as sf
 
-from ..config import GeneratorParams
-from ..progress import bar as progress_bar
-from .audioset import (CLASS_TABLE, SPLITS, Availability, EventClass, Segment,
+from aetasc.config import GeneratorParams
+from aetasc.progress import bar as progress_bar
+from aetasc.data.audioset import (CLASS_TABLE, SPLITS, Availability, EventClass, Segment,
                        write_availability, write_class_labels, write_segments_csv)
-from .tut2018 import SceneClip, write_tut2018
+from aetasc.data.tut2018 import SceneClip, write_tut2018
 
 GROUND_TRUTH = "scene_events.csv"
 SCENE_NAMES = ("airport", "bus", "metro", "metro_station", "park", "public_square",

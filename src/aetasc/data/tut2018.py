@@ -14,13 +14,14 @@ from __future__ import annotations
 import csv
 from dataclasses import dataclass
 from pathlib import Path
+from aetasc.errors import AetascError
 
 META_HEADER = ("filename", "scene_label", "identifier", "source_label")
 FOLDS = {"train": "evaluation_setup/fold1_train.txt",
          "evaluate": "evaluation_setup/fold1_evaluate.txt"}
 
 
-class LayoutError(ValueError):
+class LayoutError(AetascError, ValueError):
     """A data set folder does not hold what its layout promises."""
 
 

@@ -31,7 +31,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from .audioset import Segment
+from aetasc.data.audioset import Segment
+from aetasc.errors import AetascError
 
 SAMPLE_RATE = 32000
 TIMEOUT_S = 300                 # one clip; a hung fetch must not stall the rest
@@ -54,7 +55,7 @@ TRANSIENT = ("try again later", "http error 429", "too many requests", "rate-lim
              "timed out", "temporary failure", "connection reset", "http error 5", "unable to download api")
 
 
-class YtdlpError(RuntimeError):
+class YtdlpError(AetascError, RuntimeError):
     """yt-dlp cannot run here, or YouTube refuses most fetches: the message says what to do."""
 
 
@@ -194,7 +195,7 @@ def fetch_with_ytdlp(segments: list[Segment], folder: Path, tools: Tools, pacer:
     """The outcome of every segment: clips already fetched or known missing are not asked for
     again; the others are fetched one at a time at the pacer's rate. Raises YtdlpError when
     more than half of the first EARLY_N fetches fail (the outcomes so far are kept)."""
-    from ..progress import bar
+    from aetasc.progress import bar
     folder.mkdir(parents=True, exist_ok=True)
     known = read_log(folder)
     outcomes, todo = {}, []
