@@ -128,3 +128,17 @@ def test_a_corrupt_flac_does_not_hide_a_good_wav(tmp_path):
                      progress=False)
     layout = read_audioset(tmp_path / "aet")
     assert layout.paths[ytid] == f"audio/{ytid}.wav"
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "cp1252"])
+def test_tables_not_in_utf8_name_the_file_and_say_to_save_as_utf8(tmp_path, encoding):
+    """Issue 38 case 10: a segment list or class table saved by Excel as "Unicode text"
+    (UTF-16) or in cp1252 is refused naming the file, not with a bare UnicodeDecodeError."""
+    path = csv_file(tmp_path, GOOD)
+    path.write_bytes(path.read_text().encode(encoding) + "# caf\u00e9\n".encode(encoding))
+    with pytest.raises(LayoutError, match=r"segments\.csv: not UTF-8.*save it as UTF-8"):
+        read_segments_csv(path)
+    table = tmp_path / CLASS_TABLE
+    table.write_bytes('index,mid,display_name\n0,/m/09x0r,"Caf\u00e9"\n'.encode(encoding))
+    with pytest.raises(LayoutError, match=rf"{CLASS_TABLE}: not UTF-8.*save it as UTF-8"):
+        read_class_labels(table)

@@ -2,6 +2,7 @@
 tiny AudioSet (CSVs + clips), served on 127.0.0.1 or laid out in local folders."""
 import hashlib
 import json
+import re
 import socket
 import subprocess
 import sys
@@ -491,3 +492,53 @@ def test_make_subsets_replaces_a_clip_it_cannot_fetch(server, tmp_path, tut):
     assert done.returncode != 0 and "Traceback" not in done.stderr
     assert f"audioset_clips_dir = {tmp_path / 'gone'}: no such folder" in done.stderr
     assert json.loads((tmp_path / "data/subsets/index.json").read_text()) == index
+
+
+# ------------------------------------------------- issue 38: names, folders, encodings
+
+def _table_naming(tmp_path, name, md5="0" * 32):
+    tsv = tmp_path / "files.tsv"
+    tsv.write_text(f"filename\tbytes\tmd5\n{name}\t9\t{md5}\n")
+    return tsv
+
+
+@pytest.mark.parametrize("kind", ["absolute", "dotdot", "subfolder", "backslash", "parent", "drive", "nul"])
+def test_a_file_table_naming_a_path_is_refused_and_deletes_nothing(server, tmp_path, kind):
+    """Issue 38 case 1 (and, own case, '..', a drive, a NUL): a filename that is not a plain
+    file name is refused naming the table, its line and the value; the file it would land on
+    (the user's own zip) is left alone."""
+    mine = tmp_path / "home" / "me" / "TUT-urban.audio.1.zip"
+    mine.parent.mkdir(parents=True)
+    mine.write_bytes(b"the user's own zip")
+    notes = tmp_path / "notes.txt"
+    notes.write_text("notes")
+    name = {"absolute": str(mine), "dotdot": "../../notes.txt", "subfolder": "sub/x.zip",
+            "backslash": "..\\..\\notes.txt", "parent": "..", "drive": "C:x.zip", "nul": "x\x00.zip"}[kind]
+    tsv = _table_naming(tmp_path, name)
+    url = serve_dir(server, tmp_path / "home", "/zenodo")
+    with pytest.raises(LayoutError, match=rf"files\.tsv:2: filename {re.escape(repr(name))}.*plain file name"):
+        acquire_tut2018(sources(tmp_path, tut2018_url=url, tut2018_files=str(tsv)), tmp_path / "asc",
+                        progress=False)
+    assert mine.read_bytes() == b"the user's own zip" and notes.read_text() == "notes"
+
+
+def test_download_dir_with_a_tilde_is_the_home_folder(tmp_path, tut, monkeypatch):
+    """Issue 38 case 10: download_dir: ~/... is under $HOME, not a literal ./~/ folder."""
+    _, zips, tsv = tut
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    src = sources(tmp_path, download_dir="~/dl", tut2018_url=zips.as_uri(), tut2018_files=str(tsv))
+    acquire_tut2018(src, tmp_path / "asc", progress=False)
+    assert (tmp_path / "home" / "dl" / "tut2018" / f"{TUT_FOLDER}.doc.zip").is_file()
+    assert not (work / "~").exists()
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "cp1252"])
+def test_a_file_table_not_in_utf8_says_to_save_it_as_utf8(tmp_path, encoding):
+    """Issue 38 case 10: Excel's "Unicode text" (UTF-16) or a cp1252 table is named, with the fix."""
+    tsv = tmp_path / "files.tsv"
+    tsv.write_bytes(f"filename\tbytes\tmd5\ncaf\u00e9.zip\t9\t{'0' * 32}\n".encode(encoding))
+    with pytest.raises(LayoutError, match=r"files\.tsv: not UTF-8.*save it as UTF-8"):
+        read_file_table(tsv)

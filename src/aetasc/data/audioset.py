@@ -16,12 +16,13 @@ class set its fixed AET validation clips. In the paper's world unbalanced_train'
 from __future__ import annotations
 
 import csv
+import io
 import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from aetasc.data.tut2018 import LayoutError
+from aetasc.data.tut2018 import LayoutError, read_utf8
 
 SPLITS = {
     "balanced_train": "balanced_train_segments.csv",
@@ -75,7 +76,7 @@ def read_segments_csv(path: str | Path) -> list[Segment]:
     if not path.is_file():
         raise LayoutError(f"{path}: missing")
     segments, first_line, num_segs = [], {}, None
-    with path.open(newline="", encoding="utf-8-sig") as f:      # a BOM is accepted
+    with io.StringIO(read_utf8(path), newline="") as f:      # a BOM is accepted; UTF-8 only
         header = True
         for lineno, line in enumerate(f, start=1):
             if header and line.startswith("#") and lineno <= 3:
@@ -142,7 +143,7 @@ def read_class_labels(path: str | Path) -> list[EventClass]:
     path = Path(path)
     if not path.is_file():
         raise LayoutError(f"{path}: missing")
-    with path.open(newline="", encoding="utf-8-sig") as f:      # a BOM and CRLF are accepted
+    with io.StringIO(read_utf8(path), newline="") as f:      # a BOM and CRLF are accepted; UTF-8 only
         rows = list(csv.reader(f))
     while rows and not any(v.strip() for v in rows[-1]):
         rows.pop()                                              # blank lines at the end, too

@@ -30,7 +30,7 @@ from aetasc.data import ytdlp
 from aetasc.data.download import DownloadError, download, file_digest, link_file
 from aetasc.data.hf_mirror import (Mirror, MirrorError, MirrorIndex, index_path, load_index, open_mirror, plan_lines,
                                    write_clips)
-from aetasc.data.source import KEY, MANIFEST, SourceError, retry_policy
+from aetasc.data.source import KEY, MANIFEST, SourceError, download_root, retry_policy
 from aetasc.data.tut2018 import LayoutError
 
 ONTOLOGY = "ontology.json"
@@ -147,7 +147,7 @@ def _table_urls(sources: PaperSources) -> dict[str, str]:
 
 def _download_tables(sources: PaperSources, progress: bool) -> dict[str, tuple[Path, dict]]:
     """Download and parse the CSVs and the ontology; name -> (path, manifest record)."""
-    folder = Path(sources.download_dir) / "audioset"
+    folder = download_root(sources) / "audioset"
     tables, parsed = {}, {}
     for name, url in _table_urls(sources).items():      # the class table after the segment lists
         existed = (folder / name).is_file()
@@ -211,7 +211,7 @@ def _clip_sources(sources: PaperSources, min_sample_rate: float) -> ClipSources:
             f"The segment lists come from {sources.audioset_csv_url}.")
     folders = []
     if sources.audioset_clips_dir:
-        folder = Path(sources.audioset_clips_dir)
+        folder = Path(sources.audioset_clips_dir).expanduser()
         if not folder.is_dir():
             raise SourceError(f"{KEY}.audioset_clips_dir = {folder}: no such folder")
         folders.append(folder)
@@ -354,10 +354,10 @@ def _gather_clips(wanted: dict[str, Segment], clip_sources: ClipSources, sources
     if clip_sources.mirror:
         mirror = clip_sources.mirror
         try:
-            index = load_index(mirror, index_path(sources.download_dir, mirror), progress)
+            index = load_index(mirror, index_path(download_root(sources), mirror), progress)
             left = still_wanted()
             print("\n".join(plan_lines(mirror.name, index.plan(_by_split(left, wanted, index)))), file=sys.stderr)
-            folder = Path(sources.download_dir) / "audioset" / "hf_clips"
+            folder = download_root(sources) / "audioset" / "hf_clips"
             written = write_clips(mirror, index, left, folder, progress)
         except MirrorError as err:
             raise SourceError(f"{err} ({KEY}.audioset_hf)") from None
@@ -398,7 +398,7 @@ def _by_split(ytids: set[str], wanted: dict[str, Segment], index: MirrorIndex) -
 # ---------------------------------------------------------------------------- HDF5
 
 def hdf5_packs(location: str) -> list[Path]:
-    path = Path(location)
+    path = Path(location).expanduser()
     if path.is_file():
         return [path]
     packs = sorted(p for p in path.rglob("*") if p.suffix in (".h5", ".hdf5")) if path.is_dir() else []
@@ -439,4 +439,4 @@ def write_from_hdf5(packs: tuple[Path, ...], wanted: set[str], audio: Path,
 
 def ytdlp_folder(sources: PaperSources) -> Path:
     """Fetched clips live with the downloads, so a rerun does not fetch them again."""
-    return Path(sources.download_dir) / "audioset" / "clips"
+    return download_root(sources) / "audioset" / "clips"

@@ -126,7 +126,7 @@ class MirrorIndex:
 
 def index_path(download_dir: str | Path, mirror: Mirror) -> Path:
     tag = hashlib.sha256(mirror.name.encode()).hexdigest()[:16]
-    return Path(download_dir) / "audioset" / "hf_index" / f"{tag}.csv"
+    return Path(download_dir).expanduser() / "audioset" / "hf_index" / f"{tag}.csv"
 
 
 def load_index(mirror: Mirror, path: Path, progress: bool = True) -> MirrorIndex:

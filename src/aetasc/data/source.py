@@ -12,6 +12,8 @@ filesystems, never copied.
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 from aetasc.config import PaperSources
 from aetasc.data.download import Retry
 from aetasc.errors import AetascError
@@ -27,3 +29,8 @@ class SourceError(AetascError, RuntimeError):
 def retry_policy(sources: PaperSources) -> Retry:
     return Retry(attempts=sources.download_attempts, backoff=sources.download_backoff_seconds)
 
+
+
+def download_root(sources: PaperSources) -> Path:
+    """`sources.download_dir`, with `~` the home folder (not a folder named ~)."""
+    return Path(sources.download_dir).expanduser()

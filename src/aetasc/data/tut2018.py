@@ -12,6 +12,7 @@ reader serves the real release and the synthetic world.
 from __future__ import annotations
 
 import csv
+import io
 from dataclasses import dataclass
 from pathlib import Path
 from aetasc.errors import AetascError
@@ -23,6 +24,20 @@ FOLDS = {"train": "evaluation_setup/fold1_train.txt",
 
 class LayoutError(AetascError, ValueError):
     """A data set folder does not hold what its layout promises."""
+
+
+def read_utf8(path: str | Path) -> str:
+    """A table's text: UTF-8, a BOM accepted. Anything else (Excel's "Unicode text" is
+    UTF-16, its plain "Text" cp1252) is a LayoutError naming the file and the fix."""
+    path = Path(path)
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        utf16 = data[:2] in (b"\xff\xfe", b"\xfe\xff") or b"\x00" in data[:200]
+        kind = "UTF-16 (Excel's \"Unicode text\")" if utf16 else f"byte 0x{data[err.start]:02x} at offset {err.start}"
+        raise LayoutError(f"{path}: not UTF-8 ({kind}); save it as UTF-8 (Excel: \"CSV UTF-8\") "
+                          f"and try again") from None
 
 
 @dataclass(frozen=True)
@@ -56,7 +71,7 @@ def _read_rows(path: Path, expected_fields: int) -> list[tuple[int, list[str]]]:
     if not path.is_file():
         raise LayoutError(f"{path}: missing (is this a TUT Urban Acoustic Scenes 2018 folder?)")
     rows = []
-    with path.open(newline="", encoding="utf-8-sig") as f:
+    with io.StringIO(read_utf8(path), newline="") as f:
         for lineno, row in enumerate(csv.reader(f, delimiter="\t"), start=1):
             if not row or not "".join(row).strip():
                 continue

@@ -20,8 +20,8 @@ from aetasc.config import PaperSources
 from aetasc.io import atomic_dir, write_json
 from aetasc.data.download import (ChecksumError, DownloadError, check_free_space, download, file_digest,
                                   is_verified, link_file, safe_extract)
-from aetasc.data.source import KEY, MANIFEST, SourceError, retry_policy
-from aetasc.data.tut2018 import LayoutError, SceneDataset, read_tut2018
+from aetasc.data.source import KEY, MANIFEST, SourceError, download_root, retry_policy
+from aetasc.data.tut2018 import LayoutError, SceneDataset, read_tut2018, read_utf8
 
 FILE_TABLE = "tut2018_development_files.tsv"
 TUT_FOLDER = "TUT-urban-acoustic-scenes-2018-development"
@@ -43,7 +43,8 @@ def read_file_table(path: str | Path | None = None) -> list[RemoteFile]:
     if path is None:
         source, text = FILE_TABLE, resources.files(__package__).joinpath(FILE_TABLE).read_text()
     else:
-        source, text = str(path), Path(path).read_text()
+        path = Path(path).expanduser()
+        source, text = str(path), read_utf8(path)
     rows = list(csv.reader(text.splitlines(), delimiter="\t"))
     if not rows or rows[0] != ["filename", "bytes", "md5"]:
         raise LayoutError(f"{source}: header must be filename<TAB>bytes<TAB>md5")
@@ -53,8 +54,20 @@ def read_file_table(path: str | Path | None = None) -> list[RemoteFile]:
             continue
         if len(row) != 3 or not row[1].isdigit() or len(row[2]) != 32:
             raise LayoutError(f"{source}:{lineno}: expected filename, bytes, 32-digit md5; got {row!r}")
+        if not is_plain_name(row[0]):
+            raise LayoutError(f"{source}:{lineno}: filename {row[0]!r} is not a plain file name (a path, "
+                              f"'..', a separator or a control character); list each zip by its name "
+                              f"alone, as the release has it: it is fetched from <tut2018_url>/<name> "
+                              f"into the download folder, and looked for in tut2018_dir")
         files.append(RemoteFile(row[0], int(row[1]), row[2].lower()))
     return files
+
+
+def is_plain_name(name: str) -> bool:
+    """A name that stays inside whatever folder it is joined onto: no separator (/ or \\), no
+    drive, not '.' or '..', no control character, not absolute."""
+    return (bool(name) and name not in (".", "..") and not any(c in name for c in "/\\:")
+            and all(ord(c) >= 32 and c != "\x7f" for c in name))
 
 
 
@@ -72,7 +85,7 @@ def acquire_tut2018(sources: PaperSources, out: str | Path, progress: bool = Tru
     out = Path(out)
     with atomic_dir(out) as tmp:
         if sources.tut2018_dir:
-            record = _import_tut2018(Path(sources.tut2018_dir), files, sources, tmp, progress)
+            record = _import_tut2018(Path(sources.tut2018_dir).expanduser(), files, sources, tmp, progress)
         else:
             zips = _download_tut2018(sources, files, progress)
             record = {"source": sources.tut2018_url, **_unpack(zips, files, tmp, progress)}
@@ -114,14 +127,17 @@ def _tut_hint(sources: PaperSources, files: list[RemoteFile]) -> str:
 
 
 def _download_tut2018(sources: PaperSources, files: list[RemoteFile], progress: bool) -> list[Path]:
-    folder = Path(sources.download_dir) / "tut2018"
+    folder = download_root(sources) / "tut2018"
     check_free_space(folder, _bytes_to_fetch(folder, files), "downloading TUT 2018")
     zips = []
     for i, f in enumerate(files, start=1):
         url = f"{sources.tut2018_url.rstrip('/')}/{f.name}"
         print(f"[{i}/{len(files)}] {f.name} ({tqdm.format_sizeof(f.bytes, 'B')})", file=sys.stderr)
+        dest = folder / f.name
+        if dest.parent != folder:       # read_file_table refused such names; never delete outside
+            raise LayoutError(f"{f.name!r}: not a plain file name; refusing to write outside {folder}")
         try:
-            zips.append(download(url, folder / f.name, md5=f.md5, size=f.bytes,
+            zips.append(download(url, dest, md5=f.md5, size=f.bytes,
                                  retry=retry_policy(sources), progress=progress))
         except ChecksumError:
             raise       # the source is reachable; its own message names the file and sums
@@ -184,7 +200,7 @@ def _verify_local_zips(folder: Path, files: list[RemoteFile], sources: PaperSour
         raise SourceError(f"{KEY}.tut2018_dir = {folder}: {len(missing)} of the {len(files)} zips "
                           f"are missing: {', '.join(missing)}. Download them from "
                           f"{sources.tut2018_url}/<filename>, or set {KEY}.tut2018_dir: null "
-                          f"to download everything into {sources.download_dir}.")
+                          f"to download everything into {download_root(sources)}.")
     print(f"verifying {len(files)} zips in {folder} (md5)", file=sys.stderr)
     for f in files:
         path = folder / f.name
