@@ -278,3 +278,76 @@ def test_an_unreachable_hub_is_one_error_naming_the_mirror(tmp_path, monkeypatch
         assert not (tmp_path / "index.csv").exists()
     finally:
         HfFileSystem.clear_instance_cache()
+
+
+# --------------------------------------------------- issue 38: shards and keys under faults
+
+def test_a_truncated_shard_in_a_local_folder_names_the_shard(mirror_dir, tmp_path):
+    """Issue 38 case 10: not the mirror root and "check the connection to the Hub"."""
+    shard = mirror_dir / "data" / "eval" / "00.parquet"
+    shard.write_bytes(shard.read_bytes()[: shard.stat().st_size * 2 // 5])
+    with pytest.raises(MirrorError, match=r"eval/00\.parquet: .*cut short") as err:
+        load_index(open_mirror(str(mirror_dir), None, "k"), tmp_path / "i.csv", progress=False)
+    assert "connection to the Hub" not in str(err.value)
+    # cut after the index was built: fetching names the shard too
+    other = make_mirror(tmp_path / "m2", {"eval": YTIDS["eval"][:4]})
+    mirror = open_mirror(str(other), None, "k")
+    index = load_index(mirror, tmp_path / "i2.csv", progress=False)
+    shard = other / "data" / "eval" / "00.parquet"
+    shard.write_bytes(shard.read_bytes()[: shard.stat().st_size * 2 // 5])
+    with pytest.raises(MirrorError, match=r"eval/00\.parquet: .*cut short") as err:
+        write_clips(mirror, index, {YTIDS["eval"][0]}, tmp_path / "clips", progress=False)
+    assert "connection to the Hub" not in str(err.value)
+
+
+@pytest.mark.parametrize("column, field, message", [
+    ("audio", pa.struct([("bytes", pa.string()), ("path", pa.string())]), r"audio\.bytes: string"),
+    ("video_id", pa.int64(), r"video_id: int64")])
+def test_a_shard_with_a_column_of_the_wrong_type_is_refused_naming_it(tmp_path, column, field, message):
+    """Issue 38 case 10: audio.bytes as a string (a bare TypeError before), an int video_id
+    (accepted before)."""
+    schema = pa.schema([f if f.name != column else pa.field(column, field) for f in SCHEMA])
+    rows = {"video_id": [12345678901] if column == "video_id" else ["abcdefghijk"],
+            "audio": [{"bytes": "not bytes" if column == "audio" else b"x", "path": "a.flac"}],
+            "labels": [["/m/09x0r"]], "human_labels": [["Speech"]]}
+    path = tmp_path / "m" / "eval" / "00.parquet"
+    path.parent.mkdir(parents=True)
+    pq.write_table(pa.table(rows, schema=schema), path)
+    with pytest.raises(MirrorError, match=rf"eval/00\.parquet: .*{message}"):
+        load_index(open_mirror(str(tmp_path / "m"), None, "k"), tmp_path / "i.csv", progress=False)
+
+
+def test_a_row_with_null_bytes_is_reported_as_such(server, tmp_path):
+    """Issue 38 case 10: not "in no clip source"."""
+    ev = YTIDS["eval"]
+    root = make_mirror(tmp_path / "mirror", {"eval": ev[:1]})
+    rows = {"video_id": [ev[1]], "audio": [{"bytes": None, "path": f"{ev[1]}.flac"}],
+            "labels": [["/m/09x0r"]], "human_labels": [["Speech"]]}
+    pq.write_table(pa.table(rows, schema=SCHEMA), root / "data" / "eval" / "01.parquet")
+    url = serve_dir(server, make_audioset_tables(tmp_path / "tables"), "/csv")
+    acquire_audioset(audioset_sources(tmp_path, url, audioset_hf=str(root)), tmp_path / "aet", progress=False)
+    row = {a.ytid: a for a in read_availability(tmp_path / "aet")}[ev[1]]
+    assert row.status == "corrupt" and "no audio bytes" in row.reason and "eval/01.parquet" in row.reason
+
+
+def test_a_revision_with_a_trailing_newline_is_refused():
+    """Issue 38 case 10: re.match with $ let "<40 hex digits>\\n" through."""
+    with pytest.raises(MirrorError, match="k_revision = .*40-digit commit"):
+        open_mirror("agkphysics/AudioSet", "0" * 40 + "\n", "k")
+
+
+def test_a_revision_with_a_local_folder_is_refused(mirror_dir):
+    """Issue 38 case 10: not silently ignored."""
+    with pytest.raises(MirrorError, match=r"k_revision = '0{40}'.*local folder.*set it to null"):
+        open_mirror(str(mirror_dir), "0" * 40, "k")
+
+
+def test_a_damaged_index_names_itself_and_says_to_delete_it(mirror_dir, tmp_path):
+    """Own case (every error names the file): an index cut short mid-row was a bare
+    ValueError from unpacking."""
+    mirror = open_mirror(str(mirror_dir), None, "k")
+    load_index(mirror, tmp_path / "i.csv", progress=False)
+    text = (tmp_path / "i.csv").read_text()
+    (tmp_path / "i.csv").write_text(text[: text.rindex(",")])
+    with pytest.raises(MirrorError, match=r"i\.csv:\d+: .*delete it to rebuild"):
+        load_index(mirror, tmp_path / "i.csv", progress=False)

@@ -358,10 +358,15 @@ def _gather_clips(wanted: dict[str, Segment], clip_sources: ClipSources, sources
             left = still_wanted()
             print("\n".join(plan_lines(mirror.name, index.plan(_by_split(left, wanted, index)))), file=sys.stderr)
             folder = download_root(sources) / "audioset" / "hf_clips"
-            written = write_clips(mirror, index, left, folder, progress)
+            empty: dict[str, str] = {}
+            written = write_clips(mirror, index, left, folder, progress, empty=empty)
         except MirrorError as err:
             raise SourceError(f"{err} ({KEY}.audioset_hf)") from None
         take({y: [p] for y, p in written.items()})
+        for y, shard in empty.items():
+            if y not in present:
+                failed[y] = ("corrupt", "", f"the mirror {mirror.name} holds no audio bytes for it "
+                                            f"(null in {shard})")
         for y in still_wanted() - set(failed):
             if y not in index.where:
                 failed[y] = ("missing", "", f"not in the mirror {mirror.name}")

@@ -34,7 +34,7 @@ from aetasc.errors import AetascError
 SPLIT_FOLDERS = {"balanced_train": "bal_train", "unbalanced_train": "unbal_train", "eval": "eval"}
 ID_COLUMN, AUDIO_COLUMN = "video_id", "audio"
 INDEX_HEADER = ["video_id", "split", "shard", "row_group", "group_rows", "group_bytes"]
-COMMIT = re.compile(r"^[0-9a-f]{40}$")
+COMMIT = re.compile(r"[0-9a-f]{40}")      # whole string: re.fullmatch (a "$" lets "\n" through)
 
 
 class MirrorError(AetascError, RuntimeError):
@@ -47,6 +47,12 @@ class Mirror:
     fs: object          # an fsspec file system
     root: str
     name: str           # for messages and the index's file name: repo@revision, or the folder
+
+    @property
+    def local(self) -> bool:
+        """A folder on this machine (no Hub, no connection to blame)."""
+        from fsspec.implementations.local import LocalFileSystem
+        return isinstance(self.fs, LocalFileSystem)
 
     def shards(self, split: str) -> list[str]:
         """The split's shards, relative to root, in name order."""
@@ -64,6 +70,10 @@ def open_mirror(location: str, revision: str | None, key: str, revision_key: str
     dataset repo id at a pinned revision (a 40-digit commit) read through the Hub."""
     folder = Path(location).expanduser()
     if folder.is_dir():
+        if revision is not None:
+            raise MirrorError(f"{revision_key or key + '_revision'} = {revision!r}, but {key} = {location} is a local "
+                              f"folder, which has no revisions: set it to null (the folder is read as it "
+                              f"is), or set {key} to the Hugging Face repo id that revision belongs to")
         from fsspec.implementations.local import LocalFileSystem
         root = folder / "data" if (folder / "data").is_dir() else folder
         if not any((root / f).is_dir() for f in SPLIT_FOLDERS.values()):
@@ -73,7 +83,7 @@ def open_mirror(location: str, revision: str | None, key: str, revision_key: str
     if location.startswith((".", "/", "~")) or location.count("/") != 1:
         raise MirrorError(f"{key} = {location}: no such folder, and not a Hugging Face dataset id "
                           f"(owner/name, e.g. agkphysics/AudioSet)")
-    if revision is None or not COMMIT.match(revision):
+    if revision is None or not COMMIT.fullmatch(revision):
         raise MirrorError(f"{revision_key or key + '_revision'} = {revision!r}: a dataset repo is read at a pinned "
                           f"revision, the 40-digit commit of the version you plan with (the "
                           f"repository's 'Files and versions' page, or HfApi().dataset_info("
@@ -137,15 +147,21 @@ def load_index(mirror: Mirror, path: Path, progress: bool = True) -> MirrorIndex
 
 
 @contextmanager
-def _reading(mirror: Mirror):
-    """The Hub unreachable, a revision gone, a shard cut short: one error naming the mirror."""
+def _reading(mirror: Mirror, shard: str | None = None):
+    """The Hub unreachable, a revision gone, a shard cut short: one error naming the mirror,
+    and the shard being read; a local folder's shard is damaged, not offline."""
     try:
         yield
     except MirrorError:
         raise
     except Exception as err:
-        raise MirrorError(f"{mirror.name}: reading the mirror failed ({type(err).__name__}: {err}); "
-                          f"check the connection to the Hub, or use a local folder of its shards") from err
+        where = f"{mirror.name}/{shard}" if shard else mirror.name
+        cause = f"{type(err).__name__}: {err}"
+        if mirror.local:
+            raise MirrorError(f"{where}: cannot be read ({cause}); the file is damaged or was cut short "
+                              f"in copying: copy it again from the mirror") from err
+        raise MirrorError(f"{where}: reading the mirror failed ({cause}); check the connection to the "
+                          f"Hub, or use a local folder of its shards") from err
 
 
 def build_index(mirror: Mirror, path: Path, progress: bool = True) -> None:
@@ -170,7 +186,7 @@ def _index_rows(mirror: Mirror, progress: bool) -> list[tuple]:
     for split in SPLIT_FOLDERS:
         for shard in bar(mirror.shards(split), desc=f"index {SPLIT_FOLDERS[split]}", disable=not progress,
                          leave=False):
-            with mirror.open(shard) as f:
+            with _reading(mirror, shard), mirror.open(shard) as f:
                 pf = pq.ParquetFile(f)
                 _check_schema(pf, mirror, shard)
                 for g in range(pf.num_row_groups):
@@ -191,6 +207,13 @@ def _check_schema(pf, mirror: Mirror, shard: str) -> None:
         raise MirrorError(f"{mirror.name}/{shard}: expected the columns {ID_COLUMN} and {AUDIO_COLUMN} "
                           f"(a struct with the file's bytes, as Hugging Face datasets store Audio), "
                           f"found {', '.join(f'{n}: {schema.field(n).type}' for n in names)}")
+    id_type, bytes_type = schema.field(ID_COLUMN).type, audio.field("bytes").type
+    if not (pa.types.is_string(id_type) or pa.types.is_large_string(id_type)):
+        raise MirrorError(f"{mirror.name}/{shard}: column {ID_COLUMN}: {id_type}, expected string (the "
+                          f"YouTube id); not a shard of an AudioSet mirror, or one written wrongly")
+    if not (pa.types.is_binary(bytes_type) or pa.types.is_large_binary(bytes_type)):
+        raise MirrorError(f"{mirror.name}/{shard}: column {AUDIO_COLUMN}.bytes: {bytes_type}, expected binary "
+                          f"(the stored file's bytes, as Hugging Face datasets store Audio)")
 
 
 def read_index(path: Path) -> MirrorIndex:
@@ -199,21 +222,27 @@ def read_index(path: Path) -> MirrorIndex:
         reader = csv.reader(f)
         if next(reader, None) != INDEX_HEADER:
             raise MirrorError(f"{path}: header must be {','.join(INDEX_HEADER)} (delete it to rebuild)")
-        for ytid, split, shard, g, n, size in reader:
-            key = (shard, int(g))
+        for row in reader:
+            try:
+                ytid, split, shard, g, n, size = row
+                key = (shard, int(g))
+                group = Group(split, shard, int(g), int(n), int(size))
+            except ValueError:
+                raise MirrorError(f"{path}:{reader.line_num}: expected {','.join(INDEX_HEADER)}, got {row!r}; "
+                                  f"the index is damaged (cut short?): delete it to rebuild") from None
             where.setdefault(ytid, (split, shard, int(g)))     # a clip held twice: its first copy
-            if key not in groups:
-                groups[key] = Group(split, shard, int(g), int(n), int(size))
+            groups.setdefault(key, group)
     return MirrorIndex(where, groups)
 
 
 # ------------------------------------------------------------------------------ fetching
 
 def write_clips(mirror: Mirror, index: MirrorIndex, wanted: set[str], folder: Path,
-                progress: bool = True) -> dict[str, Path]:
+                progress: bool = True, empty: dict[str, str] | None = None) -> dict[str, Path]:
     """Write each wanted clip the mirror holds into `folder` as <id><suffix of the stored
     file> (FLAC on agkphysics/AudioSet), reading only the row groups that hold them. A clip
-    already written there is not read again; a file appears only complete."""
+    already written there is not read again; a file appears only complete. A row without
+    audio bytes (null or empty) is put in `empty` (ytid -> its shard), if given."""
     from aetasc.progress import bar
     pq = _parquet()
     folder.mkdir(parents=True, exist_ok=True)
@@ -225,10 +254,15 @@ def write_clips(mirror: Mirror, index: MirrorIndex, wanted: set[str], folder: Pa
             _, shard, g = index.where[y]
             by_group[(shard, g)].add(y)
     for (shard, g), ids in bar(sorted(by_group.items()), desc="mirror row groups", disable=not progress):
-        with _reading(mirror), mirror.open(shard) as f:
-            table = pq.ParquetFile(f).read_row_group(g, columns=[ID_COLUMN, AUDIO_COLUMN])
+        with _reading(mirror, shard), mirror.open(shard) as f:
+            pf = pq.ParquetFile(f)
+            _check_schema(pf, mirror, shard)        # rewritten since the index was built?
+            table = pf.read_row_group(g, columns=[ID_COLUMN, AUDIO_COLUMN])
         for ytid, audio in zip(table.column(ID_COLUMN).to_pylist(), table.column(AUDIO_COLUMN).to_pylist()):
-            if ytid in ids and ytid not in written and audio and audio.get("bytes"):
+            if ytid in ids and ytid not in written and not (audio and audio.get("bytes")):
+                if empty is not None:
+                    empty.setdefault(ytid, shard)
+            elif ytid in ids and ytid not in written:
                 suffix = Path(audio.get("path") or "").suffix.lower() or ".flac"
                 path = folder / f"{ytid}{suffix}"
                 tmp = path.with_name(path.name + ".partial")
