@@ -123,7 +123,7 @@ def test_a_corrupt_flac_does_not_hide_a_good_wav(tmp_path):
     clips = make_clips_dir(tmp_path / "c")
     ytid = YTIDS["eval"][2]                                             # missing in make_clips_dir
     (clips / "eval" / f"{ytid}.flac").write_bytes(b"fLaC but nothing after")
-    write_wav(clips / "eval" / f"{ytid}.wav", sr=32000, channels=1, subtype="PCM_16")
+    write_wav(clips / "eval" / f"{ytid}.wav", seconds=10.0, sr=32000, channels=1, subtype="PCM_16")
     acquire_audioset(local_sources(tmp_path, tables, audioset_clips_dir=str(clips)), tmp_path / "aet",
                      progress=False)
     layout = read_audioset(tmp_path / "aet")

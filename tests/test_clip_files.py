@@ -34,8 +34,8 @@ def test_a_collection_of_compressed_and_dcase_named_clips(server, tmp_path, monk
     url = serve_dir(server, make_audioset_tables(tmp_path / "tables"), "/csv")   # segments are 30-40 s
     ev, bal = YTIDS["eval"], YTIDS["balanced_train"]
     clips = tmp_path / "clips"
-    write_wav(clips / f"Y{ev[0]}_30.000_40.000.wav", sr=32000, channels=1, subtype="PCM_16")
-    write_wav(clips / "eval" / f"{ev[1]}_30.flac", sr=32000, channels=1, subtype="PCM_16")
+    write_wav(clips / f"Y{ev[0]}_30.000_40.000.wav", seconds=10.0, sr=32000, channels=1, subtype="PCM_16")
+    write_wav(clips / "eval" / f"{ev[1]}_30.flac", seconds=10.0, sr=32000, channels=1, subtype="PCM_16")
     sf.write(clips / f"{ev[2]}.opus", noise(10, 48000), 48000, format="OGG", subtype="OPUS")
     sf.write(clips / f"{ev[3]}.mp3", noise(10, 44100), 44100,
              format="MP3", subtype="MPEG_LAYER_III")
@@ -85,3 +85,93 @@ def server():
     from fixture_server import FixtureServer
     with FixtureServer() as s:
         yield s
+
+
+# ------------------------------------------- issue 38: every clip checked by its content
+
+def _flac(path, seconds, rate=32000, seed=0):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(path, noise(seconds, rate, channels=1, seed=seed), rate, format="FLAC", subtype="PCM_16")
+    return path
+
+
+def test_clips_shorter_than_their_segment_are_not_present_whatever_the_source(server, tmp_path):
+    """Issue 38 case 6: a 3 s or 1 s FLAC, or a FLAC cut at 40 %, for a 10 s segment, from a
+    clips folder or the mirror, was `present` (one frame read), then zero-padded or refused
+    at extraction; now each is decoded whole and `corrupt` with its length."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from test_hf_mirror import SCHEMA
+    url = serve_dir(server, make_audioset_tables(tmp_path / "tables"), "/csv")   # segments are 10 s
+    ev, bal = YTIDS["eval"], YTIDS["balanced_train"]
+    clips = tmp_path / "clips"
+    _flac(clips / f"{ev[0]}.flac", 3.0)
+    _flac(clips / f"{ev[1]}.flac", 1.0)
+    cut = _flac(clips / f"{ev[2]}.flac", 10.0)
+    cut.write_bytes(cut.read_bytes()[: cut.stat().st_size * 2 // 5])
+    write_wav(clips / f"{ev[3]}.wav", seconds=3.0, sr=32000, channels=1, subtype="PCM_16")
+    _flac(clips / f"{ev[4]}.flac", 10.0)                                     # the one good clip
+    mirror = tmp_path / "mirror" / "data" / "bal_train" / "00.parquet"
+    mirror.parent.mkdir(parents=True)
+    blobs = [_flac(tmp_path / f"m{i}.flac", s, seed=i).read_bytes() for i, s in enumerate((3.0, 10.0))]
+    pq.write_table(pa.table({"video_id": bal[:2], "audio": [{"bytes": b, "path": "x.flac"} for b in blobs],
+                             "labels": [["/m/09x0r"]] * 2, "human_labels": [["Speech"]] * 2}, schema=SCHEMA), mirror)
+    acquire_audioset(audioset_sources(tmp_path, url, audioset_clips_dir=str(clips), audioset_hf=str(tmp_path / "mirror")),
+                     tmp_path / "aet", progress=False)
+    rows = {a.ytid: a for a in read_availability(tmp_path / "aet")}
+    assert {y: rows[y].status for y in ev} == {ev[0]: "corrupt", ev[1]: "corrupt", ev[2]: "corrupt",
+                                                ev[3]: "corrupt", ev[4]: "present"}
+    assert "decodes to 3.000 s, the segment is 10.000 s" in rows[ev[0]].reason
+    assert "decodes to 1.000 s" in rows[ev[1]].reason and "decodes to 3.000 s" in rows[ev[3]].reason
+    assert [rows[y].status for y in bal[:2]] == ["corrupt", "present"]
+    assert "decodes to 3.000 s" in rows[bal[0]].reason
+
+
+def test_a_clip_whose_suffix_lies_is_taken_by_its_content(server, tmp_path):
+    """Own case (verified by content, whatever the suffix says): an Ogg Vorbis file named
+    .flac was linked as a .flac that extraction cannot trust; now it is decoded into FLAC."""
+    url = serve_dir(server, make_audioset_tables(tmp_path / "tables"), "/csv")
+    ev = YTIDS["eval"]
+    clips = tmp_path / "clips"
+    clips.mkdir()
+    sf.write(clips / f"{ev[0]}.flac", noise(10, 44100), 44100, format="OGG", subtype="VORBIS")
+    acquire_audioset(audioset_sources(tmp_path, url, audioset_clips_dir=str(clips)), tmp_path / "aet",
+                     progress=False)
+    path = tmp_path / "aet" / read_audioset(tmp_path / "aet").paths[ev[0]]
+    assert sf.info(path).format == "FLAC"
+    audio.read_audio(path)          # what extraction reads: a format whose header states its length
+
+
+def test_clips_below_min_sample_rate_name_each_clip_and_its_source(server, tmp_path):
+    """Issue 38 case 10: every clip below the rate is named with its source, after the whole
+    batch was checked (not the first one, mid-batch)."""
+    url = serve_dir(server, make_audioset_tables(tmp_path / "tables"), "/csv")
+    ev = YTIDS["eval"]
+    clips = tmp_path / "clips"
+    for y in ev[:2]:
+        write_wav(clips / f"{y}.wav", seconds=10.0, sr=16000, channels=1)
+    with pytest.raises(SourceError) as err:
+        acquire_audioset(audioset_sources(tmp_path, url, audioset_clips_dir=str(clips)), tmp_path / "aet",
+                         progress=False, min_sample_rate=28000)
+    msg = str(err.value)
+    for y in ev[:2]:
+        assert f"{clips / y}.wav: clip {y} is sampled at 16000 Hz, below 28000 Hz" in msg
+    assert f"from worlds.paper.source.audioset_clips_dir = {clips}" in msg and "min_sample_rate" in msg
+
+
+def test_ytdlp_below_min_sample_rate_is_refused_before_the_batch(server, tmp_path, monkeypatch):
+    """Issue 38 case 10: yt-dlp writes 32 kHz; a min_sample_rate above it stopped the batch
+    at its first clip, unlogged, naming a work file already deleted. Now: before any fetch,
+    naming the source and the key; and a clip checked during the batch is logged, not raised."""
+    from aetasc.data import audioset_source, ytdlp
+    monkeypatch.setattr(audioset_source.ytdlp, "require_ytdlp", lambda key: ytdlp.Tools("yt-dlp", "ffmpeg", None))
+    monkeypatch.setattr(audioset_source.ytdlp, "fetch_with_ytdlp", lambda *a, **k: pytest.fail("fetched"))
+    url = serve_dir(server, make_audioset_tables(tmp_path / "tables"), "/csv")
+    with pytest.raises(SourceError, match=r"yt-dlp writes clips at 32000 Hz, below 40000 Hz.*min_sample_rate"):
+        acquire_audioset(audioset_sources(tmp_path, url, ytdlp=True), tmp_path / "aet", progress=False,
+                         min_sample_rate=40000)
+    seg = Segment("abcdefghijk", 0.0, 10.0, ("/m/09x0r",))
+    work = tmp_path / ".fetching-abcdefghijk" / "abcdefghijk.wav"
+    write_wav(work, seconds=10.0, sr=16000, channels=1)
+    problem = clip_problem(work, seg, 28000, source="yt-dlp", logged=True)
+    assert problem.startswith("bad_rate: 16000 Hz") and ".fetching" not in problem

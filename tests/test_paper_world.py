@@ -96,12 +96,13 @@ def make_clips_dir(folder):
     """Clips as users have them: plain ids, PANNs' Y<id>, FLAC, in subfolders or not."""
     ev, bal, unb = YTIDS["eval"], YTIDS["balanced_train"], YTIDS["unbalanced_train"]
     for split, ids in (("eval", ev), ("balanced_train", bal), ("unbalanced_train", unb)):
-        write_wav(folder / split / f"{ids[0]}.wav", sr=32000, channels=1, subtype="PCM_16")
+        # 10 s: each clip is checked against its segment's length (30-40 s)
+        write_wav(folder / split / f"{ids[0]}.wav", seconds=10.0, sr=32000, channels=1, subtype="PCM_16")
         (folder / split / f"{ids[3]}.wav").write_bytes(b"RIFF garbage, not audio")
         write_wav(folder / split / f"{ids[4]}.wav", seconds=0.0, sr=32000, channels=1)
-    write_wav(folder / "eval" / f"{ev[1]}.flac", sr=32000, channels=1, subtype="PCM_16")
-    write_wav(folder / "balanced_train" / f"Y{bal[1]}.wav", sr=32000, channels=1, subtype="PCM_16")
-    write_wav(folder / f"{unb[1]}.flac", sr=32000, channels=1, subtype="PCM_16")
+    write_wav(folder / "eval" / f"{ev[1]}.flac", seconds=10.0, sr=32000, channels=1, subtype="PCM_16")
+    write_wav(folder / "balanced_train" / f"Y{bal[1]}.wav", seconds=10.0, sr=32000, channels=1, subtype="PCM_16")
+    write_wav(folder / f"{unb[1]}.flac", seconds=10.0, sr=32000, channels=1, subtype="PCM_16")
     return folder
 
 
@@ -317,7 +318,8 @@ def test_audioset_from_a_panns_hdf5_pack(audioset_server, tmp_path):
     h5py = pytest.importorskip("h5py")
     server, url = audioset_server
     ev = YTIDS["eval"]
-    wave = (np.random.default_rng(0).uniform(-0.5, 0.5, (3, 3200)) * 32767).astype(np.int16)
+    # PANNs' layout: 10 s at 32 kHz, the segments' length (padded with zeros when shorter)
+    wave = (np.random.default_rng(0).uniform(-0.5, 0.5, (3, 320000)) * 32767).astype(np.int16)
     with h5py.File(tmp_path / "eval.h5", "w") as f:
         f["audio_name"] = np.array([f"Y{ev[0]}.wav".encode(), b"Ynotwanted0.wav",
                                     f"Y{ev[2]}.wav".encode()])
@@ -417,7 +419,7 @@ def make_full_audioset(tables, clips, per_split=6):
         segs = [Segment(f"{split[:3]}{i:08d}", 30.0, 40.0, (CLASSES[i % 3].mid,)) for i in range(per_split)]
         write_segments_csv(tables / name, segs)
         for i, s in enumerate(segs):
-            write_wav(clips / f"{s.ytid}.wav", seconds=0.5, sr=32000, channels=1, subtype="PCM_16", seed=i)
+            write_wav(clips / f"{s.ytid}.wav", seconds=10.0, sr=32000, channels=1, subtype="PCM_16", seed=i)
     (tables / "ontology.json").write_text("[]")
     return tables
 

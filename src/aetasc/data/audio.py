@@ -123,6 +123,8 @@ def _read_checking_length(path: Path, expected_seconds: float) -> tuple[np.ndarr
         _check_wav_data_size(path)
     if len(data) == 0:
         raise AudioError(path, EMPTY, "no frames decoded")
+    if sr < MIN_SAMPLE_RATE:
+        raise AudioError(path, BAD_RATE, f"{sr} Hz, below {MIN_SAMPLE_RATE} Hz")
     seconds = len(data) / sr
     if abs(seconds - expected_seconds) > LENGTH_TOLERANCE_S:
         raise AudioError(path, TRUNCATED if seconds < expected_seconds else WRONG_LENGTH,

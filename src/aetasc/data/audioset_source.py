@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from aetasc.data.audio import TRUSTED_FORMATS, AudioError, read_audio
+from aetasc.data.audio import BAD_RATE, AudioError, read_audio
 from aetasc.config import PaperSources
 from aetasc.io import atomic_dir, write_json
 from aetasc.progress import bar as progress_bar
@@ -226,6 +226,11 @@ def _clip_sources(sources: PaperSources, min_sample_rate: float) -> ClipSources:
             raise SourceError(str(err)) from None
     tools = None
     if sources.ytdlp:
+        if ytdlp.SAMPLE_RATE < min_sample_rate:
+            raise SourceError(f"{KEY}.ytdlp: yt-dlp writes clips at {ytdlp.SAMPLE_RATE} Hz, below {min_sample_rate:g} "
+                              f"Hz = 2 x the front end's fmax (worlds.paper.features.fmax), so every clip it "
+                              f"fetched would be refused: use another source, or set {KEY}.min_sample_rate to "
+                              f"{ytdlp.SAMPLE_RATE} to accept it on purpose")
         try:
             tools = ytdlp.require_ytdlp(KEY)
         except ytdlp.YtdlpError as err:
@@ -265,32 +270,57 @@ def index_clips(folder: Path) -> dict[str, list[tuple[Path, float | None]]]:
     return found
 
 
-def clip_problem(path: Path, segment: Segment, min_sample_rate: float, check_length: bool = False) -> str | None:
-    """None if the file can be this segment's clip, else why not. WAV and FLAC state their
-    length (a file cut short fails to read); other formats, and every file with
-    `check_length` (a clip fetched here), are decoded whole and must last the segment's
-    end - start (within LENGTH_TOLERANCE_S). A sample rate below min_sample_rate stops
-    everything: a source at that rate cannot carry the front end."""
+class LowRate(SourceError):
+    """A clip sampled below min_sample_rate: the source cannot carry the front end."""
+
+    def __init__(self, message: str, ytid: str, rate: int):
+        super().__init__(message)
+        self.ytid, self.rate = ytid, rate
+
+
+def clip_problem(path: Path, segment: Segment, min_sample_rate: float, check_length: bool = True,
+                 source: str | None = None, logged: bool = False) -> str | None:
+    """None if the file can be this segment's clip, else why not. Every clip, whatever its
+    source and whatever its suffix says, is decoded whole and must last the segment's
+    end - start (within LENGTH_TOLERANCE_S) at a sane rate: the one check yt-dlp clips got
+    first (`check_length` is kept for callers; the length is always checked).
+
+    A rate below min_sample_rate raises LowRate naming the clip and `source` (a source at
+    that rate cannot carry the front end); with `logged` (a work file about to go, as
+    yt-dlp's, whose outcome is logged) it is returned as a problem instead, naming no file."""
     try:
-        with sf.SoundFile(path) as f:
-            fmt, rate, frames = f.format, f.samplerate, f.frames
-    except (RuntimeError, OSError):     # sf.LibsndfileError is a RuntimeError; or M4A/AAC
-        fmt, rate, frames = None, None, None
-    try:
-        if fmt in TRUSTED_FORMATS and not check_length:
-            if frames == 0:
-                return "empty (header announces 0 frames)"
-            read_audio(path, lambda sr: 1)       # truncated data chunk, unreadable frames
-        else:
-            _, rate = read_audio(path, expected_seconds=segment.seconds)
+        _, rate = read_audio(path, expected_seconds=segment.seconds)
     except AudioError as err:
         return f"{err.reason}: {err.detail}" if err.detail else err.reason
     if rate < min_sample_rate:
-        raise SourceError(f"{path}: clip {segment.ytid} is sampled at {rate} Hz, below {min_sample_rate:g} "
-                          f"Hz = 2 x the front end's fmax (worlds.paper.features.fmax): its upper mel "
-                          f"bands would be empty. Use a source at a higher rate, or set {KEY}.min_sample_rate "
-                          f"to {rate} to accept it on purpose")
+        if logged:
+            return (f"{BAD_RATE}: {rate} Hz, below {min_sample_rate:g} Hz = {KEY}.min_sample_rate"
+                    + (f" ({source})" if source else ""))
+        origin = f"; from {source}" if source else ""
+        raise LowRate(f"{path}: clip {segment.ytid} is sampled at {rate} Hz, below {min_sample_rate:g} Hz = 2 x "
+                      f"the front end's fmax (worlds.paper.features.fmax): its upper mel bands would be "
+                      f"empty{origin}. Use a source at a higher rate, or set {KEY}.min_sample_rate to "
+                      f"{rate} to accept it on purpose", segment.ytid, rate)
     return None
+
+
+def _low_rate_error(low: list[LowRate]) -> SourceError:
+    """One error for every clip of a batch below the rate (the first few named in full)."""
+    lines = [str(e) for e in low[:3]]
+    if len(low) > 3:
+        lines.append(f"... and {len(low) - 3} more clips below the rate (lowest {min(e.rate for e in low)} Hz)")
+    head = f"{len(low)} clips are sampled below {KEY}.min_sample_rate:\n" if len(low) > 1 else ""
+    return SourceError(head + "\n".join(lines))
+
+
+def _kept_as_is(path: Path) -> bool:
+    """A WAV or FLAC by its content, under its own suffix: linked as it is; anything else
+    (Ogg, MP3, a .flac that holds Ogg) is decoded into FLAC."""
+    try:
+        fmt = sf.info(path).format
+    except (RuntimeError, OSError):
+        return False
+    return (path.suffix.lower(), fmt) in ((".wav", "WAV"), (".wav", "WAVEX"), (".flac", "FLAC"))
 
 
 def _take_as_flac(path: Path, segment: Segment, dest: Path) -> None:
@@ -313,13 +343,22 @@ def _gather_clips(wanted: dict[str, Segment], clip_sources: ClipSources, sources
     """
     present, failed, links = {}, {}, set()
 
-    def take(found: dict[str, list[Path]]) -> None:
-        """Each clip's first usable candidate; a clip with none is corrupt."""
+    def take(found: dict[str, list[Path]], source: str) -> None:
+        """Each clip's first usable candidate; a clip with none is corrupt. Clips below the
+        rate stop it once the whole batch is checked, each named with `source`."""
         pairs = [(p, wanted[y]) for y, candidates in found.items() for p in candidates]
+
+        def check(ps):
+            try:
+                return clip_problem(ps[0], ps[1], clip_sources.min_sample_rate, source=source)
+            except LowRate as err:
+                return err
         with ThreadPoolExecutor(max_workers=8) as pool:
             problems = dict(zip((p for p, _ in pairs), progress_bar(
-                pool.map(lambda ps: clip_problem(ps[0], ps[1], clip_sources.min_sample_rate), pairs),
-                total=len(pairs), desc="check clips", disable=not progress, leave=False)))
+                pool.map(check, pairs), total=len(pairs), desc="check clips", disable=not progress, leave=False)))
+        low = [e for e in problems.values() if isinstance(e, LowRate)]
+        if low:
+            raise _low_rate_error(low)
         for ytid, candidates in found.items():
             good = next((p for p in candidates if problems[p] is None), None)
             for p in candidates:
@@ -328,7 +367,7 @@ def _gather_clips(wanted: dict[str, Segment], clip_sources: ClipSources, sources
             if good is None:
                 failed[ytid] = ("corrupt", "", f"{candidates[0].name}: {problems[candidates[0]]}")
                 continue
-            if good.suffix.lower() in (".wav", ".flac"):
+            if _kept_as_is(good):
                 name = f"{ytid}{good.suffix.lower()}"
                 if good.parent != audio:
                     links.add(link_file(good, audio / name))
@@ -347,10 +386,11 @@ def _gather_clips(wanted: dict[str, Segment], clip_sources: ClipSources, sources
         # a name stating another start is another segment of the same video
         found = {y: [p for p, start in c if start is None or abs(start - wanted[y].start) < 1e-3]
                  for y, c in index_clips(folder).items() if y in left}
-        take({y: c for y, c in found.items() if c})
+        take({y: c for y, c in found.items() if c}, f"{KEY}.audioset_clips_dir = {folder}")
     if clip_sources.hdf5_packs:
-        take({y: [p] for y, p in write_from_hdf5(clip_sources.hdf5_packs, still_wanted(), audio,
-                                                 progress).items()})
+        left = still_wanted()
+        take({y: [p] for y, p in write_from_hdf5(clip_sources.hdf5_packs, {y: wanted[y] for y in left}, audio,
+                                                 progress).items()}, f"{KEY}.audioset_hdf5")
     if clip_sources.mirror:
         mirror = clip_sources.mirror
         try:
@@ -362,7 +402,7 @@ def _gather_clips(wanted: dict[str, Segment], clip_sources: ClipSources, sources
             written = write_clips(mirror, index, left, folder, progress, empty=empty)
         except MirrorError as err:
             raise SourceError(f"{err} ({KEY}.audioset_hf)") from None
-        take({y: [p] for y, p in written.items()})
+        take({y: [p] for y, p in written.items()}, f"the mirror {mirror.name} ({KEY}.audioset_hf)")
         for y, shard in empty.items():
             if y not in present:
                 failed[y] = ("corrupt", "", f"the mirror {mirror.name} holds no audio bytes for it "
@@ -375,13 +415,14 @@ def _gather_clips(wanted: dict[str, Segment], clip_sources: ClipSources, sources
         pacer = ytdlp.Pacer(sources.ytdlp_interval_seconds, sources.ytdlp_max_per_hour)
 
         def check(path: Path, segment: Segment) -> str | None:
-            return clip_problem(path, segment, clip_sources.min_sample_rate, check_length=True)
+            # a work file, deleted after: a low rate is logged with the outcome, not raised
+            return clip_problem(path, segment, clip_sources.min_sample_rate, source="yt-dlp", logged=True)
         try:
             outcomes = ytdlp.fetch_with_ytdlp(todo, ytdlp_folder(sources), clip_sources.ytdlp_tools, pacer,
                                               sources.ytdlp_cookies, check, progress=progress)
         except ytdlp.YtdlpError as err:
             raise SourceError(str(err)) from None
-        take({y: [o.path] for y, o in outcomes.items() if o.status == "present"})
+        take({y: [o.path] for y, o in outcomes.items() if o.status == "present"}, "yt-dlp")
         for y, o in outcomes.items():
             if o.status != "present":
                 exit_status = "killed at the timeout" if o.exit is None else f"exit {o.exit}"
@@ -420,9 +461,12 @@ def require_h5py():
     return h5py
 
 
-def write_from_hdf5(packs: tuple[Path, ...], wanted: set[str], audio: Path,
+def write_from_hdf5(packs: tuple[Path, ...], wanted: dict[str, Segment], audio: Path,
                     progress: bool) -> dict[str, Path]:
-    """Write the wanted clips of PANNs packs (audio_name, waveform int16 at 32 kHz) as WAV."""
+    """Write the wanted clips of PANNs packs (audio_name, waveform int16 at 32 kHz) as WAV,
+    each cut to its segment's length: PANNs pads every waveform with zeros to 10 s, and the
+    clip is checked against its segment like any other (what is cut is the padding, which
+    extraction pads back)."""
     h5py = require_h5py()
     written = {}
     for pack in packs:
@@ -435,7 +479,8 @@ def write_from_hdf5(packs: tuple[Path, ...], wanted: set[str], audio: Path,
             for i, ytid in enumerate(progress_bar(names, desc=pack.name, disable=not progress, leave=False)):
                 if ytid in wanted and ytid not in written:
                     path = audio / f"{ytid}.wav"
-                    sf.write(path, f["waveform"][i], PANNS_SAMPLE_RATE, subtype="PCM_16")
+                    n = round(wanted[ytid].seconds * PANNS_SAMPLE_RATE)
+                    sf.write(path, f["waveform"][i][:n], PANNS_SAMPLE_RATE, subtype="PCM_16")
                     written[ytid] = path
     return written
 
