@@ -21,7 +21,7 @@ from test_paper_world import YTIDS, audioset_sources, make_audioset_tables, serv
 ANSWERS = {
     "removed": "ERROR: [youtube] {id}: Video unavailable. This video has been removed by the uploader",
     "private": "ERROR: [youtube] {id}: Private video. Sign in if you've been granted access to this video",
-    "ratelimit": "ERROR: [youtube] {id}: This content isn't available, try again later.",
+    "ratelimit": "ERROR: [youtube] {id}: Video unavailable. This content isn't available, try again later.",
     "429": "ERROR: unable to download video data: HTTP Error 429: Too Many Requests",
     # the session rate limit as yt-dlp prints it today, after the playability reason
     "hourlimit": ("ERROR: [youtube] {id}: Video unavailable. This content isn't available, try again later. "
@@ -250,6 +250,11 @@ def test_the_bot_check_is_named_with_its_remedy(stub, tmp_path):
     with pytest.raises(ytdlp.YtdlpError, match=r"botchecked1.*not a bot.*ytdlp_cookies.*residential"):
         fetch([segment("botchecked1"), segment("notasked01")], tmp_path / "clips")
     assert stub.calls() == ["botchecked1"]
+    cookies = tmp_path / "cookies.txt"
+    cookies.write_text("# Netscape HTTP Cookie File\n")
+    with pytest.raises(ytdlp.YtdlpError, match=r"botchecked1.*not a bot.*export ytdlp_cookies again.*residential"):
+        ytdlp.fetch_with_ytdlp([segment("botchecked1")], tmp_path / "clips", ytdlp.require_ytdlp("k"),
+                               ytdlp.Pacer(0.0, 1000), str(cookies), lambda p, s: None, progress=False)
 
 
 @pytest.mark.parametrize("mode", ["live", "nofile", "short"])

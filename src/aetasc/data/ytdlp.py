@@ -136,7 +136,7 @@ def recognised(outcome: Outcome) -> bool:
     return outcome.exit is None or any(t in outcome.reason.lower() for t in TRANSIENT)
 
 
-def stop_reason(outcome: Outcome) -> str | None:
+def stop_reason(outcome: Outcome, cookies: str | None = None) -> str | None:
     """Why this answer stops the run, with what to do; None when the run goes on."""
     text = outcome.reason.lower()
     if outcome.status != "pending" or outcome.exit is None:
@@ -146,8 +146,10 @@ def stop_reason(outcome: Outcome) -> str | None:
                 f"wait an hour before the next run, set ytdlp_cookies, keep ytdlp_interval_seconds at 5-10 s")
     if any(t in text for t in BOT_CHECK):
         return (f"yt-dlp stopped at {outcome.ytid}: YouTube asks this address to confirm it is not a bot "
-                f"({outcome.reason!r}); set ytdlp_cookies to a cookies.txt of a logged-in session, or fetch "
-                f"from a residential address (datacenter addresses get this answer)")
+                f"({outcome.reason!r}); "
+                + (f"export ytdlp_cookies again ({cookies}: expired or rotated?)" if cookies else
+                   "set ytdlp_cookies to a cookies.txt of a logged-in session")
+                + ", or fetch from a residential address (datacenter addresses get this answer)")
     return None
 
 
@@ -293,7 +295,7 @@ def fetch_with_ytdlp(segments: list[Segment], folder: Path, tools: Tools, pacer:
         _append_log(folder, outcome)
         outcomes[s.ytid] = outcome
         tried.append(outcome)
-        stop = stop_reason(outcome)
+        stop = stop_reason(outcome, cookies)
         if stop:
             raise YtdlpError(f"{stop}. Outcomes so far: {folder / LOG}")
         if len(tried) == EARLY_N and sum(o.status != "present" for o in tried) > EARLY_N // 2:
