@@ -80,7 +80,7 @@ def _panns_checkpoint(path, classes):
     torch.manual_seed(0)
     state = {k: v for k, v in panns.Cnn14(classes).state_dict().items() if not k.startswith("melspec.")}
     state["spectrogram_extractor.stft.conv_real.weight"] = torch.zeros(513, 1, 1024)
-    state["logmel_extractor.melW"] = torch.zeros(513, 64)
+    state["logmel_extractor.melW"] = panns.Cnn14(1).melspec.fb.clone()     # its own filterbank is ours
     torch.save({"model": state, "iteration": 660000}, path)
 
 

@@ -21,8 +21,23 @@ from test_paper_world import YTIDS, audioset_sources, make_audioset_tables, serv
 ANSWERS = {
     "removed": "ERROR: [youtube] {id}: Video unavailable. This video has been removed by the uploader",
     "private": "ERROR: [youtube] {id}: Private video. Sign in if you've been granted access to this video",
-    "ratelimit": "ERROR: [youtube] {id}: This content isn't available, try again later.",
+    "ratelimit": "ERROR: [youtube] {id}: Video unavailable. This content isn't available, try again later.",
     "429": "ERROR: unable to download video data: HTTP Error 429: Too Many Requests",
+    # the session rate limit as yt-dlp prints it today, after the playability reason
+    "hourlimit": ("ERROR: [youtube] {id}: Video unavailable. This content isn't available, try again later. "
+                  "The current session has been rate-limited by YouTube for up to an hour. It is recommended "
+                  "to use `-t sleep` to add a delay between video requests to avoid exceeding the rate limit. "
+                  "For more information, refer to "
+                  "https://github.com/yt-dlp/yt-dlp/wiki/Extractors#this-content-isnt-available-try-again-later"),
+    "bot": ("ERROR: [youtube] {id}: Sign in to confirm you\u2019re not a bot. Use --cookies-from-browser or "
+            "--cookies for the authentication. See  https://github.com/yt-dlp/yt-dlp/wiki/FAQ#how-do-i-pass-"
+            "cookies-to-yt-dlp  for how to manually pass cookies."),
+    "premium": "ERROR: [youtube] {id}: Video unavailable. This video is only available to Music Premium members",
+    "premium_bare": "ERROR: [youtube] {id}: This video is only available to Music Premium members",
+    "payment": "ERROR: [youtube] {id}: This video requires payment to watch.",
+    "age": ("ERROR: [youtube] {id}: Sign in to confirm your age. This video may be inappropriate for some "
+            "users. Use --cookies-from-browser or --cookies for the authentication."),
+    "live": "ERROR: [youtube] {id}: This live event will begin in 3 hours.",
 }
 
 STUB = textwrap.dedent('''\
@@ -44,6 +59,14 @@ STUB = textwrap.dedent('''\
     if mode == "ok" or mode == "short":
         seconds = (end - start) * (0.4 if mode == "short" else 1.0)
         sf.write(out, np.random.default_rng(0).standard_normal(int(32000 * seconds)) * 0.1, 32000,
+                 subtype="PCM_16")
+        sys.exit(0)
+    if mode == "nofile":
+        sys.exit(0)
+    if mode == "age" and "--cookies" in opts:
+        mode = "ok"
+    if mode == "ok":
+        sf.write(out, np.random.default_rng(0).standard_normal(int(32000 * (end - start))) * 0.1, 32000,
                  subtype="PCM_16")
         sys.exit(0)
     if mode == "hang":
@@ -91,13 +114,13 @@ def fetch(segments, folder, timeout=ytdlp.TIMEOUT_S):
 
 def test_each_answer_gets_its_status_exit_and_last_stderr_line(stub, tmp_path):
     ids = {"ok": "okokokokok1", "removed": "removedvid1", "private": "privatevid1",
-           "ratelimit": "ratelimited", "429": "toomany4291", "short": "shortclip01"}
+           "live": "liveeventv1", "short": "shortclip01"}
     stub.behave(**{v: k for k, v in ids.items()})
     folder = tmp_path / "clips"
     out = fetch([segment(y) for y in ids.values()], folder)
     status = {k: out[y].status for k, y in ids.items()}
-    assert status == {"ok": "present", "removed": "missing", "private": "missing", "ratelimit": "pending",
-                      "429": "pending", "short": "corrupt"}
+    assert status == {"ok": "present", "removed": "missing", "private": "missing", "live": "pending",
+                      "short": "pending"}
     assert out[ids["removed"]].exit == 1
     assert out[ids["removed"]].reason == ANSWERS["removed"].format(id=ids["removed"])
     assert out[ids["short"]].reason.startswith("truncated: decodes to 4.000 s, the segment is 10.000 s")
@@ -105,13 +128,13 @@ def test_each_answer_gets_its_status_exit_and_last_stderr_line(stub, tmp_path):
     assert sorted(p.name for p in folder.iterdir()) == ["fetch_log.csv", f"{ids['ok']}.wav"]
     with (folder / "fetch_log.csv").open() as f:
         log = list(csv.DictReader(f))
-    assert {r["ytid"]: r["status"] for r in log}[ids["429"]] == "pending"
+    assert {r["ytid"]: r["status"] for r in log}[ids["live"]] == "pending"
     # a rerun asks again only for what may still come: not the fetched, not the gone
     stub.behave()
     before = len(stub.calls())
     again = fetch([segment(y) for y in ids.values()], folder)
-    assert sorted(stub.calls()[before:]) == sorted([ids["ratelimit"], ids["429"]])
-    assert again[ids["ratelimit"]].status == "present" and again[ids["removed"]].status == "missing"
+    assert sorted(stub.calls()[before:]) == sorted([ids["live"], ids["short"]])
+    assert again[ids["live"]].status == "present" and again[ids["removed"]].status == "missing"
 
 
 def test_a_hang_is_killed_and_leaves_no_partial_file(stub, tmp_path):
@@ -125,10 +148,10 @@ def test_a_hang_is_killed_and_leaves_no_partial_file(stub, tmp_path):
 
 def test_most_of_the_first_fetches_failing_stops_early(stub, tmp_path, monkeypatch):
     monkeypatch.setattr(ytdlp, "EARLY_N", 4)
-    ids = [f"limited{i:04d}" for i in range(10)]
-    stub.behave(**{y: "ratelimit" for y in ids[1:]})
+    ids = [f"liveevent{i:02d}" for i in range(10)]
+    stub.behave(**{y: "live" for y in ids[1:]})
     with pytest.raises(ytdlp.YtdlpError, match="3 of the first 4 fetches failed, stopping.*"
-                                                "try again later.*wait an hour, set ytdlp_cookies"):
+                                                "live event.*check the yt-dlp setup"):
         fetch([segment(y) for y in ids], tmp_path / "clips")
     assert len(stub.calls()) == 4
 
@@ -162,9 +185,12 @@ def test_pacer_keeps_the_interval_and_the_hourly_bound():
 def test_transient_failures_stop_acquisition_and_are_never_replaced(stub, server, tmp_path):
     url = serve_dir(server, make_audioset_tables(tmp_path / "tables"), "/csv")
     ev, bal = YTIDS["eval"], YTIDS["balanced_train"]
-    stub.behave(**{ev[0]: "removed", bal[0]: "ratelimit"})
+    stub.behave(**{ev[0]: "removed", bal[0]: "429"})
     src = audioset_sources(tmp_path, url, ytdlp=True)
-    with pytest.raises(SourceError, match=f"1 clips could not be fetched now.*try again later.*not marked "
+    with pytest.raises(SourceError, match=f"YouTube is limiting this session.*HTTP Error 429.*wait an hour"):
+        acquire_audioset(src, tmp_path / "aet", progress=False, min_sample_rate=28000)
+    stub.behave(**{ev[0]: "removed", bal[0]: "live"})
+    with pytest.raises(SourceError, match=f"1 clips could not be fetched now.*live event.*not marked "
                                           f"missing and nothing was replaced"):
         acquire_audioset(src, tmp_path / "aet", progress=False, min_sample_rate=28000)
     assert not (tmp_path / "aet").exists()
@@ -191,10 +217,93 @@ def test_make_subsets_fetch_stops_on_a_transient_failure_and_replaces_only_the_g
     from aetasc.data.audioset_source import fetch_clips
     from test_paper_world import sources
     src = sources(tmp_path, ytdlp=True)
-    stub.behave(goneforgood="removed", limitednow1="ratelimit")
+    stub.behave(goneforgood="removed", limitednow1="live")
     present, failed = fetch_clips(src, [segment("okokokokok1"), segment("goneforgood")], tmp_path / "audio",
                                   progress=False, min_sample_rate=28000)
     assert present == {"okokokokok1": "audio/okokokokok1.wav"}
     assert failed["goneforgood"][0] == "missing" and "removed by the uploader" in failed["goneforgood"][2]
     with pytest.raises(SourceError, match="1 clips could not be fetched now.*Run make_subsets again later"):
         fetch_clips(src, [segment("limitednow1")], tmp_path / "audio", progress=False, min_sample_rate=28000)
+
+
+def test_music_premium_and_paid_videos_are_gone_for_good(stub, tmp_path):
+    ids = {"premium": "premiumvid1", "premium_bare": "premiumvid2", "payment": "paidvideo01"}
+    stub.behave(**{v: k for k, v in ids.items()})
+    out = fetch([segment(y) for y in ids.values()], tmp_path / "clips")
+    assert {k: out[y].status for k, y in ids.items()} == dict.fromkeys(ids, "missing")
+    assert out["premiumvid2"].reason == ANSWERS["premium_bare"].format(id="premiumvid2")
+
+
+@pytest.mark.parametrize("answer", ["hourlimit", "ratelimit", "429"])
+def test_a_rate_limit_at_any_point_stops_the_run(stub, tmp_path, answer):
+    """After the first EARLY_N fetches too: one rate-limit answer stops, saying to wait an hour."""
+    ids = [f"fine{i:07d}" for i in range(ytdlp.EARLY_N + 5)] + ["limitedlate", "notasked01"]
+    stub.behave(limitedlate=answer)
+    with pytest.raises(ytdlp.YtdlpError, match=r"(?s)limitedlate.*YouTube is limiting this session.*wait an hour"):
+        fetch([segment(y) for y in ids], tmp_path / "clips")
+    assert stub.calls()[-1] == "limitedlate" and "notasked01" not in stub.calls()
+    assert ytdlp.read_log(tmp_path / "clips")["limitedlate"].status == "pending"
+
+
+def test_the_bot_check_is_named_with_its_remedy(stub, tmp_path):
+    stub.behave(botchecked1="bot")
+    with pytest.raises(ytdlp.YtdlpError, match=r"botchecked1.*not a bot.*ytdlp_cookies.*residential"):
+        fetch([segment("botchecked1"), segment("notasked01")], tmp_path / "clips")
+    assert stub.calls() == ["botchecked1"]
+    cookies = tmp_path / "cookies.txt"
+    cookies.write_text("# Netscape HTTP Cookie File\n")
+    with pytest.raises(ytdlp.YtdlpError, match=r"botchecked1.*not a bot.*export ytdlp_cookies again.*residential"):
+        ytdlp.fetch_with_ytdlp([segment("botchecked1")], tmp_path / "clips", ytdlp.require_ytdlp("k"),
+                               ytdlp.Pacer(0.0, 1000), str(cookies), lambda p, s: None, progress=False)
+
+
+@pytest.mark.parametrize("mode", ["live", "nofile", "short"])
+def test_an_answer_not_recognised_is_retried_a_bounded_number_of_times_then_recorded(stub, tmp_path, mode):
+    """A live event, exit 0 with no file, a cut download: pending for MAX_TRIES runs, then missing with
+    its reason so the stage can finish; `python -m aetasc.data.ytdlp retry` asks for them again."""
+    folder = tmp_path / "clips"
+    stub.behave(oddanswer01=mode)
+    for run in range(ytdlp.MAX_TRIES):
+        out = fetch([segment("oddanswer01")], folder)["oddanswer01"]
+        assert out.status == ("pending" if run < ytdlp.MAX_TRIES - 1 else "missing")
+    assert out.reason.startswith(f"given up after {ytdlp.MAX_TRIES} tries: ")
+    calls = len(stub.calls())
+    assert fetch([segment("oddanswer01")], folder)["oddanswer01"].status == "missing"
+    assert len(stub.calls()) == calls                     # given up: not asked again
+    assert ytdlp.main(["retry", str(folder)]) == 0
+    stub.behave()
+    assert fetch([segment("oddanswer01")], folder)["oddanswer01"].status == "present"
+
+
+def test_a_cut_download_is_never_permanent(stub, tmp_path):
+    """yt-dlp exiting 0 with a cut file: retried, not `corrupt` (nor a `corrupt` row of old)."""
+    folder = tmp_path / "clips"
+    stub.behave(cutclip0001="short")
+    assert fetch([segment("cutclip0001")], folder)["cutclip0001"].status == "pending"
+    with (folder / "fetch_log.csv").open("a") as f:             # an older run's verdict
+        f.write("oldcorrupt1,corrupt,0,truncated: decodes to 4.000 s, the segment is 10.000 s\n")
+    stub.behave()
+    out = fetch([segment("cutclip0001"), segment("oldcorrupt1")], folder)
+    assert out["cutclip0001"].status == out["oldcorrupt1"].status == "present"
+
+
+def test_a_mistyped_cookies_path_is_refused_up_front(stub, tmp_path):
+    tools = ytdlp.require_ytdlp("k")
+    with pytest.raises(ytdlp.YtdlpError, match=r"ytdlp_cookies = .*cookeis.txt: no such file"):
+        ytdlp.fetch_with_ytdlp([segment("okokokokok1")], tmp_path / "clips", tools, ytdlp.Pacer(0.0, 1000),
+                               str(tmp_path / "cookeis.txt"), lambda p, s: None, progress=False)
+    assert stub.calls() == []
+
+
+def test_age_restricted_videos_are_asked_again_once_cookies_are_set(stub, tmp_path):
+    folder = tmp_path / "clips"
+    stub.behave(agerestrict="age")
+    assert fetch([segment("agerestrict")], folder)["agerestrict"].status == "missing"
+    assert fetch([segment("agerestrict")], folder)["agerestrict"].status == "missing"
+    assert stub.calls() == ["agerestrict"]                       # without cookies: not again
+    cookies = tmp_path / "cookies.txt"
+    cookies.write_text("# Netscape HTTP Cookie File\n")
+    tools = ytdlp.require_ytdlp("k")
+    out = ytdlp.fetch_with_ytdlp([segment("agerestrict")], folder, tools, ytdlp.Pacer(0.0, 1000), str(cookies),
+                                 lambda p, s: clip_problem(p, s, 28000, check_length=True), progress=False)
+    assert out["agerestrict"].status == "present" and stub.calls() == ["agerestrict"] * 2

@@ -8,12 +8,19 @@
   downloads; cookies (`ytdlp_cookies`, a Netscape cookies.txt) for anything sustained. The
   Pacer keeps both an interval and an hourly bound.
 - Every clip gets an outcome with yt-dlp's exit status and the last line of its stderr:
-  `present`; `missing` only for a permanent answer (private, removed, unavailable);
-  `pending` for anything else (a rate limit, 429, "try again later", a bot check, a
-  timeout, an error not recognised): such a clip is retried by a later run and never
+  `present`; `missing` only for a permanent answer (private, removed, unavailable, Music
+  Premium only, paid); `pending` for anything else (a timeout, a network error, an answer
+  not recognised, a cut download): such a clip is retried by a later run and never
   replaced, so which clips a subset holds does not depend on when the fetch ran.
+- A rate-limit answer (YouTube's "rate-limited ... for up to an hour", 429) or the bot
+  check ("Sign in to confirm you're not a bot") stops the run at once, wherever it comes:
+  every further request would get the same answer and prolong the limit.
+- An answer not recognised (a live event to come, exit 0 with no file, a download cut
+  short) is retried in MAX_TRIES runs, then recorded `missing` with "given up after N
+  tries: <reason>", so the stage can finish. `python -m aetasc.data.ytdlp retry <folder>`
+  asks for the given-up clips again on the next run.
 - Outcomes are appended to `fetch_log.csv` beside the clips as they happen; a clip known
-  missing is not asked for again.
+  missing is not asked for again, except an age-restricted one once `ytdlp_cookies` is set.
 - A clip is fetched into a folder of its own and moved into place only once complete and
   of the segment's length: a timeout or a crash never leaves a partial file.
 """
@@ -27,7 +34,7 @@ import signal
 import subprocess
 import time
 from collections import Counter, deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
@@ -36,6 +43,10 @@ from aetasc.errors import AetascError
 
 SAMPLE_RATE = 32000
 TIMEOUT_S = 300                 # one clip; a hung fetch must not stall the rest
+MAX_TRIES = 3                   # runs with an answer not recognised before a clip is given up
+GIVEN_UP = "given up after"
+RETRY = "retry"                 # a log row asking for a given-up clip again
+WITH_COOKIES = " (with ytdlp_cookies)"
 EARLY_N = 20                    # most of the first EARLY_N fetches failing stops the run
 LOG = "fetch_log.csv"
 LOG_HEADER = ["ytid", "status", "exit", "reason"]
@@ -48,11 +59,17 @@ INSTALL_JS = ('YouTube needs a JavaScript runtime for yt-dlp since 2025.11: inst
 # yt-dlp answers for a video that is gone for good (its "ERROR: [youtube] <id>: ..." line).
 PERMANENT = ("video unavailable", "private video", "has been removed", "account associated with this video",
              "copyright claim", "video is not available", "this video is unavailable",
-             "not made this video available in your country", "members-only", "sign in to confirm your age")
-# Answers that say "not now": checked first ("This content isn't available, try again later"
-# is the session rate limit).
-TRANSIENT = ("try again later", "http error 429", "too many requests", "rate-limit", "rate limit", "not a bot",
-             "timed out", "temporary failure", "connection reset", "http error 5", "unable to download api")
+             "not made this video available in your country", "members-only", "sign in to confirm your age",
+             "only available to music premium members", "requires payment to watch")
+AGE = "sign in to confirm your age"
+# Answers that stop the run: the session is limited ("This content isn't available, try again
+# later. The current session has been rate-limited by YouTube for up to an hour"), or the
+# address is taken for a bot. Checked before PERMANENT (the first carries "Video unavailable.").
+RATE_LIMIT = ("try again later", "http error 429", "too many requests", "rate-limit", "rate limit")
+BOT_CHECK = ("not a bot",)
+# Answers that say "not now" without stopping the run.
+TRANSIENT = (*RATE_LIMIT, *BOT_CHECK, "timed out", "temporary failure", "connection reset", "http error 5",
+             "unable to download api")
 
 
 class YtdlpError(AetascError, RuntimeError):
@@ -113,6 +130,29 @@ def classify(exit_status: int | None, reason: str) -> str:
     return "missing" if any(p in text for p in PERMANENT) else "pending"
 
 
+def recognised(outcome: Outcome) -> bool:
+    """A pending outcome whose cause is known to pass (a timeout, a rate limit, a network error);
+    the others (a live event to come, no file, a cut download) count towards MAX_TRIES."""
+    return outcome.exit is None or any(t in outcome.reason.lower() for t in TRANSIENT)
+
+
+def stop_reason(outcome: Outcome, cookies: str | None = None) -> str | None:
+    """Why this answer stops the run, with what to do; None when the run goes on."""
+    text = outcome.reason.lower()
+    if outcome.status != "pending" or outcome.exit is None:
+        return None
+    if any(t in text for t in RATE_LIMIT):
+        return (f"yt-dlp stopped at {outcome.ytid}: YouTube is limiting this session ({outcome.reason!r}); "
+                f"wait an hour before the next run, set ytdlp_cookies, keep ytdlp_interval_seconds at 5-10 s")
+    if any(t in text for t in BOT_CHECK):
+        return (f"yt-dlp stopped at {outcome.ytid}: YouTube asks this address to confirm it is not a bot "
+                f"({outcome.reason!r}); "
+                + (f"export ytdlp_cookies again ({cookies}: expired or rotated?)" if cookies else
+                   "set ytdlp_cookies to a cookies.txt of a logged-in session")
+                + ", or fetch from a residential address (datacenter addresses get this answer)")
+    return None
+
+
 class Pacer:
     """At least `interval` seconds between two starts, and at most `per_hour` starts in any
     hour (yt-dlp's guidance: ~300 videos an hour per session, 5-10 s apart)."""
@@ -135,16 +175,39 @@ class Pacer:
         self.starts.append(now)
 
 
-def read_log(folder: Path) -> dict[str, Outcome]:
-    """The last outcome per clip of the earlier runs."""
+def _log_rows(folder: Path) -> list[Outcome]:
     path = folder / LOG
     if not path.is_file():
-        return {}
+        return []
     with path.open(newline="") as f:
         reader = csv.reader(f)
         if next(reader, None) != LOG_HEADER:
             raise YtdlpError(f"{path}: header must be {','.join(LOG_HEADER)}")
-        return {r[0]: Outcome(r[0], r[1], int(r[2]) if r[2] else None, r[3]) for r in reader if len(r) == 4}
+        return [Outcome(r[0], r[1], int(r[2]) if r[2] else None, r[3]) for r in reader if len(r) == 4]
+
+
+def read_log(folder: Path) -> dict[str, Outcome]:
+    """The last outcome per clip of the earlier runs."""
+    return {o.ytid: o for o in _log_rows(folder)}
+
+
+def unrecognised_tries(folder: Path) -> Counter:
+    """Per clip, the runs whose answer was not recognised since its last retry row."""
+    tries: Counter = Counter()
+    for o in _log_rows(folder):
+        if o.status == RETRY:
+            tries.pop(o.ytid, None)
+        elif o.status in ("pending", "corrupt") and not recognised(o):
+            tries[o.ytid] += 1
+    return tries
+
+
+def retry_given_up(folder: Path) -> list[str]:
+    """Ask again, on the next run, for the clips given up after MAX_TRIES: a retry row each."""
+    given_up = sorted(y for y, o in read_log(folder).items() if o.status == "missing" and o.reason.startswith(GIVEN_UP))
+    for y in given_up:
+        _append_log(folder, Outcome(y, RETRY, None, "asked again by hand"))
+    return given_up
 
 
 def _append_log(folder: Path, outcome: Outcome) -> None:
@@ -180,8 +243,8 @@ def fetch_one(segment: Segment, folder: Path, tools: Tools, cookies: str | None,
             reason = last or ("exit 0 but no file written" if proc.returncode == 0 else "no message")
             return Outcome(segment.ytid, classify(proc.returncode, reason), proc.returncode, reason)
         problem = check(clip, segment)
-        if problem:
-            return Outcome(segment.ytid, "corrupt", proc.returncode, problem)
+        if problem:     # a cut download says nothing permanent: retried, MAX_TRIES at most
+            return Outcome(segment.ytid, "pending", proc.returncode, problem)
         final = folder / clip.name
         os.replace(clip, final)
         return Outcome(segment.ytid, "present", 0, last, final)
@@ -193,27 +256,48 @@ def fetch_with_ytdlp(segments: list[Segment], folder: Path, tools: Tools, pacer:
                      check: Callable[[Path, Segment], str | None], timeout: float = TIMEOUT_S,
                      progress: bool = True) -> dict[str, Outcome]:
     """The outcome of every segment: clips already fetched or known missing are not asked for
-    again; the others are fetched one at a time at the pacer's rate. Raises YtdlpError when
+    again (an age-restricted one is, once cookies are set); the others are fetched one at a
+    time at the pacer's rate. Raises YtdlpError at a rate-limit or bot-check answer, and when
     more than half of the first EARLY_N fetches fail (the outcomes so far are kept)."""
     from aetasc.progress import bar
+    if cookies:
+        cookie_file = Path(cookies).expanduser()
+        if not cookie_file.is_file() or not os.access(cookie_file, os.R_OK):
+            # yt-dlp itself silently skips a cookies file it cannot read
+            raise YtdlpError(f"ytdlp_cookies = {cookies}: no such file, or not readable (a Netscape cookies.txt "
+                             f"exported from a logged-in browser session; mistyped path?)")
+        cookies = str(cookie_file)
     folder.mkdir(parents=True, exist_ok=True)
     known = read_log(folder)
+    tries = unrecognised_tries(folder)
     outcomes, todo = {}, []
     for s in segments:
         done = folder / f"{s.ytid}.wav"
+        last = known.get(s.ytid)
         if done.is_file():
             outcomes[s.ytid] = Outcome(s.ytid, "present", 0, "", done)
-        elif s.ytid in known and known[s.ytid].status in ("missing", "corrupt"):
-            outcomes[s.ytid] = known[s.ytid]
+        elif last and last.status == "missing" and not (
+                cookies and AGE in last.reason.lower() and WITH_COOKIES not in last.reason):
+            outcomes[s.ytid] = last
         else:
             todo.append(s)
     tried = []
     for s in bar(todo, desc="yt-dlp", disable=not progress):
         pacer.wait()
         outcome = fetch_one(s, folder, tools, cookies, timeout, check)
+        if outcome.status == "missing" and cookies and AGE in outcome.reason.lower():
+            outcome = replace(outcome, reason=outcome.reason + WITH_COOKIES)
+        if outcome.status == "pending" and not recognised(outcome):
+            tries[s.ytid] += 1
+            if tries[s.ytid] >= MAX_TRIES:
+                outcome = replace(outcome, status="missing",
+                                  reason=f"{GIVEN_UP} {tries[s.ytid]} tries: {outcome.reason}")
         _append_log(folder, outcome)
         outcomes[s.ytid] = outcome
         tried.append(outcome)
+        stop = stop_reason(outcome, cookies)
+        if stop:
+            raise YtdlpError(f"{stop}. Outcomes so far: {folder / LOG}")
         if len(tried) == EARLY_N and sum(o.status != "present" for o in tried) > EARLY_N // 2:
             raise YtdlpError(_early_stop(tried, folder))
     return outcomes
@@ -223,7 +307,29 @@ def _early_stop(tried: list[Outcome], folder: Path) -> str:
     failed = [o for o in tried if o.status != "present"]
     common = Counter(o.reason for o in failed).most_common(2)
     hint = ("YouTube is limiting this session: wait an hour, set ytdlp_cookies, keep "
-            "ytdlp_interval_seconds at 5-10 s" if any(classify(0, r) == "pending" for r, _ in common)
+            "ytdlp_interval_seconds at 5-10 s" if any(t in r.lower() for r, _ in common for t in TRANSIENT)
             else "check the yt-dlp setup with one of these ids by hand")
     return (f"yt-dlp: {len(failed)} of the first {len(tried)} fetches failed, stopping; most often: "
             + "; ".join(f"{n} x {r!r}" for r, n in common) + f". {hint}. Outcomes so far: {folder / LOG}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m aetasc.data.ytdlp retry <clips folder>`: the clips given up after MAX_TRIES
+    (their reason starts "given up after") are asked for again by the next run."""
+    import argparse
+    parser = argparse.ArgumentParser(prog="python -m aetasc.data.ytdlp")
+    sub = parser.add_subparsers(dest="command", required=True)
+    retry = sub.add_parser("retry", help="ask again for the clips given up after an answer not recognised")
+    retry.add_argument("folder", type=Path, help=f"the yt-dlp clips folder (holding {LOG})")
+    args = parser.parse_args(argv)
+    if not (args.folder / LOG).is_file():
+        print(f"{args.folder}: no {LOG} here (the yt-dlp clips folder is <download_dir>/audioset/clips)")
+        return 1
+    ytids = retry_given_up(args.folder)
+    print(f"{len(ytids)} given-up clips will be asked for again by the next run"
+          + (f": {', '.join(ytids[:10])}" + (" ..." if len(ytids) > 10 else "") if ytids else ""))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

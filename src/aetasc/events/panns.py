@@ -8,7 +8,11 @@ arrays: `load_checkpoint` allows exactly the numpy globals those arrays pickle t
 front end from 32 kHz audio: power STFT (1024-sample hann window, 320-sample hop, centred,
 reflect padding), 64 Slaney mel bins from 50 Hz to 14 kHz, 10 log10(max(mel, 1e-10)),
 then a BatchNorm over the mel bins. This module rebuilds that network so the checkpoint's
-weights load into it; the STFT and mel matrices stored in the checkpoint are not needed.
+weights load into it. The STFT and mel matrices stored in the checkpoint are not used, but
+they are compared with ours: PANNs' Cnn14_16k (16 kHz, n_fft 512) and Cnn14_DecisionLevel
+{Max,Avg,Att} have the same network keys and shapes, and would otherwise be scored with
+the wrong front end or the wrong head. Max and Avg differ from Cnn14 only in how they pool,
+so their file name is what tells them apart (a renamed one cannot be told by its weights).
 """
 from __future__ import annotations
 
@@ -19,13 +23,17 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from aetasc.features.spectral import MelSpectrogram
+from aetasc.errors import AetascError
+from aetasc.features.spectral import MelSpectrogram, mel_filterbank
 
 SAMPLE_RATE = 32000
 CLIP_SECONDS = 10.0
 MEL_BINS = 64
 # Buffers of PANNs' torchlibrosa front end; we compute the same front end ourselves.
 FRONT_END_KEYS = ("spectrogram_extractor.", "logmel_extractor.")
+N_FFT, F_MIN, F_MAX = 1024, 50.0, 14000.0
+STFT_KEY, MEL_KEY = "spectrogram_extractor.stft.conv_real.weight", "logmel_extractor.melW"
+USE = "use Cnn14_mAP=0.431.pth (Zenodo record 3987831), the 32 kHz clip-level CNN14"
 
 _RECONSTRUCT = np.array(0).__reduce__()[0]      # numpy's array unpickler, wherever it lives
 # What a pickled integer array refers to: its rebuild function under both module spellings
@@ -63,8 +71,8 @@ class Cnn14(nn.Module):
 
     def __init__(self, classes: int = 527):
         super().__init__()
-        self.melspec = MelSpectrogram(SAMPLE_RATE, n_fft=1024, win_length=1024, hop_length=320,
-                                      f_min=50.0, f_max=14000.0, n_mels=MEL_BINS)
+        self.melspec = MelSpectrogram(SAMPLE_RATE, n_fft=N_FFT, win_length=N_FFT, hop_length=320,
+                                      f_min=F_MIN, f_max=F_MAX, n_mels=MEL_BINS)
         self.bn0 = nn.BatchNorm2d(MEL_BINS)
         widths = (1, 64, 128, 256, 512, 1024, 2048)
         for i in range(6):
@@ -83,25 +91,62 @@ class Cnn14(nn.Module):
         return torch.sigmoid(self.fc_audioset(F.relu_(self.fc1(x))))
 
 
+class Cnn14Error(AetascError, ValueError):
+    """A CNN14 checkpoint that is not the 32 kHz clip-level CNN14 this module computes."""
+
+
 def is_cnn14(state: dict) -> bool:
-    return "conv_block1.conv1.weight" in state and "fc_audioset.weight" in state
+    """A PANNs CNN14 state dict: the clip-level head, or the decision-level attention head
+    (Cnn14_DecisionLevelAtt), which `load_cnn14` refuses by name."""
+    return "conv_block1.conv1.weight" in state and ("fc_audioset.weight" in state or "att_block.cla.weight" in state)
+
+
+def check_front_end(state: dict, path: Path) -> None:
+    """The checkpoint's own front end is ours (32 kHz, n_fft 1024, 64 Slaney mels 50 Hz-14 kHz)
+    and its head is the clip-level one; otherwise a Cnn14Error naming the file and what to use."""
+    if "decisionlevel" in path.name.lower() or any(k.startswith("att_block.") for k in state):
+        raise Cnn14Error(f"{path}: a decision-level CNN14 (Cnn14_DecisionLevelMax/Avg/Att), which pools "
+                         f"frame-wise outputs or has an attention head; {USE}")
+    if STFT_KEY not in state and MEL_KEY not in state:
+        raise Cnn14Error(f"{path}: CNN14 checkpoint with no front-end weights ({MEL_KEY}), so which front "
+                         f"end it was trained with cannot be checked; {USE}")
+    stft = state.get(STFT_KEY)
+    want = (N_FFT // 2 + 1, 1, N_FFT)
+    if stft is not None and tuple(stft.shape) != want:
+        n_fft = stft.shape[-1]
+        hint = " (Cnn14_16k: 16 kHz, window 512)" if n_fft == 512 else ""
+        raise Cnn14Error(f"{path}: CNN14 trained on a front end with n_fft {n_fft}{hint}, not 1024 at 32 kHz "
+                         f"as computed here; {USE}")
+    mel = state.get(MEL_KEY)
+    if mel is not None:
+        ours = mel_filterbank(N_FFT, F_MIN, F_MAX, MEL_BINS, SAMPLE_RATE)
+        if tuple(mel.shape) != tuple(ours.shape):
+            hint = " (Cnn14_16k: 16 kHz, window 512)" if mel.shape[0] == 257 else ""
+            raise Cnn14Error(f"{path}: CNN14 mel filterbank of shape {tuple(mel.shape)}{hint}, not "
+                             f"{tuple(ours.shape)} (32 kHz, n_fft 1024, 64 mels); {USE}")
+        gap = float((mel.float() - ours).abs().max())
+        if gap > 1e-3 * float(ours.abs().max()):
+            raise Cnn14Error(f"{path}: CNN14 mel filterbank differs from ours (32 kHz, 64 mels, 50 Hz-14 kHz) "
+                             f"by up to {gap:.3g}: another sample rate or band; {USE}")
 
 
 def load_cnn14(state: dict, path: Path, n_classes: int) -> Cnn14:
     """A CNN14 holding the checkpoint's weights; errors name the file and the mismatch."""
+    path = Path(path)
+    check_front_end(state, path)
     outputs = state["fc_audioset.weight"].shape[0]
     if outputs != n_classes:
-        raise ValueError(f"{path}: CNN14 checkpoint with {outputs} classes, but the pool has "
+        raise Cnn14Error(f"{path}: CNN14 checkpoint with {outputs} classes, but the pool has "
                          f"{n_classes} (a CNN14 ranks AudioSet's own class table)")
     model = Cnn14(outputs)
     weights = {k: v for k, v in state.items() if not k.startswith(FRONT_END_KEYS)}
     try:
         model.load_state_dict(weights, strict=False)
     except RuntimeError as err:
-        raise ValueError(f"{path}: not a CNN14 checkpoint: {err}") from None
+        raise Cnn14Error(f"{path}: not a CNN14 checkpoint: {err}") from None
     missing = [k for k in model.state_dict() if not k.startswith("melspec.") and k not in weights]
     if missing:
-        raise ValueError(f"{path}: CNN14 checkpoint lacks {', '.join(missing[:4])}")
+        raise Cnn14Error(f"{path}: CNN14 checkpoint lacks {', '.join(missing[:4])}")
     return model.eval()
 
 
