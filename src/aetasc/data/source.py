@@ -30,7 +30,6 @@ def retry_policy(sources: PaperSources) -> Retry:
     return Retry(attempts=sources.download_attempts, backoff=sources.download_backoff_seconds)
 
 
-
 def download_root(sources: PaperSources) -> Path:
     """`sources.download_dir`, with `~` the home folder (not a folder named ~)."""
     return Path(sources.download_dir).expanduser()
