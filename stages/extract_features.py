@@ -89,10 +89,7 @@ def main(argv=None) -> None:
     ap.add_argument("--batch-size", type=int, default=32)
     args = ap.parse_args(argv)
     params = load_params(args.params)
-    try:
-        clips = build_clips(args)
-    except LayoutError as err:
-        sys.exit(f"extract_features --set {args.set}: {err}")
+    clips = build_clips(args)      # a LayoutError is printed by run_stage, with the command
     out = Path(args.out or f"data/features/{args.set}")
     try:
         summary = extract_features(clips, params.active.features, out, workers=args.workers,

@@ -19,7 +19,7 @@ from aetasc.data.audio import load_clip
 from aetasc.config import FeatureParams
 from aetasc.data.audioset import (Availability, EventClass, Segment, write_availability,
                                   write_class_labels, write_segments_csv)
-from aetasc.data.tut2018 import SceneClip, write_tut2018
+from aetasc.data.tut2018 import LayoutError, SceneClip, write_tut2018
 from aetasc.features.extraction import FeatureError, LogMel, extract_features, open_features, row_digest
 from aetasc.features.spectral import mel_filterbank
 
@@ -340,7 +340,7 @@ def test_stage_asc_end_to_end(tmp_path, small):
 def test_stage_asc_refuses_audio_without_label_row(tmp_path):
     tut_folder(tmp_path / "asc")
     stray = noise(tmp_path / "asc" / "audio" / "metro-vienna-9-9-a.wav")
-    with pytest.raises(SystemExit, match=f"{stray}: audio file with no label row"):
+    with pytest.raises(LayoutError, match=f"{stray}: audio file with no label row"):
         stage_module().main(["--set", "asc", "--params", str(small_params_file(tmp_path)),
                              "--asc", str(tmp_path / "asc"), "--out", str(tmp_path / "out")])
     assert not (tmp_path / "out").exists()
@@ -400,5 +400,5 @@ def test_stage_aet_subsets_refuses_clips_not_present(tmp_path, ytid, split):
     audioset_folder(tmp_path / "aet")
     (tmp_path / "subsets").mkdir()
     (tmp_path / "subsets" / "union.csv").write_text(f"ytid,split\nunb00000000,unbalanced_train\n{ytid},{split}\n")
-    with pytest.raises(SystemExit, match=f"union.csv:3: clip {ytid} \\(split {split}\\) is not present"):
+    with pytest.raises(LayoutError, match=f"union.csv:3: clip {ytid} \\(split {split}\\) is not present"):
         run_stage(tmp_path, "aet_subsets")

@@ -7,9 +7,7 @@ import stat
 import sys
 import textwrap
 
-import numpy as np
 import pytest
-import soundfile as sf
 
 from aetasc.data import ytdlp
 from aetasc.data.audioset import Segment, read_availability, read_audioset
