@@ -48,7 +48,7 @@ def make_spec(alpha=0.5, epochs=3, **augment) -> RunSpec:
     aug.update(augment)
     return RunSpec(alpha=alpha, seed=7, epochs=epochs, width=4, batch=BatchParams(asc=8, aet=16),
                    optimizer=OptimizerParams(lr=3e-3, weight_decay=1e-2, warmup_epochs=1.0, average_epochs=2.0),
-                   augment=AugmentParams(**aug))
+                   augment=AugmentParams(**aug), threads=2)
 
 
 def test_width_64_encoder_is_resnet18():
@@ -274,3 +274,26 @@ def test_a_run_evaluated_on_the_way_ends_where_a_shorter_run_ends(tmp_path):
            {k: short[k] for k in ("asc_accuracy", "lwlrap", "loss_asc", "loss_aet")}
     assert long["asc_accuracy"] != short["asc_accuracy"] or long["loss_asc"] != short["loss_asc"]
     assert short["at_epochs"] == {}
+
+
+def test_the_fingerprint_names_the_thread_count_and_the_cpu_instruction_set(monkeypatch):
+    spec = make_spec()
+    here = spec.fingerprint()
+    assert replace(spec, threads=3).fingerprint() != here
+    monkeypatch.setattr("aetasc.training.spec.cpu_capability", lambda: "an instruction set of another CPU")
+    assert spec.fingerprint() != here
+
+
+def test_a_run_trains_at_its_pinned_thread_count_and_gives_the_process_its_own_back(tmp_path, monkeypatch):
+    seen = []
+    step = Trainer.train_epoch
+
+    def watched(self, bar=None):
+        seen.append(torch.get_num_threads())
+        return step(self, bar)
+    monkeypatch.setattr(Trainer, "train_epoch", watched)
+    torch.set_num_threads(2)
+    result = train_run(replace(make_spec(epochs=2), threads=1), make_data(), tmp_path / "run", progress=False)
+    assert seen == [1, 1]
+    assert torch.get_num_threads() == 2
+    assert result["threads"] == 1 and result["cpu_capability"] == torch.backends.cpu.get_cpu_capability()

@@ -99,7 +99,7 @@ def make_trainer(params: Params, shapes: Shapes, data: RunData, device: torch.de
                  levers: Levers = Levers(), scratch: Path | None = None, alpha: float = JOINT_ALPHA) -> Trainer:
     """The pipeline's Trainer on a joint run (or at `alpha`), with the given levers pulled."""
     spec = RunSpec(alpha=alpha, seed=0, epochs=1, width=shapes.width, batch=params.batch,
-                   optimizer=params.optimizer, augment=params.augment)
+                   optimizer=params.optimizer, augment=params.augment, threads=params.threads)
     trainer = (Bf16InputTrainer if levers.bf16_input else Trainer)(spec, data, device)
     if levers.bf16 is not None:
         trainer.autocast = levers.bf16

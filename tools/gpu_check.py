@@ -354,7 +354,8 @@ def full_run(params, sizes: dict, device: str, store: Path) -> dict:
     data = full_run_data(sizes, shapes.n_mels, shapes.frames, shapes.events)
     fabricate_s = time.perf_counter() - started
     spec = RunSpec(alpha=JOINT_ALPHA, seed=0, epochs=epochs, width=shapes.width, batch=params.batch,
-                   optimizer=params.optimizer, augment=params.augment, data_id=f"gpu-check full run {sizes}")
+                   optimizer=params.optimizer, augment=params.augment, threads=params.threads,
+                   data_id=f"gpu-check full run {sizes}")
     dev = torch.device(device)
     training = [data.asc_train.x, data.asc_train.y, data.aet_train.x, data.aet_train.y]
     resident = dev.type == "cuda" and fits_on_device(training, dev)

@@ -369,6 +369,7 @@ class Params(Strict):
     optimizer: OptimizerParams
     augment: AugmentParams
     max_rejected_share: Annotated[float, Field(ge=0.0, lt=1.0)]
+    threads: PositiveInt
     stats: StatsParams
     worlds: Worlds
 

@@ -219,7 +219,7 @@ def tagger_plan(params, layout, pool_features: Path):
     y = multi_hot(segs, classes)
     spec = RunSpec(alpha=1.0, seed=world.seeds[0], epochs=world.ranking.tagger_epochs,
                    width=world.model.width, batch=params.batch, optimizer=params.optimizer,
-                   augment=params.augment,
+                   augment=params.augment, threads=params.threads,
                    data_id="ranking:" + digest(classes, [pool.digests[r] for r in rows], y.numpy(),
                                                world.ranking.validation_fraction))
     return pool, segs, rows, y, spec

@@ -190,7 +190,7 @@ def plan_runs(figure: str, params: Params, data_id: Callable[[SubsetRequest | No
             events = point.events.request(world.data_seed) if point.events else None
             spec = RunSpec(alpha=resolve_alpha(point, params, baselines), seed=seed, epochs=max(budgets),
                            width=world.model.width, batch=params.batch, optimizer=params.optimizer,
-                           augment=augment, data_id=data_id(events), evaluate_at=budgets[:-1])
+                           augment=augment, threads=params.threads, data_id=data_id(events), evaluate_at=budgets[:-1])
             if not point.pretrain:
                 runs.append(Run(point, seed, spec, events, budgets=budgets))
                 continue

@@ -2,10 +2,14 @@
 
 A run in the store is identified by a fingerprint of its settings, the digest of the data
 it trains and evaluates on (the per-row digests written at extraction, its targets and
-class lists) and the digest of the code on the training path: the source of every module
-of this package that the training module imports, directly or through others (read from
-the import statements, so the list can never go stale), and the versions of the numerical
-libraries that compute the step.
+class lists), the digest of the code on the training path and the machine that computes
+the step. The code is every module of this package that the training module imports,
+directly or through others (read from the import statements, so the list can never go
+stale), taken by its meaning: the syntax tree without docstrings, comments or layout, so
+that a reworded comment retrains nothing. With it go the versions of the numerical
+libraries and, on the CPU, the instruction set torch dispatches to and its thread count:
+reductions split over another number of threads, or vectorized for another instruction set,
+round differently.
 """
 from __future__ import annotations
 
@@ -44,13 +48,13 @@ def module_file(name: str) -> Path | None:
     return None
 
 
-def _imports(path: Path) -> set[str]:
-    """Modules of this package that a source file imports (relative or `aetasc.` names)."""
+def _package_imports(tree: ast.AST, path: Path):
+    """(statement, modules of this package it imports) for each import statement of a parsed
+    source that imports any (relative or `aetasc.` names)."""
     # The package relative imports resolve against: a module's folder, and for an __init__.py
     # the package it initializes, which is its folder too (p/__init__.py and p/m.py: p).
     package = list(path.relative_to(PACKAGE).parts[:-1])
-    found = set()
-    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+    for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom):
             if node.level:      # one dot: that package; each further dot: one package up
                 base = package[:len(package) - node.level + 1]
@@ -59,12 +63,21 @@ def _imports(path: Path) -> set[str]:
                 prefix = node.module.removeprefix("aetasc").lstrip(".")
             else:
                 continue
-            found.add(prefix)
-            found.update(f"{prefix}.{a.name}".lstrip(".") for a in node.names)   # `from . import x`
+            # `from . import x` imports the module x
+            names = {prefix} | {f"{prefix}.{a.name}".lstrip(".") for a in node.names}
         elif isinstance(node, ast.Import):
-            found.update(a.name.removeprefix("aetasc").lstrip(".") for a in node.names
-                         if a.name == "aetasc" or a.name.startswith("aetasc."))
-    return {name for name in found if module_file(name) is not None}
+            names = {a.name.removeprefix("aetasc").lstrip(".") for a in node.names
+                     if a.name == "aetasc" or a.name.startswith("aetasc.")}
+        else:
+            continue
+        found = {name for name in names if module_file(name) is not None}
+        if found:
+            yield node, found
+
+
+def _imports(path: Path) -> set[str]:
+    """Modules of this package that a source file imports."""
+    return set().union(*(found for _, found in _package_imports(ast.parse(path.read_bytes(), str(path)), path)))
 
 
 def training_modules(root: str = "training.trainer") -> list[Path]:
@@ -90,8 +103,48 @@ def library_versions() -> dict[str, str]:
     return out
 
 
+def _without_docstrings(tree: ast.AST) -> ast.AST:
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+            body = node.body
+            if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) \
+                    and isinstance(body[0].value.value, str):
+                node.body = body[1:] or [ast.Pass()]
+    return tree
+
+
+def _content_key(path: Path) -> str:
+    """A module's code without its docstrings and without its imports of this package: what
+    stays the same when a module is moved and the modules it imports are moved."""
+    tree = _without_docstrings(ast.parse(path.read_bytes(), str(path)))
+    for node, _ in list(_package_imports(tree, path)):
+        node.names, node.module, node.level = [ast.alias("_")], None, 0
+    return hashlib.sha256(ast.dump(tree).encode()).hexdigest()[:16]
+
+
+def code_meaning(path: Path) -> str:
+    """A module's syntax tree without its docstrings, as text, each import of this package
+    naming the content of the module it imports rather than its place: equal for two sources
+    that differ only in comments, docstrings, layout or where their modules lie."""
+    tree = _without_docstrings(ast.parse(path.read_bytes(), str(path)))
+    for node, found in list(_package_imports(tree, path)):
+        modules = "+".join(sorted(_content_key(module_file(name)) for name in found))
+        if isinstance(node, ast.ImportFrom):
+            node.module, node.level = modules, 0
+        else:
+            node.names = [ast.alias(modules, a.asname) for a in node.names]
+    return ast.dump(tree)            # no line or column numbers: positions do not count
+
+
 @functools.cache
 def code_digest(root: str = "training.trainer") -> str:
-    """Digest of the training path's sources and the numerical libraries' versions."""
-    sources = {str(p.relative_to(PACKAGE)): p.read_bytes().decode() for p in training_modules(root)}
-    return digest(sources, library_versions())
+    """Digest of the training path's code, by meaning (code_meaning), and the numerical
+    libraries' versions."""
+    return digest(sorted(code_meaning(p) for p in training_modules(root)), library_versions())
+
+
+def cpu_capability() -> str:
+    """The instruction set torch dispatches its CPU kernels to (e.g. AVX512): with the thread
+    count (RunSpec.threads), what of the machine a CPU run's numbers depend on."""
+    import torch
+    return torch.backends.cpu.get_cpu_capability()

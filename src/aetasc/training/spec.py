@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass
 import torch
 
 from aetasc.config import AugmentParams, BatchParams, OptimizerParams
-from aetasc.training.identity import code_digest
+from aetasc.training.identity import code_digest, cpu_capability
 
 
 @dataclass(frozen=True)
@@ -61,6 +61,7 @@ class RunSpec:
     batch: BatchParams
     optimizer: OptimizerParams
     augment: AugmentParams
+    threads: int                      # torch's intra-op threads while it trains (params.yaml: threads)
     init_encoder: str | None = None   # the checkpoint whose encoder starts this run (fine-tuning):
                                       # a path, or an identity resolved by train_run's caller
     data_id: str = ""                 # digest of the run's data: feature rows, targets, classes
@@ -69,9 +70,11 @@ class RunSpec:
                                       # the one a run of e epochs ends with (shorter budgets for free)
 
     def fingerprint(self) -> str:
-        """Identifies the run: settings, data and code (aetasc.training.identity). Equal fingerprints
-        give equal numbers (on the CPU); nothing of another run is ever reused."""
-        blob = json.dumps({**asdict(self), "code": code_digest()}, sort_keys=True, default=str)
+        """Identifies the run: settings (thread count included), data, code and the CPU's
+        instruction set (aetasc.training.identity). Equal fingerprints give equal numbers (on
+        the CPU); nothing of another run is ever reused."""
+        blob = json.dumps({**asdict(self), "code": code_digest(), "cpu_capability": cpu_capability()},
+                          sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 

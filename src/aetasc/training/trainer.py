@@ -31,7 +31,7 @@ from aetasc.progress import bar as progress_bar
 from aetasc.training.augment import SpecAugment, mixup
 from aetasc.training.batches import Batch, batch_source, fits_on_device
 from aetasc.training.checkpoints import CHECKPOINT, checkpoint_sha256, load_checkpoint, save_checkpoint
-from aetasc.training.identity import code_digest, library_versions
+from aetasc.training.identity import code_digest, cpu_capability, library_versions
 from aetasc.training.metrics import class_accuracies, lwlrap, macro_accuracy
 from aetasc.training.model import MultiTaskNet
 from aetasc.training.spec import RunData, RunSpec, derive_seed
@@ -359,6 +359,18 @@ def train_run(spec: RunSpec, data: RunData, run_dir: str | Path, device=None,
 
 def _train(spec: RunSpec, data: RunData, run_dir: Path, device: torch.device, progress: bool,
            keep_checkpoint: bool, init_encoder_path, label: str | None) -> dict:
+    # the thread count the fingerprint names (the process's count is restored afterwards)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(spec.threads)
+    try:
+        return _train_at_pinned_threads(spec, data, run_dir, device, progress, keep_checkpoint,
+                                        init_encoder_path, label)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _train_at_pinned_threads(spec: RunSpec, data: RunData, run_dir: Path, device: torch.device, progress: bool,
+                             keep_checkpoint: bool, init_encoder_path, label: str | None) -> dict:
     started = time.perf_counter()
     trainer = Trainer(spec, data, device, init_encoder_path)
     ckpt_path = run_dir / CHECKPOINT
@@ -390,7 +402,8 @@ def _train(spec: RunSpec, data: RunData, run_dir: Path, device: torch.device, pr
               "clips_per_second": float(np.mean([h["clips_per_second"] for h in trainer.history])),
               # provenance: what the fingerprint was made of, and where and how long it ran
               "data_id": spec.data_id, "data": data.record, "code": code_digest(), "versions": library_versions(),
-              "device": str(device), "wall_seconds_this_session": time.perf_counter() - started,
+              "device": str(device), "threads": spec.threads, "cpu_capability": cpu_capability(),
+              "wall_seconds_this_session": time.perf_counter() - started,
               "trained_by": PROCESS,
               "checkpoint_sha256": checkpoint_sha256(ckpt_path) if keep_checkpoint else None}
     result = write_result(run_dir, result)
