@@ -47,7 +47,8 @@ def make_spec(alpha=0.5, epochs=3, **augment) -> RunSpec:
                mixup=True, mixup_alpha=0.3, dropout=0.1)
     aug.update(augment)
     return RunSpec(alpha=alpha, seed=7, epochs=epochs, width=4, batch=BatchParams(asc=8, aet=16),
-                   optimizer=OptimizerParams(lr=3e-3, weight_decay=1e-2, warmup_epochs=1.0, average_epochs=2.0),
+                   optimizer=OptimizerParams(lr=3e-3, weight_decay=1e-2, warmup_epochs=1.0, schedule="inverse_sqrt",
+                                             cooldown_fraction=0.2, average_epochs=2.0),
                    augment=AugmentParams(**aug), threads=2)
 
 
@@ -255,12 +256,84 @@ def test_an_asc_only_run_is_normalized_by_its_own_data_alone():
 
 # ------------------------------------------------------------------------ budgets
 
-def test_the_learning_rate_does_not_depend_on_the_budget():
-    from aetasc.training.trainer import _schedule
-    short, long = _schedule(make_spec(epochs=2), 6), _schedule(make_spec(epochs=40), 6)
-    assert [short(s) for s in range(12)] == [long(s) for s in range(12)]
+def _schedule(name: str, epochs: int = 40, **optimizer) -> RunSpec:
+    spec = make_spec(epochs=epochs)
+    return replace(spec, optimizer=spec.optimizer.model_copy(update={"schedule": name, **optimizer}))
+
+
+def test_the_inverse_sqrt_rate_does_not_depend_on_the_budget():
+    from aetasc.training.trainer import lr_factor
+    spec = _schedule("inverse_sqrt")
+    assert [lr_factor(spec, 6, s, 2) for s in range(12)] == [lr_factor(spec, 6, s, 40) for s in range(12)]
     # linear warm-up over one epoch (6 steps), then 1 / sqrt(step)
-    assert [round(long(s), 6) for s in (0, 5, 6, 23)] == [round(1 / 6, 6), 1.0, round((6 / 7) ** 0.5, 6), 0.5]
+    assert [round(lr_factor(spec, 6, s, 40), 6) for s in (0, 5, 6, 23)] == [round(1 / 6, 6), 1.0,
+                                                                            round((6 / 7) ** 0.5, 6), 0.5]
+
+
+def test_the_cosine_and_wsd_rates_against_their_closed_forms():
+    import math
+    from aetasc.training.trainer import lr_factor
+    cosine, wsd = _schedule("cosine", 10), _schedule("wsd", 10, cooldown_fraction=0.2)
+    # 6 steps an epoch, 60 in all, warm-up 6: cosine from step 6 over 54 steps
+    assert lr_factor(cosine, 6, 6, 10) == 1.0
+    assert lr_factor(cosine, 6, 33, 10) == pytest.approx(0.5)
+    assert lr_factor(cosine, 6, 59, 10) == pytest.approx(0.5 * (1 + math.cos(math.pi * 53 / 54)))
+    # wsd: the peak until epoch 8, then 1 - sqrt(progress) over the last 2 epochs (12 steps)
+    assert [lr_factor(wsd, 6, s, 10) for s in (6, 47)] == [1.0, 1.0]
+    assert [lr_factor(wsd, 6, s, 10) for s in (48, 51, 59)] == pytest.approx(
+        [1.0, 1 - math.sqrt(3 / 12), 1 - math.sqrt(11 / 12)])
+    # until its cooldown, a wsd run does not depend on its budget
+    assert [lr_factor(wsd, 6, s, 10) for s in range(48)] == [lr_factor(wsd, 6, s, 40) for s in range(48)]
+
+
+def test_cooldowns_are_whole_epochs_and_branch_from_the_stable_phase():
+    from aetasc.training.trainer import branch_starts, cooldown_epochs
+    spec = replace(_schedule("wsd", 32, cooldown_fraction=0.2), evaluate_at=(2, 4, 8, 16))
+    assert [cooldown_epochs(spec, e) for e in (1, 2, 4, 8, 16, 32)] == [1, 1, 1, 2, 3, 6]
+    assert branch_starts(spec) == {1: [2], 3: [4], 6: [8], 13: [16]}
+    with pytest.raises(ValueError, match="evaluate_at 32"):      # not a shorter budget
+        branch_starts(replace(spec, evaluate_at=(32,)))
+    with pytest.raises(ValueError, match="cosine .* a run of its own"):
+        Trainer(replace(_schedule("cosine", 4), evaluate_at=(2,)), make_data(), torch.device("cpu"))
+
+
+WSD_KEYS = ("asc_accuracy", "lwlrap", "loss_asc", "loss_aet", "asc_class_accuracy")
+
+
+def test_a_wsd_branch_is_exactly_a_shorter_run_and_leaves_no_trace(tmp_path):
+    """A wsd run's shorter budgets are cooldown branches of its stable phase: each must be
+    what a run of that budget ends with, and the run itself what it is without branches."""
+    data = make_data()
+    spec = replace(_schedule("wsd", 6, cooldown_fraction=0.34, average_epochs=0.0))
+    long = train_run(replace(spec, evaluate_at=(3,)), data, tmp_path / "long", progress=False)
+    short = train_run(replace(spec, epochs=3), data, tmp_path / "short", progress=False)
+    plain = train_run(spec, data, tmp_path / "plain", progress=False)
+    assert {k: long["at_epochs"]["3"][k] for k in ("asc_accuracy", "lwlrap", "loss_asc", "loss_aet")} == \
+           {k: short[k] for k in ("asc_accuracy", "lwlrap", "loss_asc", "loss_aet")}
+    assert {k: long[k] for k in WSD_KEYS} == {k: plain[k] for k in WSD_KEYS}
+    assert long["loss_asc"] != short["loss_asc"]
+
+
+def test_a_wsd_run_resumed_after_a_branch_ends_where_an_uninterrupted_one_ends(tmp_path, monkeypatch):
+    import aetasc.training.trainer as trainer_module
+    data = make_data()
+    spec = replace(_schedule("wsd", 6, cooldown_fraction=0.34, average_epochs=0.0), evaluate_at=(3,))
+    whole = train_run(spec, data, tmp_path / "whole", progress=False)
+    real, calls = trainer_module.Trainer.train_epoch, []
+
+    def dies_after_its_branch(self, bar=None):
+        calls.append(self.epoch)
+        if self.at_epochs and self.epoch == 3:       # the branch is done and checkpointed
+            raise KeyboardInterrupt
+        return real(self, bar)
+    monkeypatch.setattr(trainer_module.Trainer, "train_epoch", dies_after_its_branch)
+    with pytest.raises(KeyboardInterrupt):
+        train_run(spec, data, tmp_path / "killed", progress=False)
+    assert load_checkpoint(tmp_path / "killed" / CHECKPOINT)["at_epochs"].keys() == {"3"}
+    monkeypatch.setattr(trainer_module.Trainer, "train_epoch", real)
+    resumed = train_run(spec, data, tmp_path / "killed", progress=False)
+    assert resumed["at_epochs"] == whole["at_epochs"]
+    assert {k: resumed[k] for k in WSD_KEYS} == {k: whole[k] for k in WSD_KEYS}
 
 
 def test_a_run_evaluated_on_the_way_ends_where_a_shorter_run_ends(tmp_path):

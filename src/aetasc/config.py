@@ -78,7 +78,13 @@ class OptimizerParams(Strict):
     lr: PositiveFloat
     weight_decay: Annotated[float, Field(ge=0.0)]
     warmup_epochs: Annotated[float, Field(ge=0.0)]
-    average_epochs: PositiveFloat      # time constant of the weights' moving average that is evaluated
+    # after the warm-up (aetasc.training.trainer.lr_factor): inverse_sqrt (1 / sqrt(step)),
+    # cosine (to zero at the budget), wsd (constant, then a cooldown to zero over the last
+    # cooldown_fraction of the budget)
+    schedule: Literal["inverse_sqrt", "cosine", "wsd"]
+    cooldown_fraction: Annotated[float, Field(gt=0.0, le=1.0)]
+    average_epochs: Annotated[float, Field(ge=0.0)]   # time constant of the weights' moving
+                                                      # average that is evaluated; 0 = none
 
 
 class AugmentParams(Strict):

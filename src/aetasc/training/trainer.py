@@ -15,6 +15,7 @@ resumed run ends with the same numbers as an uninterrupted one (on the CPU).
 """
 from __future__ import annotations
 
+import copy
 import csv
 import math
 import os
@@ -88,15 +89,48 @@ def _on_device_if_it_fits(t: torch.Tensor, device: torch.device) -> torch.Tensor
     return t.to(device) if fits_on_device([t], device) else t
 
 
-def _schedule(spec: RunSpec, steps_per_epoch: int):
-    """Linear warm-up, then the learning rate decays as 1 / sqrt(step). It does not depend on
-    the budget (unlike a cosine to zero): the first e epochs of any run are a run of e epochs,
-    so one run gives its learning curve, its half-budget result and the study's budgets."""
-    warmup = max(1, round(spec.optimizer.warmup_epochs * steps_per_epoch))
+def cooldown_epochs(spec: RunSpec, budget: int) -> int:
+    """Epochs of the wsd schedule's cooldown in a run of `budget` epochs: its cooldown_fraction,
+    rounded to whole epochs (at least one), so that a cooldown starts where an epoch does."""
+    return min(budget, max(1, round(spec.optimizer.cooldown_fraction * budget)))
 
-    def factor(step: int) -> float:
-        return (step + 1) / warmup if step < warmup else math.sqrt(warmup / (step + 1))
-    return factor
+
+def lr_factor(spec: RunSpec, steps_per_epoch: int, step: int, budget: int) -> float:
+    """The learning rate at `step` of a run of `budget` epochs, as a share of the peak.
+
+    A linear warm-up, then: inverse_sqrt decays as 1 / sqrt(step), whatever the budget (the
+    first e epochs of any run are a run of e epochs); cosine falls to zero at the budget; wsd
+    holds the peak, then cools down to zero over the budget's last cooldown_epochs as
+    1 - sqrt(progress) (Haegele et al. 2024). Until a wsd cooldown starts, the rate does not
+    depend on the budget either, so a run of e epochs is a branch of a longer run taken at
+    the start of its cooldown."""
+    o = spec.optimizer
+    warmup = max(1, round(o.warmup_epochs * steps_per_epoch))
+    if step < warmup:
+        return (step + 1) / warmup
+    if o.schedule == "inverse_sqrt":
+        return math.sqrt(warmup / (step + 1))
+    total = budget * steps_per_epoch
+    if o.schedule == "cosine":
+        return 0.5 * (1.0 + math.cos(math.pi * (step - warmup) / max(1, total - warmup)))
+    start = (budget - cooldown_epochs(spec, budget)) * steps_per_epoch
+    return 1.0 if step < start else 1.0 - math.sqrt((step - start) / (total - start))
+
+
+def branch_starts(spec: RunSpec) -> dict[int, list[int]]:
+    """wsd: the epoch of the stable phase at which each earlier budget (evaluate_at) branches
+    off into its own cooldown -> those budgets."""
+    if not spec.evaluate_at or spec.optimizer.schedule != "wsd":
+        return {}
+    own_cooldown = spec.epochs - cooldown_epochs(spec, spec.epochs)
+    out = {}
+    for e in sorted(spec.evaluate_at):
+        start = e - cooldown_epochs(spec, e)
+        if not 0 < e < spec.epochs or start > own_cooldown:
+            raise ValueError(f"evaluate_at {e}: a wsd run of {spec.epochs} epochs can give budgets below "
+                             f"it whose cooldown starts by epoch {own_cooldown}, where its own does")
+        out.setdefault(start, []).append(e)
+    return out
 
 
 class Trainer:
@@ -138,10 +172,16 @@ class Trainer:
         # The model evaluated (and handed on: a pre-trained encoder, the ranking's tagger) is an
         # exponential moving average of the weights, batch-norm statistics included: it anneals
         # the noise of a rate that never reaches zero, without a schedule tied to the budget.
+        # average_epochs = 0: a decay of 0, the average is the weights themselves.
+        if spec.optimizer.schedule == "cosine" and spec.evaluate_at:
+            raise ValueError("a cosine schedule decays over the whole budget: a run of fewer epochs "
+                             f"is a run of its own (evaluate_at {spec.evaluate_at} needs inverse_sqrt or wsd)")
         decay = 1.0 - 1.0 / max(1.0, spec.optimizer.average_epochs * self.steps_per_epoch)
         self.average = AveragedModel(self.model, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
         total = spec.epochs * self.steps_per_epoch
-        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, _schedule(spec, self.steps_per_epoch))
+        self.budget = spec.epochs          # the run being trained: this one, or a wsd branch of it
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, lambda step: lr_factor(spec, self.steps_per_epoch, step, self.budget))
         # The training step calls `forward`: the model, or a compiled version of it when the
         # run is long enough to earn back the compile time (see COMPILE_MIN_STEPS).
         self.forward = self.model
@@ -160,6 +200,7 @@ class Trainer:
         self.asc_eval_x = _on_device_if_it_fits(data.asc_eval.x, device) if data.asc_eval is not None else None
         self.aet_val_x = _on_device_if_it_fits(data.aet_val.x, device) if data.aet_val is not None else None
         self.history: list[dict] = []
+        self.at_epochs: dict[str, dict] = {}   # epochs -> the result a run of that budget ends with
         self.epoch = 0
 
     def _load_encoder(self, path: str | Path) -> None:
@@ -186,7 +227,7 @@ class Trainer:
                 "training_model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
                 "scheduler": self.scheduler.state_dict(),
                 "sampler": [self.sampler.cycle, self.sampler.position] if self.sampler else [0, 0],
-                "history": self.history}
+                "history": self.history, "at_epochs": self.at_epochs}
 
     def restore(self, ckpt: dict) -> None:
         self.model.load_state_dict(ckpt["training_model"])
@@ -197,6 +238,24 @@ class Trainer:
         if self.sampler is not None:
             self.sampler = CyclicSampler(self.sampler.n, self.spec.seed, *ckpt["sampler"])
         self.history, self.epoch = list(ckpt["history"]), int(ckpt["epoch"])
+        self.at_epochs = dict(ckpt["at_epochs"])
+
+    def branch(self, budget: int, bar=None) -> dict:
+        """wsd: train from here (the stable phase) to the end of a run of `budget` epochs,
+        through its cooldown, and return that run's result; then go back to where it started.
+        What the branch trains is exactly what a run of `budget` epochs trains from here."""
+        start = copy.deepcopy(self.state())
+        self.budget = budget
+        for group in self.optimizer.param_groups:   # the rate of the branch's next step
+            group["lr"] = self.spec.optimizer.lr * lr_factor(self.spec, self.steps_per_epoch,
+                                                              self.scheduler.last_epoch, budget)
+        while self.epoch < budget:
+            stats = self.train_epoch(bar)
+            self.epoch += 1
+        result = _budget_result(self.evaluate(), stats)
+        self.restore(start)
+        self.budget = self.spec.epochs
+        return result
 
     # -- training
     def _epoch_plan(self, order: torch.Tensor | None) -> list[dict[str, torch.Tensor]]:
@@ -377,16 +436,24 @@ def _train_at_pinned_threads(spec: RunSpec, data: RunData, run_dir: Path, device
     ckpt = readable_checkpoint(run_dir, spec)
     if ckpt is not None:
         trainer.restore(ckpt)
-    total = spec.epochs * trainer.steps_per_epoch
-    bar = progress_bar(total=total, initial=trainer.epoch * trainer.steps_per_epoch, unit="step",
+    branches = branch_starts(spec)
+    steps = trainer.steps_per_epoch
+    total = steps * (spec.epochs + sum(e - s for s, es in branches.items() for e in es))
+    done = trainer.epoch + sum(e - s for s, es in branches.items() for e in es if str(e) in trainer.at_epochs)
+    bar = progress_bar(total=total, initial=done * steps, unit="step",
                        desc=label or run_dir.name, leave=False, disable=not progress)
     with bar:
         while trainer.epoch < spec.epochs:
+            pending = [e for e in branches.get(trainer.epoch, []) if str(e) not in trainer.at_epochs]
+            for e in pending:        # wsd: the shorter budgets' cooldowns start here
+                trainer.at_epochs[str(e)] = trainer.branch(e, bar)
+            if pending:
+                save_checkpoint(trainer.state(), ckpt_path)
             stats = trainer.train_epoch(bar)
             trainer.epoch += 1
             entry = {"epoch": trainer.epoch, **stats, **_curve_metrics(trainer.evaluate(monitor=True))}
-            if trainer.epoch in spec.evaluate_at:
-                entry["budget_result"] = _budget_result(trainer.evaluate(), stats)
+            if trainer.epoch in spec.evaluate_at and not branches:
+                trainer.at_epochs[str(trainer.epoch)] = _budget_result(trainer.evaluate(), stats)
             trainer.history.append(entry)
             save_checkpoint(trainer.state(), ckpt_path)
             _write_curves(run_dir / CURVES, trainer.history)
@@ -394,8 +461,8 @@ def _train_at_pinned_threads(spec: RunSpec, data: RunData, run_dir: Path, device
                              if k.startswith("loss") and v is not None}, refresh=False)
     result = {"fingerprint": spec.fingerprint(), "alpha": spec.alpha, "seed": spec.seed,
               "epochs": spec.epochs, **trainer.evaluate(),
-              # what a run of e epochs would have ended with, for each e in evaluate_at
-              "at_epochs": {str(h["epoch"]): h["budget_result"] for h in trainer.history if "budget_result" in h},
+              # what a run of e epochs ends with, for each e in evaluate_at
+              "at_epochs": trainer.at_epochs,
               # converged losses L*: mean training loss of the last epoch (augmented batches)
               "loss_asc": trainer.history[-1]["loss_asc"], "loss_aet": trainer.history[-1]["loss_aet"],
               "train_seconds": sum(h["seconds"] for h in trainer.history),
