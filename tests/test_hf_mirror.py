@@ -30,10 +30,11 @@ def flac_bytes(seed: int, seconds: float = 10.0, rate: int = RATE) -> bytes:
     return buf.getvalue()
 
 
-def write_shard(path, ids, folder, row_group_size=2, rate=RATE):
+def write_shard(path, ids, folder, row_group_size=2, rate=RATE, seed=0):
     path.parent.mkdir(parents=True, exist_ok=True)
     rows = {"video_id": ids,
-            "audio": [{"bytes": flac_bytes(i, rate=rate), "path": f"audio/{folder}/{y}.flac"} for i, y in enumerate(ids)],
+            "audio": [{"bytes": flac_bytes(seed + i, rate=rate), "path": f"audio/{folder}/{y}.flac"}
+                      for i, y in enumerate(ids)],
             "labels": [["/m/09x0r"] for _ in ids], "human_labels": [["Speech"] for _ in ids]}
     pq.write_table(pa.table(rows, schema=SCHEMA), path, row_group_size=row_group_size)
 
@@ -351,3 +352,30 @@ def test_a_damaged_index_names_itself_and_says_to_delete_it(mirror_dir, tmp_path
     (tmp_path / "i.csv").write_text(text[: text.rindex(",")])
     with pytest.raises(MirrorError, match=r"i\.csv:\d+: .*delete it to rebuild"):
         load_index(mirror, tmp_path / "i.csv", progress=False)
+
+
+def test_a_mistyped_local_folder_is_not_taken_for_a_repo_id(tmp_path, monkeypatch):
+    """Issue 38 case 10: `data/AudioSett` (one slash, like owner/name) was read as a Hub repo."""
+    monkeypatch.chdir(tmp_path)
+    make_mirror(tmp_path / "data" / "AudioSet", {"eval": YTIDS["eval"][:1]})
+    with pytest.raises(MirrorError, match=r"k = data/AudioSett: no such folder \(.*data/AudioSett\)"):
+        open_mirror("data/AudioSett", "0" * 40, "k")
+    with pytest.raises(MirrorError, match=r"no such folder"):
+        open_mirror("agkphysics/Audio Set", "0" * 40, "k")           # not a valid repo id either
+    assert open_mirror("agkphysics/AudioSet", "0" * 40, "k").name == f"agkphysics/AudioSet@{'0' * 40}"
+
+
+def test_clips_of_one_mirror_are_never_reused_for_another(server, tmp_path):
+    """Issue 38 case 5: hf_clips/ was shared, so switching audioset_hf reused the first
+    mirror's bytes while the manifest named the second."""
+    ev = YTIDS["eval"][:2]
+    first, second = make_mirror(tmp_path / "first", {}), make_mirror(tmp_path / "second", {})
+    write_shard(first / "data" / "eval" / "00.parquet", ev, "eval")
+    write_shard(second / "data" / "eval" / "00.parquet", ev, "eval", seed=100)
+    url = serve_dir(server, make_audioset_tables(tmp_path / "tables"), "/csv")
+    for n, mirror in enumerate((first, second)):
+        acquire_audioset(audioset_sources(tmp_path, url, audioset_hf=str(mirror)), tmp_path / f"aet{n}",
+                         progress=False)
+    for n, seed in enumerate((0, 100)):
+        data, _ = sf.read(tmp_path / f"aet{n}" / "audio" / f"{ev[0]}.flac")
+        assert np.array_equal(data, sf.read(io.BytesIO(flac_bytes(seed)))[0])

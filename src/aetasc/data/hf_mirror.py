@@ -35,6 +35,7 @@ SPLIT_FOLDERS = {"balanced_train": "bal_train", "unbalanced_train": "unbal_train
 ID_COLUMN, AUDIO_COLUMN = "video_id", "audio"
 INDEX_HEADER = ["video_id", "split", "shard", "row_group", "group_rows", "group_bytes"]
 COMMIT = re.compile(r"[0-9a-f]{40}")      # whole string: re.fullmatch (a "$" lets "\n" through)
+REPO_ID = re.compile(r"[\w.-]{1,96}/[\w.-]{1,96}")    # huggingface_hub's validate_repo_id, owner required
 
 
 class MirrorError(AetascError, RuntimeError):
@@ -80,9 +81,9 @@ def open_mirror(location: str, revision: str | None, key: str, revision_key: str
             raise MirrorError(f"{key} = {location}: holds none of {', '.join(SPLIT_FOLDERS.values())}/ "
                               f"(nor data/ with them): not a folder of the mirror's parquet shards")
         return Mirror(LocalFileSystem(), root.resolve().as_posix(), str(root.resolve()))
-    if location.startswith((".", "/", "~")) or location.count("/") != 1:
-        raise MirrorError(f"{key} = {location}: no such folder, and not a Hugging Face dataset id "
-                          f"(owner/name, e.g. agkphysics/AudioSet)")
+    if _names_a_folder(location):
+        raise MirrorError(f"{key} = {location}: no such folder ({folder.absolute()}), and not a Hugging Face "
+                          f"dataset id (owner/name, e.g. agkphysics/AudioSet): check the path")
     if revision is None or not COMMIT.fullmatch(revision):
         raise MirrorError(f"{revision_key or key + '_revision'} = {revision!r}: a dataset repo is read at a pinned "
                           f"revision, the 40-digit commit of the version you plan with (the "
@@ -93,6 +94,14 @@ def open_mirror(location: str, revision: str | None, key: str, revision_key: str
     except ImportError:
         raise MirrorError(f"{key} names a Hugging Face repo: pip install huggingface_hub") from None
     return Mirror(HfFileSystem(), f"datasets/{location}@{revision}/data", f"{location}@{revision}")
+
+
+def _names_a_folder(location: str) -> bool:
+    """A location that is not a folder here names a repo only when it has the form of a repo
+    id and its first part is no folder here: `data/AudioSett` beside a `data/` is a typo."""
+    owner = location.split("/")[0]
+    return (location.startswith((".", "/", "~")) or not REPO_ID.fullmatch(location)
+            or ".." in location or "--" in location or Path(owner).is_dir())
 
 
 def _parquet():
@@ -134,9 +143,18 @@ class MirrorIndex:
         return out
 
 
+def _tag(mirror: Mirror) -> str:
+    return hashlib.sha256(mirror.name.encode()).hexdigest()[:16]
+
+
 def index_path(download_dir: str | Path, mirror: Mirror) -> Path:
-    tag = hashlib.sha256(mirror.name.encode()).hexdigest()[:16]
-    return Path(download_dir).expanduser() / "audioset" / "hf_index" / f"{tag}.csv"
+    return Path(download_dir).expanduser() / "audioset" / "hf_index" / f"{_tag(mirror)}.csv"
+
+
+def clips_folder(download_dir: str | Path, mirror: Mirror) -> Path:
+    """Where the clips written from this mirror (and revision) are kept: one folder each,
+    so that switching mirrors never takes another mirror's bytes for a clip."""
+    return Path(download_dir).expanduser() / "audioset" / "hf_clips" / _tag(mirror)
 
 
 def load_index(mirror: Mirror, path: Path, progress: bool = True) -> MirrorIndex:
