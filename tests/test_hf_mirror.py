@@ -75,7 +75,7 @@ def test_index_from_the_id_column_then_only_the_needed_row_groups(mirror_dir, tm
     fs = CountingFS()
     mirror = Mirror(fs, (mirror_dir / "data").as_posix(), "test mirror")
     size = sum(p.stat().st_size for p in mirror_dir.rglob("*.parquet"))
-    index = load_index(mirror, tmp_path / "index.csv", progress=False)
+    index = load_index(mirror, tmp_path / "index", progress=False)
     assert 0 < fs.read < size / 5                   # footers and id columns, not the audio
     unb = YTIDS["unbalanced_train"]
     assert index.where[unb[4]] == ("unbalanced_train", "unbal_train/01.parquet", 0)
@@ -83,6 +83,7 @@ def test_index_from_the_id_column_then_only_the_needed_row_groups(mirror_dir, tm
     groups = {(s, g) for s, g in [("unbal_train/00.parquet", 0), ("unbal_train/01.parquet", 0)]}
     assert plan["unbalanced_train"] == {
         "clips_wanted": 2, "clips_held": 2, "row_groups": 2, "row_groups_total": 3,
+        "shards": 2, "shards_total": 2, "requests": 2 + 2,
         "bytes": sum(index.groups[g].bytes for g in groups),
         "bytes_total": sum(g.bytes for g in index.groups.values() if g.split == "unbalanced_train")}
     assert plan["eval"]["clips_held"] == 0 and plan["eval"]["row_groups"] == 0
@@ -99,7 +100,7 @@ def test_index_from_the_id_column_then_only_the_needed_row_groups(mirror_dir, tm
     assert rate == RATE and np.array_equal(data, sf.read(io.BytesIO(flac_bytes(0)))[0])
     # the index is kept: a second run reads no shard to find the clips
     fs.read = 0
-    assert load_index(mirror, tmp_path / "index.csv").where == index.where and fs.read == 0
+    assert load_index(mirror, tmp_path / "index").where == index.where and fs.read == 0
 
 
 def test_a_shard_without_the_audio_struct_is_refused_naming_it(tmp_path):
@@ -108,7 +109,7 @@ def test_a_shard_without_the_audio_struct_is_refused_naming_it(tmp_path):
     pq.write_table(pa.table({"video_id": ["abcdefghijk"], "audio": [b"flac"]}), path)
     with pytest.raises(MirrorError, match=r"eval/00.parquet: expected the columns video_id and audio.*"
                                           r"found video_id: string, audio: binary"):
-        load_index(open_mirror(str(tmp_path / "m"), None, "k"), tmp_path / "i.csv", progress=False)
+        load_index(open_mirror(str(tmp_path / "m"), None, "k"), tmp_path / "i", progress=False)
 
 
 @pytest.mark.parametrize("revision", [None, "main"])
@@ -172,7 +173,7 @@ def test_the_plan_prints_what_fetching_from_the_mirror_reads(tmp_path):
     assert 0 < reads["unbalanced_train"]["clips_wanted"] < len(segs["unbalanced_train"])
     assert "from the mirror" in proc.stdout and "bytes to read" in proc.stdout
     # the index was built in the params' download_dir, relative to where the plan ran
-    assert list((tmp_path / "data" / "downloads" / "audioset" / "hf_index").glob("*.csv"))
+    assert list((tmp_path / "data" / "downloads" / "audioset" / "hf_index").rglob("*.parquet@*.csv"))
 
 
 class HubStandIn:
@@ -252,14 +253,16 @@ def test_the_remote_path_reads_a_pinned_revision_by_range_requests(mirror_dir, t
         HfFileSystem.clear_instance_cache()
         mirror = open_mirror(HubStandIn.REPO, HubStandIn.REV, "k")
         assert mirror.name == f"{HubStandIn.REPO}@{HubStandIn.REV}"
-        index = load_index(mirror, tmp_path / "index.csv", progress=False)
-        local = load_index(open_mirror(str(mirror_dir), None, "k"), tmp_path / "local.csv", progress=False)
+        index = load_index(mirror, tmp_path / "index", progress=False)
+        local = load_index(open_mirror(str(mirror_dir), None, "k"), tmp_path / "local", progress=False)
         assert index.where == local.where and index.groups == local.groups
         size = sum(p.stat().st_size for p in mirror_dir.rglob("*.parquet"))
         assert 0 < sum(n for _, n in hub.ranges) < size / 5          # footers and id columns only
+        assert mirror.pace.taken == len(hub.ranges)                  # every range request paced
         hub.ranges.clear()
         unb = YTIDS["unbalanced_train"]
         written = write_clips(mirror, index, {unb[4]}, tmp_path / "clips", progress=False)
+        assert len(hub.ranges) == index.plan({"unbalanced_train": {unb[4]}})["unbalanced_train"]["requests"]
         assert {shard for shard, _ in hub.ranges} == {"data/unbal_train/01.parquet"}
         assert sum(n for _, n in hub.ranges) < index.groups[("unbal_train/01.parquet", 0)].bytes + 70_000
         assert np.array_equal(sf.read(written[unb[4]])[0], sf.read(io.BytesIO(flac_bytes(0)))[0])
@@ -275,8 +278,8 @@ def test_an_unreachable_hub_is_one_error_naming_the_mirror(tmp_path, monkeypatch
     try:
         mirror = open_mirror("agkphysics/AudioSet", "0" * 40, "k")
         with pytest.raises(MirrorError, match=f"agkphysics/AudioSet@{'0' * 40}: reading the mirror failed"):
-            load_index(mirror, tmp_path / "index.csv", progress=False)
-        assert not (tmp_path / "index.csv").exists()
+            load_index(mirror, tmp_path / "index", progress=False)
+        assert not (tmp_path / "index").exists()
     finally:
         HfFileSystem.clear_instance_cache()
 
@@ -288,12 +291,12 @@ def test_a_truncated_shard_in_a_local_folder_names_the_shard(mirror_dir, tmp_pat
     shard = mirror_dir / "data" / "eval" / "00.parquet"
     shard.write_bytes(shard.read_bytes()[: shard.stat().st_size * 2 // 5])
     with pytest.raises(MirrorError, match=r"eval/00\.parquet: .*cut short") as err:
-        load_index(open_mirror(str(mirror_dir), None, "k"), tmp_path / "i.csv", progress=False)
+        load_index(open_mirror(str(mirror_dir), None, "k"), tmp_path / "i", progress=False)
     assert "connection to the Hub" not in str(err.value)
     # cut after the index was built: fetching names the shard too
     other = make_mirror(tmp_path / "m2", {"eval": YTIDS["eval"][:4]})
     mirror = open_mirror(str(other), None, "k")
-    index = load_index(mirror, tmp_path / "i2.csv", progress=False)
+    index = load_index(mirror, tmp_path / "i2", progress=False)
     shard = other / "data" / "eval" / "00.parquet"
     shard.write_bytes(shard.read_bytes()[: shard.stat().st_size * 2 // 5])
     with pytest.raises(MirrorError, match=r"eval/00\.parquet: .*cut short") as err:
@@ -315,7 +318,7 @@ def test_a_shard_with_a_column_of_the_wrong_type_is_refused_naming_it(tmp_path, 
     path.parent.mkdir(parents=True)
     pq.write_table(pa.table(rows, schema=schema), path)
     with pytest.raises(MirrorError, match=rf"eval/00\.parquet: .*{message}"):
-        load_index(open_mirror(str(tmp_path / "m"), None, "k"), tmp_path / "i.csv", progress=False)
+        load_index(open_mirror(str(tmp_path / "m"), None, "k"), tmp_path / "i", progress=False)
 
 
 def test_a_row_with_null_bytes_is_reported_as_such(server, tmp_path):
@@ -347,11 +350,12 @@ def test_a_damaged_index_names_itself_and_says_to_delete_it(mirror_dir, tmp_path
     """Own case (every error names the file): an index cut short mid-row was a bare
     ValueError from unpacking."""
     mirror = open_mirror(str(mirror_dir), None, "k")
-    load_index(mirror, tmp_path / "i.csv", progress=False)
-    text = (tmp_path / "i.csv").read_text()
-    (tmp_path / "i.csv").write_text(text[: text.rindex(",")])
-    with pytest.raises(MirrorError, match=r"i\.csv:\d+: .*delete it to rebuild"):
-        load_index(mirror, tmp_path / "i.csv", progress=False)
+    load_index(mirror, tmp_path / "i", progress=False)
+    part = next((tmp_path / "i" / "eval").glob("00.parquet@*.csv"))
+    text = part.read_text()
+    part.write_text(text[: text.rindex(",")])
+    with pytest.raises(MirrorError, match=rf"{part}:\d+: .*delete it to rebuild"):
+        load_index(mirror, tmp_path / "i", progress=False)
 
 
 def test_a_mistyped_local_folder_is_not_taken_for_a_repo_id(tmp_path, monkeypatch):
@@ -379,3 +383,127 @@ def test_clips_of_one_mirror_are_never_reused_for_another(server, tmp_path):
     for n, seed in enumerate((0, 100)):
         data, _ = sf.read(tmp_path / f"aet{n}" / "audio" / f"{ev[0]}.flac")
         assert np.array_equal(data, sf.read(io.BytesIO(flac_bytes(seed)))[0])
+
+
+# ------------------------------------------- issue 38 case 4, issue 39 items 1-3: the index
+
+class OpeningFS(LocalFileSystem):
+    """The local file system, recording each file opened."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.opened = []
+
+    def _open(self, path, mode="rb", **kwargs):
+        self.opened.append(path.rsplit("/data/", 1)[-1])
+        return super()._open(path, mode, **kwargs)
+
+
+def opening_mirror(root):
+    return Mirror(OpeningFS(), (root / "data").as_posix(), "test mirror")
+
+
+def test_shards_added_later_are_indexed(tmp_path):
+    """Issue 38 case 4: unbal_train copied after eval and bal_train was never indexed, so
+    every unbalanced clip was `missing` (for good) and replaced."""
+    ev, bal, unb = YTIDS["eval"], YTIDS["balanced_train"], YTIDS["unbalanced_train"]
+    root = make_mirror(tmp_path / "mirror", {"eval": ev[:4], "balanced_train": bal[:4]})
+    mirror = opening_mirror(root)
+    assert unb[0] not in load_index(mirror, tmp_path / "index", progress=False).where
+    make_mirror(root, {"unbalanced_train": unb})
+    mirror.fs.opened.clear()
+    index = load_index(mirror, tmp_path / "index", progress=False)
+    assert index.where[unb[4]] == ("unbalanced_train", "unbal_train/01.parquet", 0)
+    assert sorted(mirror.fs.opened) == ["unbal_train/00.parquet", "unbal_train/01.parquet"]   # only the new
+
+
+def test_a_rewritten_shard_is_indexed_again(tmp_path):
+    """Issue 38 case 4: a shard rewritten with other clips kept its old index entries."""
+    ev = YTIDS["eval"]
+    root = make_mirror(tmp_path / "mirror", {"eval": ev[:4]})
+    mirror = opening_mirror(root)
+    load_index(mirror, tmp_path / "index", progress=False)
+    write_shard(root / "data" / "eval" / "00.parquet", [ev[4], ev[0]], "eval", row_group_size=1)
+    index = load_index(mirror, tmp_path / "index", progress=False)
+    assert index.where == {ev[4]: ("eval", "eval/00.parquet", 0), ev[0]: ("eval", "eval/00.parquet", 1)}
+    assert write_clips(mirror, index, {ev[0]}, tmp_path / "clips", progress=False).keys() == {ev[0]}
+
+
+def test_a_shard_changed_after_indexing_names_the_shard_and_the_index(tmp_path):
+    """Issue 38 case 4: a rewritten shard gave an Arrow error naming neither."""
+    ev = YTIDS["eval"]
+    root = make_mirror(tmp_path / "mirror", {"eval": ev[:4]})
+    mirror = opening_mirror(root)
+    index = load_index(mirror, tmp_path / "index", progress=False)
+    write_shard(root / "data" / "eval" / "00.parquet", ev[2:4], "eval")        # one row group, not two
+    with pytest.raises(MirrorError, match=r"eval/00\.parquet: row group 1 .*changed since the index "
+                                          rf"{tmp_path / 'index'} was built"):
+        write_clips(mirror, index, {ev[3]}, tmp_path / "clips", progress=False)
+
+
+def test_each_shard_is_opened_once(tmp_path):
+    """Issue 39 item 1: write_clips opened a shard once per row group it read."""
+    ev = YTIDS["eval"]
+    root = make_mirror(tmp_path / "mirror", {"eval": ev[:4]})
+    mirror = opening_mirror(root)
+    index = load_index(mirror, tmp_path / "index", progress=False)
+    mirror.fs.opened.clear()
+    written = write_clips(mirror, index, {ev[0], ev[3]}, tmp_path / "clips", progress=False)
+    assert written.keys() == {ev[0], ev[3]} and mirror.fs.opened == ["eval/00.parquet"]
+
+
+def test_the_index_is_kept_shard_by_shard_and_resumes_after_a_failure(tmp_path):
+    """Issue 39 item 2: every row was kept in memory and written at the end, so a failure
+    on the last of 943 shards lost all of them."""
+    unb = YTIDS["unbalanced_train"]
+    root = make_mirror(tmp_path / "mirror", {"eval": YTIDS["eval"][:4], "unbalanced_train": unb})
+    last = root / "data" / "unbal_train" / "01.parquet"
+    whole = last.read_bytes()
+    last.write_bytes(whole[: len(whole) // 3])
+    mirror = opening_mirror(root)
+    with pytest.raises(MirrorError, match=r"unbal_train/01\.parquet"):
+        load_index(mirror, tmp_path / "index", progress=False)
+    last.write_bytes(whole)
+    mirror.fs.opened.clear()
+    index = load_index(mirror, tmp_path / "index", progress=False)
+    # unbal_train/00 was kept; the shard that failed and the one never reached are read now
+    assert sorted(mirror.fs.opened) == ["eval/00.parquet", "unbal_train/01.parquet"]
+    assert unb[4] in index.where and unb[0] in index.where
+
+
+def test_reading_the_hub_is_paced_to_its_published_limits(mirror_dir, tmp_path, monkeypatch):
+    """Issue 39 item 2: ~18.7 k range requests against the Hub's 3,000 resolver requests per
+    5 minutes (anonymous; 5,000 with a token): every read is counted, and none exceeds the
+    budget in any 5-minute window."""
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    assert hf_mirror.hub_pace().limit < 3000
+    monkeypatch.setenv("HF_TOKEN", "hf_stand_in")
+    assert 3000 < hf_mirror.hub_pace().limit < 5000
+    now, slept = [0.0], []
+
+    def sleep(s):
+        slept.append(s)
+        now[0] += s
+    pace = hf_mirror.Pace(limit=7, clock=lambda: now[0], sleep=sleep)
+    mirror = Mirror(CountingFS(), (mirror_dir / "data").as_posix(), "test mirror", pace=pace)
+    load_index(mirror, tmp_path / "index", progress=False)
+    assert slept and all(abs(s - 300) < 1e-9 for s in slept)
+    assert pace.taken > 7 * len(slept)
+    times = sorted(pace.times)
+    assert all(b - a >= 300 for a, b in zip(times, times[7:]))        # never 8 in one window
+
+
+def test_a_revision_before_the_parquet_conversion_names_itself(tmp_path):
+    """Issue 39 item 3: a commit from before "Convert to Parquet format" (WebDataset tars
+    data/bal_train00.tar ... and the segment CSVs in data/) gave only "no parquet shard"."""
+    data = tmp_path / "old" / "data"
+    data.mkdir(parents=True)
+    for name in ("bal_train00.tar", "eval00.tar", "unbal_train000.tar", "balanced_train_segments.csv"):
+        (data / name).write_bytes(b"x")
+    mirror = Mirror(LocalFileSystem(), data.as_posix(), "agkphysics/AudioSet@" + "0" * 40)
+    with pytest.raises(MirrorError, match=r"AudioSet@0{40}: .*tar shards \(bal_train00\.tar.*before the mirror's "
+                                          r"conversion to parquet.*pin a later commit"):
+        load_index(mirror, tmp_path / "index", progress=False)
+    with pytest.raises(MirrorError, match=r"tar shards .*before the mirror's conversion to parquet"):
+        open_mirror(str(tmp_path / "old"), None, "k")          # a local copy of such a revision

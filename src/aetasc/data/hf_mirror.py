@@ -23,7 +23,9 @@ import hashlib
 import os
 import posixpath
 import re
-from collections import defaultdict
+import sys
+import time
+from collections import defaultdict, deque
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,12 +44,68 @@ class MirrorError(AetascError, RuntimeError):
     """The mirror is not what the params say; the message names the shard or the key."""
 
 
+class Pace:
+    """At most `limit` requests in any `window` seconds: the Hub counts the range requests on
+    its resolve URLs per 5-minute window (huggingface.co/docs/hub/rate-limits), and answers
+    429 beyond; a sliding window keeps under it however the Hub's windows fall."""
+
+    def __init__(self, limit: int, window: float = 300.0, clock=time.monotonic, sleep=time.sleep):
+        self.limit, self.window, self.clock, self.sleep = limit, window, clock, sleep
+        self.times: deque[float] = deque()
+        self.taken = 0
+
+    def take(self) -> None:
+        now = self.clock()
+        if len(self.times) >= self.limit:
+            wait = self.times[-self.limit] + self.window - now
+            if wait > 0:
+                self.sleep(wait)
+                now = self.clock()
+        self.times.append(now)
+        while len(self.times) > self.limit:
+            self.times.popleft()
+        self.taken += 1
+
+
+# The Hub's resolver limits per 5 minutes: 3,000 anonymous (per IP address), 5,000 for a
+# logged-in free account (higher plans more); 90 % of them, leaving room for anything else.
+RESOLVES_ANONYMOUS, RESOLVES_WITH_TOKEN = 2700, 4500
+
+
+def hub_pace() -> Pace:
+    """The pace for the Hub: with a token (HF_TOKEN, or `hf auth login`) the higher limit."""
+    from huggingface_hub import get_token
+    return Pace(RESOLVES_WITH_TOKEN if get_token() else RESOLVES_ANONYMOUS)
+
+
+class _PacedFile:
+    """A shard opened on the Hub: each read is one range request (no read-ahead cache), and
+    waits for its turn."""
+
+    def __init__(self, f, pace: Pace):
+        self._f, self._pace = f, pace
+
+    def read(self, n: int = -1) -> bytes:
+        self._pace.take()
+        return self._f.read(n)
+
+    def __getattr__(self, name):
+        return getattr(self._f, name)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self._f.close()
+
+
 @dataclass(frozen=True)
 class Mirror:
     """Parquet shards on a file system (local or the Hub), under `root`/<split folder>/."""
     fs: object          # an fsspec file system
     root: str
     name: str           # for messages and the index's file name: repo@revision, or the folder
+    pace: Pace | None = None    # the Hub's rate limits; None for a local folder
 
     @property
     def local(self) -> bool:
@@ -55,15 +113,25 @@ class Mirror:
         from fsspec.implementations.local import LocalFileSystem
         return isinstance(self.fs, LocalFileSystem)
 
-    def shards(self, split: str) -> list[str]:
-        """The split's shards, relative to root, in name order."""
+    def shards(self, split: str) -> dict[str, str]:
+        """The split's shards, relative to root, in name order, each with its version: its
+        size and content id on the Hub (a pinned revision), its size and mtime in a folder."""
         folder = SPLIT_FOLDERS[split]
-        return sorted(f"{folder}/{posixpath.basename(p)}" for p in self.fs.glob(f"{self.root}/{folder}/*.parquet"))
+        found = self.fs.glob(f"{self.root}/{folder}/*.parquet", detail=True)
+        return {f"{folder}/{posixpath.basename(p)}": _version(info) for p, info in sorted(found.items())}
 
     def open(self, shard: str):
         # no read-ahead cache: each read pyarrow makes (the footer, a column chunk) is one
         # range request for exactly those bytes, not a 5 MB block
-        return self.fs.open(f"{self.root}/{shard}", "rb", cache_type="none")
+        f = self.fs.open(f"{self.root}/{shard}", "rb", cache_type="none")
+        return _PacedFile(f, self.pace) if self.pace else f
+
+
+def _version(info: dict) -> str:
+    lfs = info.get("lfs") or {}
+    content = lfs.get("sha256") or info.get("blob_id")
+    stamp = content[:16] if content else f"{round(info['mtime'] * 1e6)}"
+    return f"{info['size']}-{stamp}"
 
 
 def open_mirror(location: str, revision: str | None, key: str, revision_key: str | None = None) -> Mirror:
@@ -78,6 +146,8 @@ def open_mirror(location: str, revision: str | None, key: str, revision_key: str
         from fsspec.implementations.local import LocalFileSystem
         root = folder / "data" if (folder / "data").is_dir() else folder
         if not any((root / f).is_dir() for f in SPLIT_FOLDERS.values()):
+            if any(root.glob("*.tar")):
+                raise MirrorError(_no_shards(Mirror(LocalFileSystem(), root.as_posix(), f"{key} = {location}")))
             raise MirrorError(f"{key} = {location}: holds none of {', '.join(SPLIT_FOLDERS.values())}/ "
                               f"(nor data/ with them): not a folder of the mirror's parquet shards")
         return Mirror(LocalFileSystem(), root.resolve().as_posix(), str(root.resolve()))
@@ -93,7 +163,7 @@ def open_mirror(location: str, revision: str | None, key: str, revision_key: str
         from huggingface_hub import HfFileSystem
     except ImportError:
         raise MirrorError(f"{key} names a Hugging Face repo: pip install huggingface_hub") from None
-    return Mirror(HfFileSystem(), f"datasets/{location}@{revision}/data", f"{location}@{revision}")
+    return Mirror(HfFileSystem(), f"datasets/{location}@{revision}/data", f"{location}@{revision}", hub_pace())
 
 
 def _names_a_folder(location: str) -> bool:
@@ -127,9 +197,11 @@ class Group:
 class MirrorIndex:
     where: dict[str, tuple[str, str, int]]     # video_id -> (split, shard, row group)
     groups: dict[tuple[str, int], Group]       # (shard, row group) -> its size
+    folder: Path | None = None                 # where it is kept, for messages
 
     def plan(self, wanted: dict[str, set[str]]) -> dict[str, dict]:
-        """Per split: the clips wanted and held, and the row groups (bytes) to read of all."""
+        """Per split: the clips wanted and held, the row groups (bytes) to read of all, and
+        the requests reading them costs (see FETCH_REQUESTS)."""
         out = {}
         for split in SPLIT_FOLDERS:
             need = wanted.get(split, set())
@@ -138,9 +210,17 @@ class MirrorIndex:
             every = [g for g in self.groups.values() if g.split == split]
             out[split] = {"clips_wanted": len(need), "clips_held": len(held),
                           "row_groups": len(groups), "row_groups_total": len(every),
+                          "shards": len({s for s, _ in groups}), "shards_total": len({g.shard for g in every}),
+                          "requests": fetch_requests(len({s for s, _ in groups}), len(groups)),
                           "bytes": sum(self.groups[g].bytes for g in groups),
                           "bytes_total": sum(g.bytes for g in every)}
         return out
+
+
+def fetch_requests(shards: int, row_groups: int) -> int:
+    """Range requests to fetch clips: each shard's footer once, then one per row group (its
+    video_id and audio chunks lie next to each other, and pyarrow reads them in one)."""
+    return shards + row_groups
 
 
 def _tag(mirror: Mirror) -> str:
@@ -148,7 +228,8 @@ def _tag(mirror: Mirror) -> str:
 
 
 def index_path(download_dir: str | Path, mirror: Mirror) -> Path:
-    return Path(download_dir).expanduser() / "audioset" / "hf_index" / f"{_tag(mirror)}.csv"
+    """The folder of this mirror's (and revision's) index: one file per shard."""
+    return Path(download_dir).expanduser() / "audioset" / "hf_index" / _tag(mirror)
 
 
 def clips_folder(download_dir: str | Path, mirror: Mirror) -> Path:
@@ -157,11 +238,54 @@ def clips_folder(download_dir: str | Path, mirror: Mirror) -> Path:
     return Path(download_dir).expanduser() / "audioset" / "hf_clips" / _tag(mirror)
 
 
-def load_index(mirror: Mirror, path: Path, progress: bool = True) -> MirrorIndex:
-    """The kept index at `path`, or one built now from the shards' id columns and kept."""
-    if not path.is_file():
-        build_index(mirror, path, progress)
-    return read_index(path)
+def _part(folder: Path, shard: str, version: str) -> Path:
+    """A shard's part of the index, named by the shard's version: a shard copied later or
+    rewritten has a part of another name, and is indexed anew."""
+    return folder / f"{shard}@{version}.csv"
+
+
+def load_index(mirror: Mirror, folder: Path, progress: bool = True) -> MirrorIndex:
+    """The index of the mirror's shards as they are now, kept in `folder`: a shard's part is
+    read from there if it was built from this version of the shard, else built now and kept
+    at once (so a failure loses only the shard being read, and the next run resumes)."""
+    from aetasc.progress import bar
+    with _reading(mirror):
+        shards = {shard: (split, version) for split in SPLIT_FOLDERS
+                  for shard, version in mirror.shards(split).items()}
+        if not shards:
+            raise MirrorError(_no_shards(mirror))
+    folder.mkdir(parents=True, exist_ok=True)
+    write_json(folder / "source.json", {"source": mirror.name})
+    parts = {shard: _part(folder, shard, version) for shard, (_, version) in shards.items()}
+    todo = [shard for shard, part in parts.items() if not part.is_file()]
+    if todo and progress:
+        pace = f", paced to {mirror.pace.limit:,} per {mirror.pace.window / 60:g} min" if mirror.pace else ""
+        print(f"indexing {len(todo):,} of {len(shards):,} shards of {mirror.name} (each its footer and "
+              f"one video_id chunk per row group: about 20 requests a shard on agkphysics/AudioSet{pace})", file=sys.stderr)
+    for shard in bar(todo, desc="index shards", disable=not progress, leave=False):
+        rows = _index_shard(mirror, shards[shard][0], shard)
+        parts[shard].parent.mkdir(parents=True, exist_ok=True)
+        tmp = parts[shard].with_name(f"{parts[shard].name}.{os.getpid()}.partial")
+        with tmp.open("w", newline="") as f:
+            w = csv.writer(f, lineterminator="\n")
+            w.writerow(INDEX_HEADER)
+            w.writerows(rows)
+        os.replace(tmp, parts[shard])
+    for old in set(folder.rglob("*.csv")) - set(parts.values()):
+        old.unlink()               # of a shard rewritten or gone: ours, and never read again
+    return read_index(folder, [parts[s] for s in sorted(parts)])
+
+
+def _no_shards(mirror: Mirror) -> str:
+    """No parquet shard: a revision from before the mirror's conversion to parquet holds
+    WebDataset tars (data/bal_train00.tar ...) beside the segment CSVs; say so."""
+    tars = sorted(posixpath.basename(p) for p in mirror.fs.glob(f"{mirror.root}/*.tar"))
+    if tars:
+        return (f"{mirror.name}: holds WebDataset tar shards ({', '.join(tars[:2])}, ...: {len(tars)} in all) "
+                f"and no parquet: a revision from before the mirror's conversion to parquet, which is "
+                f"not read here; pin a later commit (the repository's history: 'Convert to Parquet "
+                f"format'), whose data/{{bal_train,unbal_train,eval}}/ hold parquet shards")
+    return f"{mirror.name}: no parquet shard under {', '.join(SPLIT_FOLDERS.values())}/"
 
 
 @contextmanager
@@ -182,36 +306,17 @@ def _reading(mirror: Mirror, shard: str | None = None):
                           f"Hub, or use a local folder of its shards") from err
 
 
-def build_index(mirror: Mirror, path: Path, progress: bool = True) -> None:
-    with _reading(mirror):
-        rows = _index_rows(mirror, progress)
-    if not rows:
-        raise MirrorError(f"{mirror.name}: no parquet shard under {', '.join(SPLIT_FOLDERS.values())}/")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".partial")
-    with tmp.open("w", newline="") as f:
-        w = csv.writer(f, lineterminator="\n")
-        w.writerow(INDEX_HEADER)
-        w.writerows(rows)
-    write_json(path.with_suffix(".json"), {"source": mirror.name, "clips": len(rows)})
-    os.replace(tmp, path)
-
-
-def _index_rows(mirror: Mirror, progress: bool) -> list[tuple]:
-    from aetasc.progress import bar
+def _index_shard(mirror: Mirror, split: str, shard: str) -> list[tuple]:
     pq = _parquet()
     rows = []
-    for split in SPLIT_FOLDERS:
-        for shard in bar(mirror.shards(split), desc=f"index {SPLIT_FOLDERS[split]}", disable=not progress,
-                         leave=False):
-            with _reading(mirror, shard), mirror.open(shard) as f:
-                pf = pq.ParquetFile(f)
-                _check_schema(pf, mirror, shard)
-                for g in range(pf.num_row_groups):
-                    meta = pf.metadata.row_group(g)
-                    size = sum(meta.column(c).total_compressed_size for c in range(meta.num_columns))
-                    ids = pf.read_row_group(g, columns=[ID_COLUMN]).column(0).to_pylist()
-                    rows += [(y, split, shard, g, meta.num_rows, size) for y in ids]
+    with _reading(mirror, shard), mirror.open(shard) as f:
+        pf = pq.ParquetFile(f)
+        _check_schema(pf, mirror, shard)
+        for g in range(pf.num_row_groups):
+            meta = pf.metadata.row_group(g)
+            size = sum(meta.column(c).total_compressed_size for c in range(meta.num_columns))
+            ids = pf.read_row_group(g, columns=[ID_COLUMN]).column(0).to_pylist()
+            rows += [(y, split, shard, g, meta.num_rows, size) for y in ids]
     return rows
 
 
@@ -234,23 +339,24 @@ def _check_schema(pf, mirror: Mirror, shard: str) -> None:
                           f"(the stored file's bytes, as Hugging Face datasets store Audio)")
 
 
-def read_index(path: Path) -> MirrorIndex:
+def read_index(folder: Path, parts: list[Path]) -> MirrorIndex:
     where, groups = {}, {}
-    with path.open(newline="") as f:
-        reader = csv.reader(f)
-        if next(reader, None) != INDEX_HEADER:
-            raise MirrorError(f"{path}: header must be {','.join(INDEX_HEADER)} (delete it to rebuild)")
-        for row in reader:
-            try:
-                ytid, split, shard, g, n, size = row
-                key = (shard, int(g))
-                group = Group(split, shard, int(g), int(n), int(size))
-            except ValueError:
-                raise MirrorError(f"{path}:{reader.line_num}: expected {','.join(INDEX_HEADER)}, got {row!r}; "
-                                  f"the index is damaged (cut short?): delete it to rebuild") from None
-            where.setdefault(ytid, (split, shard, int(g)))     # a clip held twice: its first copy
-            groups.setdefault(key, group)
-    return MirrorIndex(where, groups)
+    for path in parts:
+        with path.open(newline="") as f:
+            reader = csv.reader(f)
+            if next(reader, None) != INDEX_HEADER:
+                raise MirrorError(f"{path}: header must be {','.join(INDEX_HEADER)} (delete it to rebuild)")
+            for row in reader:
+                try:
+                    ytid, split, shard, g, n, size = row
+                    key = (shard, int(g))
+                    group = Group(split, shard, int(g), int(n), int(size))
+                except ValueError:
+                    raise MirrorError(f"{path}:{reader.line_num}: expected {','.join(INDEX_HEADER)}, got {row!r}; "
+                                      f"the index is damaged (cut short?): delete it to rebuild") from None
+                where.setdefault(ytid, (split, shard, int(g)))     # a clip held twice: its first copy
+                groups.setdefault(key, group)
+    return MirrorIndex(where, groups, folder)
 
 
 # ------------------------------------------------------------------------------ fetching
@@ -258,36 +364,50 @@ def read_index(path: Path) -> MirrorIndex:
 def write_clips(mirror: Mirror, index: MirrorIndex, wanted: set[str], folder: Path,
                 progress: bool = True, empty: dict[str, str] | None = None) -> dict[str, Path]:
     """Write each wanted clip the mirror holds into `folder` as <id><suffix of the stored
-    file> (FLAC on agkphysics/AudioSet), reading only the row groups that hold them. A clip
-    already written there is not read again; a file appears only complete. A row without
-    audio bytes (null or empty) is put in `empty` (ytid -> its shard), if given."""
+    file> (FLAC on agkphysics/AudioSet), reading only the row groups that hold them, each
+    shard opened once. A clip already written there is not read again; a file appears only
+    complete. A row without audio bytes (null or empty) is put in `empty` (ytid -> its
+    shard), if given."""
     from aetasc.progress import bar
     pq = _parquet()
     folder.mkdir(parents=True, exist_ok=True)
     done = {p.stem: p for p in folder.iterdir() if p.is_file() and not p.name.endswith(".partial")}
     written = {y: done[y] for y in wanted if y in done}
-    by_group = defaultdict(set)
+    by_shard: dict[str, dict[int, set[str]]] = defaultdict(lambda: defaultdict(set))
     for y in sorted(wanted - set(written)):
         if y in index.where:
             _, shard, g = index.where[y]
-            by_group[(shard, g)].add(y)
-    for (shard, g), ids in bar(sorted(by_group.items()), desc="mirror row groups", disable=not progress):
+            by_shard[shard][g].add(y)
+    for shard, groups in bar(sorted(by_shard.items()), desc="mirror shards", disable=not progress):
         with _reading(mirror, shard), mirror.open(shard) as f:
             pf = pq.ParquetFile(f)
             _check_schema(pf, mirror, shard)        # rewritten since the index was built?
-            table = pf.read_row_group(g, columns=[ID_COLUMN, AUDIO_COLUMN])
-        for ytid, audio in zip(table.column(ID_COLUMN).to_pylist(), table.column(AUDIO_COLUMN).to_pylist()):
-            if ytid in ids and ytid not in written and not (audio and audio.get("bytes")):
-                if empty is not None:
-                    empty.setdefault(ytid, shard)
-            elif ytid in ids and ytid not in written:
-                suffix = Path(audio.get("path") or "").suffix.lower() or ".flac"
-                path = folder / f"{ytid}{suffix}"
-                tmp = path.with_name(path.name + ".partial")
-                tmp.write_bytes(audio["bytes"])
-                os.replace(tmp, path)
-                written[ytid] = path
+            for g, ids in sorted(groups.items()):
+                if g >= pf.num_row_groups:
+                    raise _stale(mirror, index, shard, g, ids)
+                table = pf.read_row_group(g, columns=[ID_COLUMN, AUDIO_COLUMN])
+                rows = dict(zip(table.column(ID_COLUMN).to_pylist(), table.column(AUDIO_COLUMN).to_pylist()))
+                if ids - set(rows):
+                    raise _stale(mirror, index, shard, g, ids - set(rows))
+                for ytid in sorted(ids):
+                    audio = rows[ytid]
+                    if not (audio and audio.get("bytes")):
+                        if empty is not None:
+                            empty.setdefault(ytid, shard)
+                        continue
+                    suffix = Path(audio.get("path") or "").suffix.lower() or ".flac"
+                    path = folder / f"{ytid}{suffix}"
+                    tmp = path.with_name(f"{path.name}.{os.getpid()}.partial")
+                    tmp.write_bytes(audio["bytes"])
+                    os.replace(tmp, path)
+                    written[ytid] = path
     return written
+
+
+def _stale(mirror: Mirror, index: MirrorIndex, shard: str, g: int, ids: set[str]) -> MirrorError:
+    return MirrorError(f"{mirror.name}/{shard}: row group {g} does not hold {len(ids)} clips the index placed "
+                       f"there (e.g. {min(ids)}): the shard changed since the index {index.folder} was "
+                       f"built; run again, which indexes changed shards anew")
 
 
 def plan_lines(name: str, plan: dict[str, dict]) -> list[str]:
