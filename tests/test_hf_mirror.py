@@ -507,3 +507,34 @@ def test_a_revision_before_the_parquet_conversion_names_itself(tmp_path):
         load_index(mirror, tmp_path / "index", progress=False)
     with pytest.raises(MirrorError, match=r"tar shards .*before the mirror's conversion to parquet"):
         open_mirror(str(tmp_path / "old"), None, "k")          # a local copy of such a revision
+
+
+def test_the_plan_prices_100_clip_row_groups_and_says_when_to_download_whole_shards(tmp_path):
+    """Issue 39 item 1: the mirror's writer puts 100 clips in a row group, so the 31 % of the
+    unbalanced split the paper world takes touches essentially every row group; the plan says
+    so, in row groups, requests and bytes, and gives the whole-shard download."""
+    rng = np.random.default_rng(0)
+    ids = [f"u{i:010d}" for i in range(600)]
+    clip = flac_bytes(0, seconds=0.01)
+    for n in range(3):                      # 3 shards of 2 row groups of 100 clips, as written
+        chunk = ids[200 * n: 200 * (n + 1)]
+        rows = {"video_id": chunk, "audio": [{"bytes": clip, "path": f"{y}.flac"} for y in chunk],
+                "labels": [["/m/09x0r"]] * 200, "human_labels": [["Speech"]] * 200}
+        path = tmp_path / "m" / "data" / "unbal_train" / f"{n:05d}.parquet"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        pq.write_table(pa.table(rows, schema=SCHEMA), path, row_group_size=100)
+    repo = f"agkphysics/AudioSet@{'0' * 40}"
+    mirror = Mirror(LocalFileSystem(), (tmp_path / "m" / "data").as_posix(), repo)
+    index = load_index(mirror, tmp_path / "index", progress=False)
+    share = set(rng.choice(ids, size=186, replace=False))            # 31 %
+    plan = index.plan({"unbalanced_train": share})["unbalanced_train"]
+    assert (plan["row_groups"], plan["row_groups_total"], plan["shards"], plan["requests"]) == (6, 6, 3, 3 + 6)
+    assert plan["bytes"] == plan["bytes_total"]
+    text = "\n".join(hf_mirror.plan_lines(repo, {"unbalanced_train": plan}))
+    assert (f'hf download agkphysics/AudioSet --repo-type dataset --revision {"0" * 40} '
+            f'--include "data/unbal_train/*" --local-dir <folder>') in text and "100% of the split" in text
+    few = index.plan({"unbalanced_train": {ids[0], ids[1]}})["unbalanced_train"]
+    assert (few["row_groups"], few["requests"]) == (1, 2)
+    assert "hf download" not in "\n".join(hf_mirror.plan_lines(repo, {"unbalanced_train": few}))
+    # a local folder is read from disk already: no download to advise
+    assert "hf download" not in "\n".join(hf_mirror.plan_lines(str(tmp_path / "m"), {"unbalanced_train": plan}))

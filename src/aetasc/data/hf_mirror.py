@@ -410,12 +410,26 @@ def _stale(mirror: Mirror, index: MirrorIndex, shard: str, g: int, ids: set[str]
                        f"built; run again, which indexes changed shards anew")
 
 
+# Above this share of a split's bytes, reading row groups is in effect reading the split:
+# downloading its shards whole is as many bytes in ~1 request a shard, and leaves a folder
+# that later runs read from disk.
+WHOLE_SHARDS_ABOVE = 0.5
+
+
 def plan_lines(name: str, plan: dict[str, dict]) -> list[str]:
     from tqdm import tqdm
-    lines = [f"from the mirror {name} (row groups and bytes read, of all the split holds):",
-             f"  {'split':<18} {'clips wanted':>12} {'held':>9} {'row groups':>18} {'bytes to read':>21}"]
+    lines = [f"from the mirror {name} (row groups, range requests and bytes read, of all the split holds):",
+             f"  {'split':<18} {'clips wanted':>12} {'held':>9} {'row groups':>18} {'requests':>9} "
+             f"{'bytes to read':>21}"]
     for split, p in plan.items():
         lines.append(f"  {split:<18} {p['clips_wanted']:>12,} {p['clips_held']:>9,} "
-                     f"{p['row_groups']:>8,} of {p['row_groups_total']:>6,} "
+                     f"{p['row_groups']:>8,} of {p['row_groups_total']:>6,} {p['requests']:>9,} "
                      f"{tqdm.format_sizeof(p['bytes'], 'B'):>9} of {tqdm.format_sizeof(p['bytes_total'], 'B'):>8}")
+    repo, _, revision = name.partition("@")
+    for split, p in plan.items():
+        if revision and p["bytes_total"] and p["bytes"] > WHOLE_SHARDS_ABOVE * p["bytes_total"]:
+            lines.append(f"  {split}: that is {p['bytes'] / p['bytes_total']:.0%} of the split's bytes: download its "
+                         f"{p['shards_total']:,} shards whole instead, with `hf download {repo} --repo-type dataset "
+                         f"--revision {revision} --include \"data/{SPLIT_FOLDERS[split]}/*\" --local-dir <folder>`, "
+                         f"and set audioset_hf to that folder (audioset_hf_revision: null)")
     return lines
