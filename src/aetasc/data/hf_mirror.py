@@ -5,16 +5,21 @@ The mirrors the community uses (e.g. `agkphysics/AudioSet`) hold
 (Hugging Face `datasets`' Audio feature, stored as a struct {bytes, path}: FLAC bytes and a
 file name), `labels` and `human_labels`. The unbalanced split alone is terabytes, so:
 
-1. an index video_id -> (shard, row group) is built once from the `video_id` column alone
+1. an index video_id -> (shard, row group) is built from the `video_id` column alone
    (parquet stores columns apart: only the footers and the id column chunks are read) and
-   kept in `<download_dir>/audioset/hf_index/`, one file per source and revision;
-2. the plan says which row groups hold the needed clips and how many bytes they are;
-3. only those row groups are read (their id and audio columns), and each needed clip is
-   written out as the file the mirror stored.
+   kept in `<download_dir>/audioset/hf_index/<source and revision>/`, one file per shard
+   named by the shard's version: written as each shard is read (a failed run resumes), and
+   built anew for a shard added or rewritten since;
+2. the plan says which row groups hold the needed clips, and the requests and bytes they
+   cost; the mirror's row groups hold 100 clips, so a large share of a split is read
+   whole, and the plan then says to download its shards instead;
+3. only those row groups are read (their id and audio columns, each shard opened once), and
+   each needed clip is written out as the file the mirror stored.
 
-A repo id is read through huggingface_hub's file system (HTTP range requests) at a pinned
-revision, so that a rerun reads the same bytes; a local folder of the shards (a download or
-a clone of the repository) is read the same way from disk.
+A repo id is read through huggingface_hub's file system (HTTP range requests, paced to the
+Hub's rate limits) at a pinned revision, so that a rerun reads the same bytes; a local
+folder of the shards (a download or a clone of the repository) is read the same way from
+disk.
 """
 from __future__ import annotations
 
