@@ -95,11 +95,14 @@ def test_index_from_the_id_column_then_only_the_needed_row_groups(mirror_dir, tm
     fs.read = 0
     written = write_clips(mirror, index, {unb[0], unb[4]}, tmp_path / "clips", progress=False)
     assert 2 * len(flac_bytes(0)) < fs.read < size / 2
-    assert sorted(p.name for p in (tmp_path / "clips").iterdir()) == sorted([f"{unb[0]}.flac", f"{unb[4]}.flac"])
+    assert sorted(p.name for p in (tmp_path / "clips").rglob("*.flac")) == sorted([f"{unb[0]}.flac", f"{unb[4]}.flac"])
     data, rate = sf.read(written[unb[4]])
     assert rate == RATE and np.array_equal(data, sf.read(io.BytesIO(flac_bytes(0)))[0])
-    # the index is kept: a second run reads no shard to find the clips
+    # the clips are kept: fetching them again reads nothing
     fs.read = 0
+    assert write_clips(mirror, index, {unb[0], unb[4]}, tmp_path / "clips", progress=False) == written
+    assert fs.read == 0
+    # the index is kept: a second run reads no shard to find the clips
     assert load_index(mirror, tmp_path / "index").where == index.where and fs.read == 0
 
 
@@ -215,7 +218,9 @@ class HubStandIn:
                 api = f"/api/datasets/{stand_in.REPO}"
                 if re.fullmatch(rf"{api}/revision/{stand_in.REV}", path):
                     return self.json({"id": stand_in.REPO, "sha": stand_in.REV, "siblings": []})
-                if (m := re.fullmatch(rf"{api}/tree/{stand_in.REV}/?(.*)", path)) and (root / m[1]).is_dir():
+                if m := re.fullmatch(rf"{api}/tree/{stand_in.REV}/?(.*)", path):
+                    if not (root / m[1]).is_dir():      # as the Hub answers a path it lacks
+                        return self.reply(404, b"{}", [("X-Error-Code", "EntryNotFound")])
                     return self.json([entry(p.relative_to(root).as_posix()) for p in sorted((root / m[1]).iterdir())])
                 if m := re.fullmatch(rf"/datasets/{stand_in.REPO}/resolve/{stand_in.REV}/(.*)", path):
                     data = (root / m[1]).read_bytes()
@@ -475,8 +480,10 @@ def test_reading_the_hub_is_paced_to_its_published_limits(mirror_dir, tmp_path, 
     """Issue 39 item 2: ~18.7 k range requests against the Hub's 3,000 resolver requests per
     5 minutes (anonymous; 5,000 with a token): every read is counted, and none exceeds the
     budget in any 5-minute window."""
+    from huggingface_hub import constants
     monkeypatch.delenv("HF_TOKEN", raising=False)
-    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.delenv("HUGGING_FACE_HUB_TOKEN", raising=False)
+    monkeypatch.setattr(constants, "HF_TOKEN_PATH", str(tmp_path / "no-token"))    # no stored login
     assert hf_mirror.hub_pace().limit < 3000
     monkeypatch.setenv("HF_TOKEN", "hf_stand_in")
     assert 3000 < hf_mirror.hub_pace().limit < 5000
@@ -494,7 +501,7 @@ def test_reading_the_hub_is_paced_to_its_published_limits(mirror_dir, tmp_path, 
     assert all(b - a >= 300 for a, b in zip(times, times[7:]))        # never 8 in one window
 
 
-def test_a_revision_before_the_parquet_conversion_names_itself(tmp_path):
+def test_a_revision_before_the_parquet_conversion_names_itself(tmp_path, monkeypatch):
     """Issue 39 item 3: a commit from before "Convert to Parquet format" (WebDataset tars
     data/bal_train00.tar ... and the segment CSVs in data/) gave only "no parquet shard"."""
     data = tmp_path / "old" / "data"
@@ -507,6 +514,28 @@ def test_a_revision_before_the_parquet_conversion_names_itself(tmp_path):
         load_index(mirror, tmp_path / "index", progress=False)
     with pytest.raises(MirrorError, match=r"tar shards .*before the mirror's conversion to parquet"):
         open_mirror(str(tmp_path / "old"), None, "k")          # a local copy of such a revision
+    # and pinned on the Hub, through huggingface_hub's file system (a stand-in of the Hub)
+    from huggingface_hub import HfFileSystem, constants
+    hub = HubStandIn(tmp_path / "old")
+    try:
+        monkeypatch.setattr(constants, "ENDPOINT", hub.url)
+        HfFileSystem.clear_instance_cache()
+        with pytest.raises(MirrorError, match=rf"{HubStandIn.REV}: holds WebDataset tar shards \(bal_train00"):
+            load_index(open_mirror(HubStandIn.REPO, HubStandIn.REV, "k"), tmp_path / "hub", progress=False)
+        # huggingface_hub before the fix of glob in a missing folder raised EntryNotFoundError
+        from huggingface_hub.errors import EntryNotFoundError
+        glob = HfFileSystem.glob
+
+        def old_glob(self, path, **kwargs):
+            if path.endswith("/*.parquet"):
+                raise EntryNotFoundError(path)
+            return glob(self, path, **kwargs)
+        monkeypatch.setattr(HfFileSystem, "glob", old_glob)
+        with pytest.raises(MirrorError, match=r"holds WebDataset tar shards"):
+            load_index(open_mirror(HubStandIn.REPO, HubStandIn.REV, "k"), tmp_path / "hub", progress=False)
+    finally:
+        HfFileSystem.clear_instance_cache()
+        hub.close()
 
 
 def test_the_plan_prices_100_clip_row_groups_and_says_when_to_download_whole_shards(tmp_path):
@@ -538,3 +567,19 @@ def test_the_plan_prices_100_clip_row_groups_and_says_when_to_download_whole_sha
     assert "hf download" not in "\n".join(hf_mirror.plan_lines(repo, {"unbalanced_train": few}))
     # a local folder is read from disk already: no download to advise
     assert "hf download" not in "\n".join(hf_mirror.plan_lines(str(tmp_path / "m"), {"unbalanced_train": plan}))
+
+
+def test_clips_of_a_rewritten_shard_are_written_anew(server, tmp_path):
+    """Own case (an input is taken by what it is now): a shard of a local folder rewritten
+    with other audio for the same clips kept the clips written from its old version."""
+    ev = YTIDS["eval"][:2]
+    root = make_mirror(tmp_path / "mirror", {})
+    write_shard(root / "data" / "eval" / "00.parquet", ev, "eval")
+    url = serve_dir(server, make_audioset_tables(tmp_path / "tables"), "/csv")
+    src = audioset_sources(tmp_path, url, audioset_hf=str(root))
+    acquire_audioset(src, tmp_path / "aet0", progress=False)
+    write_shard(root / "data" / "eval" / "00.parquet", ev, "eval", seed=100)
+    acquire_audioset(src, tmp_path / "aet1", progress=False)
+    for n, seed in enumerate((0, 100)):
+        data, _ = sf.read(tmp_path / f"aet{n}" / "audio" / f"{ev[0]}.flac")
+        assert np.array_equal(data, sf.read(io.BytesIO(flac_bytes(seed)))[0])

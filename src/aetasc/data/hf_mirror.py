@@ -122,8 +122,17 @@ class Mirror:
         """The split's shards, relative to root, in name order, each with its version: its
         size and content id on the Hub (a pinned revision), its size and mtime in a folder."""
         folder = SPLIT_FOLDERS[split]
-        found = self.fs.glob(f"{self.root}/{folder}/*.parquet", detail=True)
+        try:
+            found = self.fs.glob(f"{self.root}/{folder}/*.parquet", detail=True)
+        except self._missing():     # a folder the revision lacks: older huggingface_hub raise
+            found = {}
         return {f"{folder}/{posixpath.basename(p)}": _version(info) for p, info in sorted(found.items())}
+
+    def _missing(self) -> tuple[type[BaseException], ...]:
+        if self.local:
+            return (FileNotFoundError,)
+        from huggingface_hub.errors import EntryNotFoundError
+        return (FileNotFoundError, EntryNotFoundError)
 
     def open(self, shard: str):
         # no read-ahead cache: each read pyarrow makes (the footer, a column chunk) is one
@@ -202,7 +211,8 @@ class Group:
 class MirrorIndex:
     where: dict[str, tuple[str, str, int]]     # video_id -> (split, shard, row group)
     groups: dict[tuple[str, int], Group]       # (shard, row group) -> its size
-    folder: Path | None = None                 # where it is kept, for messages
+    versions: dict[str, str]                   # shard -> the version indexed
+    folder: Path                               # where it is kept, for messages
 
     def plan(self, wanted: dict[str, set[str]]) -> dict[str, dict]:
         """Per split: the clips wanted and held, the row groups (bytes) to read of all, and
@@ -277,8 +287,8 @@ def load_index(mirror: Mirror, folder: Path, progress: bool = True) -> MirrorInd
             w.writerows(rows)
         os.replace(tmp, parts[shard])
     for old in set(folder.rglob("*.csv")) - set(parts.values()):
-        old.unlink()               # of a shard rewritten or gone: ours, and never read again
-    return read_index(folder, [parts[s] for s in sorted(parts)])
+        old.unlink(missing_ok=True)     # of a shard rewritten or gone: ours, never read again
+    return read_index(folder, {s: (parts[s], shards[s][1]) for s in sorted(parts)})
 
 
 def _no_shards(mirror: Mirror) -> str:
@@ -344,9 +354,10 @@ def _check_schema(pf, mirror: Mirror, shard: str) -> None:
                           f"(the stored file's bytes, as Hugging Face datasets store Audio)")
 
 
-def read_index(folder: Path, parts: list[Path]) -> MirrorIndex:
+def read_index(folder: Path, parts: dict[str, tuple[Path, str]]) -> MirrorIndex:
+    """The index from its parts: shard -> (its part, the shard's version)."""
     where, groups = {}, {}
-    for path in parts:
+    for path, _ in parts.values():
         with path.open(newline="") as f:
             reader = csv.reader(f)
             if next(reader, None) != INDEX_HEADER:
@@ -361,29 +372,34 @@ def read_index(folder: Path, parts: list[Path]) -> MirrorIndex:
                                       f"the index is damaged (cut short?): delete it to rebuild") from None
                 where.setdefault(ytid, (split, shard, int(g)))     # a clip held twice: its first copy
                 groups.setdefault(key, group)
-    return MirrorIndex(where, groups, folder)
+    return MirrorIndex(where, groups, {shard: version for shard, (_, version) in parts.items()}, folder)
 
 
 # ------------------------------------------------------------------------------ fetching
 
 def write_clips(mirror: Mirror, index: MirrorIndex, wanted: set[str], folder: Path,
                 progress: bool = True, empty: dict[str, str] | None = None) -> dict[str, Path]:
-    """Write each wanted clip the mirror holds into `folder` as <id><suffix of the stored
-    file> (FLAC on agkphysics/AudioSet), reading only the row groups that hold them, each
-    shard opened once. A clip already written there is not read again; a file appears only
-    complete. A row without audio bytes (null or empty) is put in `empty` (ytid -> its
+    """Write each wanted clip the mirror holds into `folder`/<shard>@<its version>/ as
+    <id><suffix of the stored file> (FLAC on agkphysics/AudioSet), reading only the row
+    groups that hold them, each shard opened once. A clip already written from this version
+    of its shard is not read again (a shard rewritten since is read anew); a file appears
+    only complete. A row without audio bytes (null or empty) is put in `empty` (ytid -> its
     shard), if given."""
     from aetasc.progress import bar
     pq = _parquet()
-    folder.mkdir(parents=True, exist_ok=True)
-    done = {p.stem: p for p in folder.iterdir() if p.is_file() and not p.name.endswith(".partial")}
-    written = {y: done[y] for y in wanted if y in done}
-    by_shard: dict[str, dict[int, set[str]]] = defaultdict(lambda: defaultdict(set))
-    for y in sorted(wanted - set(written)):
-        if y in index.where:
-            _, shard, g = index.where[y]
-            by_shard[shard][g].add(y)
+    needed: dict[str, set[str]] = defaultdict(set)
+    for y in wanted & set(index.where):
+        needed[index.where[y][1]].add(y)
+    written, by_shard = {}, defaultdict(lambda: defaultdict(set))
+    for shard, ids in needed.items():
+        out = folder / f"{shard}@{index.versions[shard]}"
+        done = {p.stem: p for p in out.iterdir() if not p.name.endswith(".partial")} if out.is_dir() else {}
+        written.update({y: done[y] for y in ids if y in done})
+        for y in ids - set(done):
+            by_shard[shard][index.where[y][2]].add(y)
     for shard, groups in bar(sorted(by_shard.items()), desc="mirror shards", disable=not progress):
+        out = folder / f"{shard}@{index.versions[shard]}"
+        out.mkdir(parents=True, exist_ok=True)
         with _reading(mirror, shard), mirror.open(shard) as f:
             pf = pq.ParquetFile(f)
             _check_schema(pf, mirror, shard)        # rewritten since the index was built?
@@ -401,7 +417,7 @@ def write_clips(mirror: Mirror, index: MirrorIndex, wanted: set[str], folder: Pa
                             empty.setdefault(ytid, shard)
                         continue
                     suffix = Path(audio.get("path") or "").suffix.lower() or ".flac"
-                    path = folder / f"{ytid}{suffix}"
+                    path = out / f"{ytid}{suffix}"
                     tmp = path.with_name(f"{path.name}.{os.getpid()}.partial")
                     tmp.write_bytes(audio["bytes"])
                     os.replace(tmp, path)
