@@ -1,6 +1,7 @@
 """The Hugging Face mirror source on parquet shards with the mirror's schema (agkphysics/
 AudioSet: video_id, audio as datasets' Audio struct {bytes, path} holding FLAC, labels,
 human_labels): an index from the id column alone, only the needed row groups read."""
+import hashlib
 import io
 
 import numpy as np
@@ -195,8 +196,12 @@ class HubStandIn:
 
         def entry(rel):
             p = root / rel
-            return ({"type": "directory", "oid": "0" * 40, "path": rel} if p.is_dir() else
-                    {"type": "file", "oid": "1" * 40, "size": p.stat().st_size, "path": rel})
+            if p.is_dir():
+                return {"type": "directory", "oid": "0" * 40, "path": rel}
+            # shards are LFS files: the tree gives their sha256 (the Hub's shape)
+            return {"type": "file", "oid": "1" * 40, "size": p.stat().st_size, "path": rel,
+                    "lfs": {"oid": hashlib.sha256(p.read_bytes()).hexdigest(), "size": p.stat().st_size,
+                            "pointerSize": 134}}
 
         class Handler(BaseHTTPRequestHandler):
             def log_message(self, *args):
@@ -259,6 +264,9 @@ def test_the_remote_path_reads_a_pinned_revision_by_range_requests(mirror_dir, t
         mirror = open_mirror(HubStandIn.REPO, HubStandIn.REV, "k")
         assert mirror.name == f"{HubStandIn.REPO}@{HubStandIn.REV}"
         index = load_index(mirror, tmp_path / "index", progress=False)
+        shard = mirror_dir / "data" / "unbal_train" / "01.parquet"
+        assert index.versions["unbal_train/01.parquet"] == (
+            f"{shard.stat().st_size}-{hashlib.sha256(shard.read_bytes()).hexdigest()[:16]}")   # by its content
         local = load_index(open_mirror(str(mirror_dir), None, "k"), tmp_path / "local", progress=False)
         assert index.where == local.where and index.groups == local.groups
         size = sum(p.stat().st_size for p in mirror_dir.rglob("*.parquet"))
