@@ -591,3 +591,26 @@ def test_clips_of_a_rewritten_shard_are_written_anew(server, tmp_path):
     for n, seed in enumerate((0, 100)):
         data, _ = sf.read(tmp_path / f"aet{n}" / "audio" / f"{ev[0]}.flac")
         assert np.array_equal(data, sf.read(io.BytesIO(flac_bytes(seed)))[0])
+
+
+def test_the_plan_prices_the_published_mirror_before_its_index_exists(tmp_path, monkeypatch, capsys):
+    """Issue 39 item 1: without --hf the plan gave the mirror no cost at all, and the docs
+    said ~0.75 TB for the unbalanced clips; from agkphysics/AudioSet's published layout
+    (1,738,788 unbalanced clips, 100 a row group, ~1.39 MB a clip) the paper world's
+    ~0.54 M clips touch all 17,388 row groups: the whole split."""
+    from aetasc.planning.__main__ import main
+    from test_real_metadata import FULL_UNBALANCED_ROWS, REPO, SAMPLE
+    monkeypatch.chdir(tmp_path)
+    from aetasc.data.audioset import read_segments_csv
+    rows = len(read_segments_csv(SAMPLE / "unbalanced_train_segments.csv"))
+    plan = main(["--metadata", str(SAMPLE), "--params", str(REPO / "params.yaml"),
+                 "--scale", repr(FULL_UNBALANCED_ROWS / rows)])
+    unb = plan["mirror_estimate"]["unbalanced_train"]
+    assert 0.5e6 < unb["clips_wanted"] < 0.6e6
+    assert unb["row_groups"] == unb["row_groups_total"] == 17_388 and 2.3e12 < unb["bytes"] < 2.5e12
+    out = capsys.readouterr().out
+    assert "~18,690 range requests, at least 35 min" in out and "21 min with HF_TOKEN" in out
+    assert '--include "data/unbal_train/*"' in out
+    # one 11-hour subset (~4 k clips) still touches a fifth of the row groups: ~0.5 TB
+    small = hf_mirror.estimate_plan({"unbalanced_train": 4000})["unbalanced_train"]
+    assert 3500 < small["row_groups"] < 3650 and 0.45e12 < small["bytes"] < 0.55e12

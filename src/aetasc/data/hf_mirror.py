@@ -431,6 +431,48 @@ def _stale(mirror: Mirror, index: MirrorIndex, shard: str, g: int, ids: set[str]
                        f"built; run again, which indexes changed shards anew")
 
 
+# agkphysics/AudioSet as published: clips per split, 100 clips a row group (the writer's
+# PARQUET_ROW_GROUP_SIZE_FOR_AUDIO_DATASETS), FLAC at ~1.39 MB a clip, 943 shards in all.
+PUBLISHED = "agkphysics/AudioSet"
+PUBLISHED_CLIPS = {"balanced_train": 18_685, "unbalanced_train": 1_738_788, "eval": 17_142}
+CLIPS_PER_ROW_GROUP, PUBLISHED_CLIP_BYTES, PUBLISHED_SHARDS = 100, 1.39e6, 943
+
+
+def published_row_groups(split: str) -> int:
+    return -(-PUBLISHED_CLIPS[split] // CLIPS_PER_ROW_GROUP)
+
+
+def index_requests() -> int:
+    """Range requests to index agkphysics/AudioSet: every footer and id column chunk."""
+    return PUBLISHED_SHARDS + sum(published_row_groups(split) for split in PUBLISHED_CLIPS)
+
+
+def estimate_plan(wanted: dict[str, int]) -> dict[str, dict]:
+    """MirrorIndex.plan's figures for agkphysics/AudioSet before its index is built, from its
+    published layout alone: `wanted` clips per split, as many held as it holds (a clip it
+    lacks is replaced by another one it may hold), spread over its row groups as at random
+    (the index gives the real ones). Shard footers add at most PUBLISHED_SHARDS requests."""
+    out = {}
+    for split, total in PUBLISHED_CLIPS.items():
+        groups = published_row_groups(split)
+        held = min(wanted.get(split, 0), total)
+        touched = round(groups * (1 - (1 - held / total) ** CLIPS_PER_ROW_GROUP))
+        out[split] = {"clips_wanted": wanted.get(split, 0), "clips_held": held, "row_groups": touched,
+                      "row_groups_total": groups, "requests": touched,
+                      "bytes": round(min(touched * CLIPS_PER_ROW_GROUP, total) * PUBLISHED_CLIP_BYTES),
+                      "bytes_total": round(total * PUBLISHED_CLIP_BYTES)}
+    return out
+
+
+def estimate_lines(plan: dict[str, dict]) -> list[str]:
+    index = index_requests()
+    return ([f"estimated for {PUBLISHED} from its published layout (100 clips a row group, the clips "
+             f"taken as spread over them at random; --hf gives the mirror's own):",
+             f"  its index first: ~{index:,} range requests, at least {index / RESOLVES_ANONYMOUS * 5:.0f} min "
+             f"paced to the Hub's anonymous limit, {index / RESOLVES_WITH_TOKEN * 5:.0f} min with HF_TOKEN set"]
+            + plan_lines(f"{PUBLISHED}@<commit>", plan)[1:])
+
+
 # Above this share of a split's bytes, reading row groups is in effect reading the split:
 # downloading its shards whole is as many bytes in ~1 request a shard, and leaves a folder
 # that later runs read from disk.
@@ -450,7 +492,7 @@ def plan_lines(name: str, plan: dict[str, dict]) -> list[str]:
     for split, p in plan.items():
         if revision and p["bytes_total"] and p["bytes"] > WHOLE_SHARDS_ABOVE * p["bytes_total"]:
             lines.append(f"  {split}: that is {p['bytes'] / p['bytes_total']:.0%} of the split's bytes: download its "
-                         f"{p['shards_total']:,} shards whole instead, with `hf download {repo} --repo-type dataset "
+                         f"shards whole instead, with `hf download {repo} --repo-type dataset "
                          f"--revision {revision} --include \"data/{SPLIT_FOLDERS[split]}/*\" --local-dir <folder>`, "
                          f"and set audioset_hf to that folder (audioset_hf_revision: null)")
     return lines

@@ -18,7 +18,8 @@ import time
 from pathlib import Path
 
 from aetasc.config import Params, load_params
-from aetasc.data.hf_mirror import Mirror, MirrorIndex, index_path, load_index, open_mirror, plan_lines
+from aetasc.data.hf_mirror import (Mirror, MirrorIndex, estimate_lines, index_path, load_index, open_mirror,
+                                   plan_lines)
 from aetasc.errors import AetascError
 from aetasc.io import write_json
 from aetasc.planning.cost import paper_world_cost, projection_lines, target_line
@@ -64,6 +65,8 @@ def main(argv=None) -> dict:
         print("\n" + "\n".join(plan_lines(mirror.name, plan["mirror"])))
         if args.scale != 1:
             print(f"  (unbalanced_train: the clips of the prefix given; about x {args.scale:g} for the full list)")
+    else:
+        print("\n" + "\n".join(estimate_lines(plan["mirror_estimate"])))
     print(f"\n(planned in {time.perf_counter() - start:.1f} s)")
     if args.out:
         write_json(args.out, plan)
