@@ -275,8 +275,8 @@ def load_index(mirror: Mirror, folder: Path, progress: bool = True) -> MirrorInd
     todo = [shard for shard, part in parts.items() if not part.is_file()]
     if todo and progress:
         pace = f", paced to {mirror.pace.limit:,} per {mirror.pace.window / 60:g} min" if mirror.pace else ""
-        print(f"indexing {len(todo):,} of {len(shards):,} shards of {mirror.name} (each its footer and "
-              f"one video_id chunk per row group: about 20 requests a shard on agkphysics/AudioSet{pace})", file=sys.stderr)
+        print(f"indexing {len(todo):,} of {len(shards):,} shards of {mirror.name} (each its footer and one "
+              f"video_id chunk per row group: ~20 requests a shard on agkphysics/AudioSet{pace})", file=sys.stderr)
     for shard in bar(todo, desc="index shards", disable=not progress, leave=False):
         rows = _index_shard(mirror, shards[shard][0], shard)
         parts[shard].parent.mkdir(parents=True, exist_ok=True)
