@@ -28,8 +28,8 @@ from aetasc.data.audioset import (CLASS_TABLE, SPLITS, STATUSES, Availability, S
                                   read_audioset, read_class_labels, read_segments_csv, write_availability)
 from aetasc.data import ytdlp
 from aetasc.data.download import DownloadError, download, file_digest, link_file
-from aetasc.data.hf_mirror import (Mirror, MirrorError, MirrorIndex, index_path, load_index, open_mirror, plan_lines,
-                                   write_clips)
+from aetasc.data.hf_mirror import (Mirror, MirrorError, MirrorIndex, clips_folder, index_path, load_index,
+                                   open_mirror, plan_lines, write_clips)
 from aetasc.data.source import KEY, MANIFEST, SourceError, download_root, retry_policy
 from aetasc.data.tut2018 import LayoutError
 
@@ -397,9 +397,9 @@ def _gather_clips(wanted: dict[str, Segment], clip_sources: ClipSources, sources
             index = load_index(mirror, index_path(download_root(sources), mirror), progress)
             left = still_wanted()
             print("\n".join(plan_lines(mirror.name, index.plan(_by_split(left, wanted, index)))), file=sys.stderr)
-            folder = download_root(sources) / "audioset" / "hf_clips"
             empty: dict[str, str] = {}
-            written = write_clips(mirror, index, left, folder, progress, empty=empty)
+            written = write_clips(mirror, index, left, clips_folder(download_root(sources), mirror), progress,
+                                  empty=empty)
         except MirrorError as err:
             raise SourceError(f"{err} ({KEY}.audioset_hf)") from None
         take({y: [p] for y, p in written.items()}, f"the mirror {mirror.name} ({KEY}.audioset_hf)")

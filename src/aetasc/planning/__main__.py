@@ -18,7 +18,8 @@ import time
 from pathlib import Path
 
 from aetasc.config import Params, load_params
-from aetasc.data.hf_mirror import MirrorIndex, index_path, load_index, open_mirror, plan_lines
+from aetasc.data.hf_mirror import (Mirror, MirrorIndex, estimate_lines, index_path, load_index, open_mirror,
+                                   plan_lines)
 from aetasc.errors import AetascError
 from aetasc.io import write_json
 from aetasc.planning.cost import paper_world_cost, projection_lines, target_line
@@ -55,24 +56,26 @@ def main(argv=None) -> dict:
         return cost
     start = time.perf_counter()
     try:
-        mirror = _mirror_index(params, args.hf, args.hf_revision) if args.hf else None
-        plan = plan_from_metadata(params, args.metadata, args.ranking, bench, args.scale, mirror)
+        mirror, index = _mirror_index(params, args.hf, args.hf_revision) if args.hf else (None, None)
+        plan = plan_from_metadata(params, args.metadata, args.ranking, bench, args.scale, index)
     except (AetascError, FileNotFoundError) as err:   # the metadata or ranking named, with the cause
         sys.exit(f"plan: {err}")
     print(format_plan(plan))
     if "mirror" in plan:
-        print("\n" + "\n".join(plan_lines(args.hf, plan["mirror"])))
+        print("\n" + "\n".join(plan_lines(mirror.name, plan["mirror"])))
         if args.scale != 1:
             print(f"  (unbalanced_train: the clips of the prefix given; about x {args.scale:g} for the full list)")
+    else:
+        print("\n" + "\n".join(estimate_lines(plan["mirror_estimate"])))
     print(f"\n(planned in {time.perf_counter() - start:.1f} s)")
     if args.out:
         write_json(args.out, plan)
     return plan
 
 
-def _mirror_index(params: Params, location: str, revision: str | None) -> MirrorIndex:
+def _mirror_index(params: Params, location: str, revision: str | None) -> tuple[Mirror, MirrorIndex]:
     mirror = open_mirror(location, revision, "--hf", "--hf-revision")
-    return load_index(mirror, index_path(params.worlds.paper.source.download_dir, mirror))
+    return mirror, load_index(mirror, index_path(params.worlds.paper.source.download_dir, mirror))
 
 
 if __name__ == "__main__":

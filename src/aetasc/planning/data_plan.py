@@ -17,7 +17,7 @@ from pathlib import Path
 from aetasc.config import Params
 from aetasc.data.audioset import (CLASS_TABLE, SPLITS, Segment, check_splits, read_audioset, read_class_labels,
                                   read_segments_csv)
-from aetasc.data.hf_mirror import MirrorIndex
+from aetasc.data.hf_mirror import MirrorIndex, estimate_plan
 from aetasc.events.ranking import read_ranking
 from aetasc.events.subsets import (UNION, Pool, Subset, SubsetError, SubsetRequest, build_subsets, read_union,
                                    subset_records, union_of)
@@ -182,7 +182,8 @@ def read_metadata(folder: Path) -> tuple[list[str], dict[str, list]]:
 
 def plan_from_metadata(params: Params, folder: Path, ranking_csv: Path | None = None,
                        bench: dict | None = None, scale: float = 1.0, mirror: MirrorIndex | None = None) -> dict:
-    """The plan; with a mirror's index also what fetching from it reads (plan["mirror"]):
+    """The plan; with a mirror's index also what fetching from it reads (plan["mirror"]), else
+    that estimated for agkphysics/AudioSet from its published layout (plan["mirror_estimate"]):
     every balanced_train and eval clip (acquire_aet gathers them all) and the unbalanced_train
     clips the subsets take (of the prefix read, with --scale). The ranking (a rank_events
     ranking.csv, else the stand-in) must rank exactly the metadata's classes, as in make_subsets."""
@@ -200,6 +201,10 @@ def plan_from_metadata(params: Params, folder: Path, ranking_csv: Path | None = 
             "balanced_train": {s.ytid for s in segments["balanced_train"]},
             "eval": {s.ytid for s in segments["eval"]},
             "unbalanced_train": {y for y, split in subsets.union.items() if split == "unbalanced_train"}})
+    else:
+        plan["mirror_estimate"] = estimate_plan({"balanced_train": len(segments["balanced_train"]),
+                                                 "eval": len(segments["eval"]),
+                                                 "unbalanced_train": plan["fetch"]["aet_unbalanced"]["clips"]})
     return plan
 
 
