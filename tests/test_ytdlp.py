@@ -1,11 +1,17 @@
 """yt-dlp as YouTube answers today, simulated by a stub executable that prints and exits as
 yt-dlp does: a removed video, the session rate limit, HTTP 429, a hang, a cut download."""
+import contextlib
 import csv
 import json
 import os
+import signal
 import stat
+import subprocess
 import sys
 import textwrap
+import threading
+import time
+from pathlib import Path
 
 import pytest
 
@@ -14,6 +20,8 @@ from aetasc.data.audioset import Segment, read_availability, read_audioset
 from aetasc.data.audioset_source import acquire_audioset, clip_problem
 from aetasc.data.source import SourceError
 from test_paper_world import YTIDS, audioset_sources, make_audioset_tables, serve_dir
+
+TESTS = Path(__file__).resolve().parent
 
 # What yt-dlp prints last on stderr (its "ERROR:" line, after warnings), exit status 1.
 ANSWERS = {
@@ -41,7 +49,7 @@ ANSWERS = {
 STUB = textwrap.dedent('''\
     #!{python}
     """yt-dlp as a test sees it: the behaviour of each video id comes from behaviour.json."""
-    import json, sys, time
+    import json, os, sys, time
     from pathlib import Path
     import numpy as np, soundfile as sf
     here = Path(__file__).parent
@@ -67,6 +75,16 @@ STUB = textwrap.dedent('''\
         sf.write(out, np.random.default_rng(0).standard_normal(int(32000 * (end - start))) * 0.1, 32000,
                  subtype="PCM_16")
         sys.exit(0)
+    if mode == "slow":              # a worker still busy with its clip
+        sf.write(out, np.random.default_rng(0).standard_normal(int(32000 * (end - start))) * 0.1, 32000,
+                 subtype="PCM_16")
+        time.sleep(2)
+        sys.exit(0)
+    if mode == "spawn":             # yt-dlp running ffmpeg, as it does for --download-sections
+        import subprocess
+        child = subprocess.Popen(["sleep", "120"])
+        (here / "pids").write_text(f"{{os.getpid()}} {{child.pid}}")
+        time.sleep(120)
     if mode == "hang":
         out.with_suffix(".wav.part").write_bytes(b"RIFF partial")   # what a cut download leaves
         out.write_bytes(b"RIFF")
@@ -142,6 +160,84 @@ def test_a_hang_is_killed_and_leaves_no_partial_file(stub, tmp_path):
     assert out["hangingvid1"].status == "pending" and out["hangingvid1"].exit is None
     assert out["hangingvid1"].reason == "timed out after 3 s"
     assert [p.name for p in folder.iterdir()] == ["fetch_log.csv"]
+
+
+_FETCH_IN_A_PROCESS = """
+import sys
+sys.path.insert(0, {tests!r})
+from test_ytdlp import fetch, segment
+from pathlib import Path
+fetch([segment("spawningvid")], Path({folder!r}))
+"""
+
+
+def _gone(pid: int) -> bool:
+    """No such process, or a zombie (killed, waiting to be reaped by whoever inherited it)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except (FileNotFoundError, ProcessLookupError):
+        return True
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_a_stopped_fetch_stops_yt_dlp_and_its_children(stub, tmp_path, signum):
+    """Issue 38 case 9: yt-dlp runs in a session of its own (so that a timeout can kill its
+    ffmpeg with it); Ctrl-C or SIGTERM to us must reach that whole group, not leave it
+    writing into the work folder."""
+    stub.behave(spawningvid="spawn")
+    folder = tmp_path / "clips"
+    pids_file = Path(os.environ["PATH"].split(os.pathsep)[0]) / "pids"
+    proc = subprocess.Popen([sys.executable, "-c", _FETCH_IN_A_PROCESS.format(tests=str(TESTS), folder=str(folder))],
+                            stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 30
+    while not pids_file.is_file() and time.time() < deadline:
+        time.sleep(0.1)
+    pids = [int(p) for p in pids_file.read_text().split()]
+    proc.send_signal(signum)
+    proc.communicate(timeout=30)
+    try:
+        deadline = time.time() + 5
+        while not all(map(_gone, pids)) and time.time() < deadline:
+            time.sleep(0.1)
+        assert all(map(_gone, pids)), "yt-dlp or its child outlived the fetch"
+        assert not list(folder.glob(".fetching-*"))
+    finally:
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
+
+def test_two_workers_sharing_the_clips_folder_keep_their_own_work_folders(stub, tmp_path):
+    """Issue 38 case 9: a second worker fetching the same clip into the same folder (two
+    acquisitions sharing download_dir) must not delete the first one's work folder."""
+    stub.behave(slowclipvid="slow")
+    folder = tmp_path / "clips"
+    folder.mkdir()
+    tools = ytdlp.require_ytdlp("k")
+    check = lambda p, s: clip_problem(p, s, 28000, check_length=True)
+    outcomes = {}
+    first = threading.Thread(target=lambda: outcomes.setdefault(
+        "first", ytdlp.fetch_one(segment("slowclipvid"), folder, tools, None, 60, check)))
+    first.start()
+    deadline = time.time() + 30
+    while not list(folder.glob(".fetching-*/*.wav")) and time.time() < deadline:
+        time.sleep(0.05)
+    outcomes["second"] = ytdlp.fetch_one(segment("slowclipvid"), folder, tools, None, 60, check)
+    first.join(timeout=60)
+    assert {k: o.status for k, o in outcomes.items()} == {"first": "present", "second": "present"}, outcomes
+    assert [p.name for p in folder.iterdir()] == ["slowclipvid.wav"]
+
+
+def test_a_dead_workers_work_folder_is_cleared_and_a_live_ones_kept(stub, tmp_path):
+    """Own case: work folders left by a worker killed outright (SIGKILL, a power cut) are
+    removed by the next run on that machine; another live worker's are not."""
+    folder = tmp_path / "clips"
+    dead, live = ytdlp.work_folder(folder, "okokokokok1"), ytdlp.work_folder(folder, "okokokokok2")
+    pid = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                         text=True).stdout.strip()
+    os.rename(dead, dead.with_name(dead.name.replace(f"-{os.getpid()}.", f"-{pid}.")))
+    fetch([segment("okokokokok1")], folder)
+    assert sorted(p.name for p in folder.iterdir()) == sorted(["fetch_log.csv", "okokokokok1.wav", live.name])
 
 
 def test_most_of_the_first_fetches_failing_stops_early(stub, tmp_path, monkeypatch):

@@ -21,17 +21,22 @@
   asks for the given-up clips again on the next run.
 - Outcomes are appended to `fetch_log.csv` beside the clips as they happen; a clip known
   missing is not asked for again, except an age-restricted one once `ytdlp_cookies` is set.
-- A clip is fetched into a folder of its own and moved into place only once complete and
-  of the segment's length: a timeout or a crash never leaves a partial file.
+- A clip is fetched into a work folder of its own (named by the process: workers sharing
+  the folder never touch each other's) and moved into place only once complete and of the
+  segment's length: a timeout or a crash never leaves a partial file. yt-dlp runs in a
+  process group of its own; a timeout, Ctrl-C or SIGTERM kills the whole group (ffmpeg
+  with it).
 """
 from __future__ import annotations
 
+import contextlib
 import csv
 import math
 import os
 import shutil
 import signal
 import subprocess
+import tempfile
 import time
 from collections import Counter, deque
 from dataclasses import dataclass, replace
@@ -40,6 +45,7 @@ from typing import Callable
 
 from aetasc.data.audioset import Segment
 from aetasc.errors import AetascError
+from aetasc.io import machine_id, process_alive
 
 SAMPLE_RATE = 32000
 TIMEOUT_S = 300                 # one clip; a hung fetch must not stall the rest
@@ -220,12 +226,56 @@ def _append_log(folder: Path, outcome: Outcome) -> None:
         w.writerow([outcome.ytid, outcome.status, "" if outcome.exit is None else outcome.exit, outcome.reason])
 
 
+WORK = ".fetching-"      # .fetching-<ytid>.<machine>-<pid>.<random>/: one per fetch, per process
+
+
+def work_folder(folder: Path, ytid: str) -> Path:
+    """A fresh work folder for one fetch, named by this process (machine id and pid), so that
+    two workers sharing the clips folder never touch each other's, and the leftovers of a
+    worker killed outright can be told from a live one's (clear_dead_work_folders)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=f"{WORK}{ytid}.{machine_id()}-{os.getpid()}.", dir=folder))
+
+
+def clear_dead_work_folders(folder: Path) -> None:
+    """Remove the work folders of processes of this machine that are gone (SIGKILL, a power
+    cut: nothing else leaves one); those of live workers and of other machines are kept."""
+    for path in folder.glob(f"{WORK}*"):
+        owner = path.name.split(".")[2] if path.name.count(".") >= 3 else ""
+        machine, _, pid = owner.rpartition("-")
+        if machine == machine_id() and pid.isdigit() and not process_alive(int(pid)):
+            shutil.rmtree(path, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def _sigterm_raises():
+    """SIGTERM (a scheduler, `kill`, DVC's queue) raises SystemExit in the block, as Ctrl-C
+    raises KeyboardInterrupt, so that the running fetch stops its yt-dlp group on the way out;
+    by default SIGTERM ends Python at once and leaves yt-dlp, in its own session, running."""
+    def stop(signum, frame):
+        raise SystemExit(128 + signum)
+    try:
+        previous = signal.signal(signal.SIGTERM, stop) if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL else None
+    except ValueError:          # not the main thread: signals are the main thread's business
+        previous = None
+    try:
+        yield
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _stop_group(proc: subprocess.Popen) -> None:
+    """Kill yt-dlp's whole process group (its ffmpeg too) and reap yt-dlp."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.communicate()
+
+
 def fetch_one(segment: Segment, folder: Path, tools: Tools, cookies: str | None, timeout: float,
               check: Callable[[Path, Segment], str | None]) -> Outcome:
-    """One clip into `folder`/<ytid>.wav, via a folder of its own: nothing partial is left."""
-    work = folder / f".fetching-{segment.ytid}"
-    shutil.rmtree(work, ignore_errors=True)
-    work.mkdir(parents=True)
+    """One clip into `folder`/<ytid>.wav, via a work folder of its own: nothing partial is left."""
+    work = work_folder(folder, segment.ytid)
     try:
         # a session of its own, so that a timeout kills ffmpeg with yt-dlp
         proc = subprocess.Popen(ytdlp_command(segment, work, tools, cookies), stdout=subprocess.DEVNULL,
@@ -233,9 +283,11 @@ def fetch_one(segment: Segment, folder: Path, tools: Tools, cookies: str | None,
         try:
             _, stderr = proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.communicate()
+            _stop_group(proc)
             return Outcome(segment.ytid, "pending", None, f"timed out after {timeout:g} s")
+        except BaseException:   # Ctrl-C, SIGTERM (_sigterm_raises), anything: the group goes with us
+            _stop_group(proc)
+            raise
         lines = [line.strip() for line in stderr.splitlines() if line.strip()]
         last = lines[-1] if lines else ""
         clip = work / f"{segment.ytid}.wav"
@@ -268,6 +320,7 @@ def fetch_with_ytdlp(segments: list[Segment], folder: Path, tools: Tools, pacer:
                              f"exported from a logged-in browser session; mistyped path?)")
         cookies = str(cookie_file)
     folder.mkdir(parents=True, exist_ok=True)
+    clear_dead_work_folders(folder)
     known = read_log(folder)
     tries = unrecognised_tries(folder)
     outcomes, todo = {}, []
@@ -281,25 +334,26 @@ def fetch_with_ytdlp(segments: list[Segment], folder: Path, tools: Tools, pacer:
             outcomes[s.ytid] = last
         else:
             todo.append(s)
-    tried = []
-    for s in bar(todo, desc="yt-dlp", disable=not progress):
-        pacer.wait()
-        outcome = fetch_one(s, folder, tools, cookies, timeout, check)
-        if outcome.status == "missing" and cookies and AGE in outcome.reason.lower():
-            outcome = replace(outcome, reason=outcome.reason + WITH_COOKIES)
-        if outcome.status == "pending" and not recognised(outcome):
-            tries[s.ytid] += 1
-            if tries[s.ytid] >= MAX_TRIES:
-                outcome = replace(outcome, status="missing",
-                                  reason=f"{GIVEN_UP} {tries[s.ytid]} tries: {outcome.reason}")
-        _append_log(folder, outcome)
-        outcomes[s.ytid] = outcome
-        tried.append(outcome)
-        stop = stop_reason(outcome, cookies)
-        if stop:
-            raise YtdlpError(f"{stop}. Outcomes so far: {folder / LOG}")
-        if len(tried) == EARLY_N and sum(o.status != "present" for o in tried) > EARLY_N // 2:
-            raise YtdlpError(_early_stop(tried, folder))
+    with _sigterm_raises():
+        tried = []
+        for s in bar(todo, desc="yt-dlp", disable=not progress):
+            pacer.wait()
+            outcome = fetch_one(s, folder, tools, cookies, timeout, check)
+            if outcome.status == "missing" and cookies and AGE in outcome.reason.lower():
+                outcome = replace(outcome, reason=outcome.reason + WITH_COOKIES)
+            if outcome.status == "pending" and not recognised(outcome):
+                tries[s.ytid] += 1
+                if tries[s.ytid] >= MAX_TRIES:
+                    outcome = replace(outcome, status="missing",
+                                      reason=f"{GIVEN_UP} {tries[s.ytid]} tries: {outcome.reason}")
+            _append_log(folder, outcome)
+            outcomes[s.ytid] = outcome
+            tried.append(outcome)
+            stop = stop_reason(outcome, cookies)
+            if stop:
+                raise YtdlpError(f"{stop}. Outcomes so far: {folder / LOG}")
+            if len(tried) == EARLY_N and sum(o.status != "present" for o in tried) > EARLY_N // 2:
+                raise YtdlpError(_early_stop(tried, folder))
     return outcomes
 
 
