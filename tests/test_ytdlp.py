@@ -46,6 +46,11 @@ ANSWERS = {
     "live": "ERROR: [youtube] {id}: This live event will begin in 3 hours.",
 }
 
+# yt-dlp 2025.11.12 installed with pip install "yt-dlp[default]", as `yt-dlp -v` lists it.
+SETUP = {"version": "2025.11.12", "runtime_version": "2.5.6",
+         "libraries": "Cryptodome-3.23.0, brotli-1.1.0, certifi-2025.10.05, mutagen-1.47.0, requests-2.32.5, "
+                      "sqlite3-3.45.1, urllib3-2.5.0, websockets-15.0.1, yt_dlp_ejs-0.3.1"}
+
 STUB = textwrap.dedent('''\
     #!{python}
     """yt-dlp as a test sees it: the behaviour of each video id comes from behaviour.json."""
@@ -54,6 +59,20 @@ STUB = textwrap.dedent('''\
     import numpy as np, soundfile as sf
     here = Path(__file__).parent
     args = sys.argv[1:]
+    setup = json.loads((here / "setup.json").read_text())
+    if args == ["--version"]:
+        print(setup["version"])
+        sys.exit(0)
+    if args[0] == "-v":                 # the debug header, then the error for a missing URL
+        runtime = dict(zip(args, args[1:]))["--js-runtimes"].split(":")[0]
+        print(f"[debug] Command-line config: {{args!r}}", file=sys.stderr)
+        print(f"[debug] yt-dlp version stable@{{setup['version']}} from yt-dlp/yt-dlp [335653be8] (pip)",
+              file=sys.stderr)
+        print(f"[debug] Optional libraries: {{setup['libraries']}}", file=sys.stderr)
+        print(f"[debug] JS runtimes: {{runtime}}-{{setup['runtime_version']}}", file=sys.stderr)
+        print("Usage: yt-dlp [OPTIONS] URL [URL...]\\n\\nyt-dlp: error: You must provide at least one URL.",
+              file=sys.stderr)
+        sys.exit(2)
     vid = args[-1].rsplit("=", 1)[1]
     with open(here / "calls.log", "a") as f:
         f.write(vid + "\\n")
@@ -106,9 +125,13 @@ def stub(tmp_path, monkeypatch):
     for p in bin_dir.iterdir():
         p.chmod(p.stat().st_mode | stat.S_IEXEC)
     (bin_dir / "behaviour.json").write_text("{}")
+    (bin_dir / "setup.json").write_text(json.dumps(SETUP))
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}/usr/bin{os.pathsep}/bin")
 
     class Stub:
+        def set_up(self, **changes):
+            (bin_dir / "setup.json").write_text(json.dumps({**SETUP, **changes}))
+
         def behave(self, **modes):
             (bin_dir / "behaviour.json").write_text(json.dumps(modes))
 
@@ -252,13 +275,57 @@ def test_most_of_the_first_fetches_failing_stops_early(stub, tmp_path, monkeypat
 
 def test_no_javascript_runtime_is_one_actionable_line(stub, monkeypatch):
     real = ytdlp.shutil.which
-    monkeypatch.setattr(ytdlp.shutil, "which", lambda name: None if name in ("deno", "node", "qjs") else real(name))
+    monkeypatch.setattr(ytdlp.shutil, "which", lambda name: None if name in ("deno", "node", "qjs", "bun") else real(name))
     with pytest.raises(ytdlp.YtdlpError) as err:
         ytdlp.require_ytdlp("worlds.paper.source")
     assert "\n" not in str(err.value) and "install deno" in str(err.value) and "yt-dlp[default]" in str(err.value)
     monkeypatch.setattr(ytdlp.shutil, "which", lambda name: None if name == "deno" else
                         f"/x/{name}" if name in ("node", "qjs") else real(name))
     assert ytdlp.require_ytdlp("k").js_runtime == ("node", "/x/node")       # named with --js-runtimes
+
+
+@pytest.mark.parametrize("runtime", ["node", "qjs", "bun"])
+def test_every_runtime_yt_dlp_supports_is_found(stub, monkeypatch, runtime):
+    """Issue 39 item 4: yt-dlp's list (--js-runtimes): deno, node, quickjs (QuickJS and
+    QuickJS-ng, both `qjs`), bun, in that order of priority."""
+    real = ytdlp.shutil.which
+    monkeypatch.setattr(ytdlp.shutil, "which", lambda name: f"/x/{name}" if name == runtime else
+                        None if name in ("deno", "node", "qjs", "bun") else real(name))
+    name = {"qjs": "quickjs"}.get(runtime, runtime)
+    assert ytdlp.require_ytdlp("k").js_runtime == (name, f"/x/{runtime}")
+
+
+@pytest.mark.parametrize("version, ok", [("2025.10.22", False), ("2024.12.23", False), ("2025.11.12", True),
+                                         ("2026.03.17", True), ("2025.11.13.232346", True)])
+def test_a_yt_dlp_older_than_2025_11_12_is_refused_naming_the_update(stub, version, ok):
+    """Issue 39 item 4: releases before 2025.11.12 cannot solve YouTube's JavaScript challenges."""
+    stub.set_up(version=version)
+    if ok:
+        assert ytdlp.require_ytdlp("k").ytdlp.endswith("yt-dlp")
+        return
+    with pytest.raises(ytdlp.YtdlpError) as err:
+        ytdlp.require_ytdlp("worlds.paper.source")
+    message = str(err.value)
+    assert "\n" not in message and f"yt-dlp {version}" in message and "older than 2025.11.12" in message
+    assert 'pip install -U "yt-dlp[default]"' in message and "yt-dlp -U" in message
+
+
+def test_a_yt_dlp_without_yt_dlp_ejs_is_refused_naming_the_install(stub):
+    """Issue 39 item 4: without yt-dlp-ejs every fetch fails with "Requested format is not available"."""
+    stub.set_up(libraries="certifi-2025.10.05, requests-2.32.5, urllib3-2.5.0")
+    with pytest.raises(ytdlp.YtdlpError) as err:
+        ytdlp.require_ytdlp("worlds.paper.source")
+    message = str(err.value)
+    assert "\n" not in message and "without yt-dlp-ejs" in message and "Requested format is not available" in message
+    assert 'pip install -U "yt-dlp[default]"' in message
+
+
+def test_a_runtime_yt_dlp_calls_unsupported_is_named(stub):
+    """Own case: yt-dlp ignores a runtime below its minimum (deno 2.0, say), marking it
+    "(unsupported)" in its header; the check says so instead of every fetch failing."""
+    stub.set_up(runtime_version="2.0.0 (unsupported)")
+    with pytest.raises(ytdlp.YtdlpError, match=r"too old to use \(\"JS runtimes: deno-2.0.0 \(unsupported\)"):
+        ytdlp.require_ytdlp("k")
 
 
 def test_pacer_keeps_the_interval_and_the_hourly_bound():

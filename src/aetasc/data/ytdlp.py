@@ -1,9 +1,10 @@
 """AudioSet clips fetched from YouTube with yt-dlp, as YouTube and yt-dlp are today.
 
 - Since yt-dlp 2025.11.12 YouTube extraction needs an external JavaScript runtime (deno is
-  yt-dlp's default; node and quickjs work when named with --js-runtimes) and the EJS
-  scripts (`pip install "yt-dlp[default]"`; the release binaries carry them): checked
-  before the first fetch, one line says what to install.
+  yt-dlp's default; node, QuickJS / QuickJS-ng and bun work when named with --js-runtimes)
+  and yt-dlp-ejs (`pip install "yt-dlp[default]"`; the release binaries carry it): the
+  version, yt-dlp-ejs and the runtime are checked before the first fetch, one line says
+  what to install.
 - yt-dlp's guidance: a session gets about 300 videos an hour, with 5-10 s between
   downloads; cookies (`ytdlp_cookies`, a Netscape cookies.txt) for anything sustained. The
   Pacer keeps both an interval and an hourly bound.
@@ -33,6 +34,7 @@ import contextlib
 import csv
 import math
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -56,11 +58,17 @@ WITH_COOKIES = " (with ytdlp_cookies)"
 EARLY_N = 20                    # most of the first EARLY_N fetches failing stops the run
 LOG = "fetch_log.csv"
 LOG_HEADER = ["ytid", "status", "exit", "reason"]
-# yt-dlp's supported runtimes in its order of recommendation; deno is enabled by default,
-# the others must be named with --js-runtimes. (executable, yt-dlp's name)
-JS_RUNTIMES = (("deno", "deno"), ("node", "node"), ("qjs", "quickjs"))
-INSTALL_JS = ('YouTube needs a JavaScript runtime for yt-dlp since 2025.11: install deno '
-              '(https://deno.com, or pip install deno) and pip install -U "yt-dlp[default]"')
+# yt-dlp's supported runtimes in its order of priority (its --js-runtimes help); deno is
+# enabled by default, the others must be named. QuickJS and QuickJS-ng are both `qjs`,
+# named "quickjs" (yt-dlp tells them apart). (executable, yt-dlp's name)
+JS_RUNTIMES = (("deno", "deno"), ("node", "node"), ("qjs", "quickjs"), ("bun", "bun"))
+# The first release that solves YouTube's JavaScript challenges with an external runtime
+# and yt-dlp-ejs: older ones get ever fewer formats from YouTube.
+MIN_YTDLP = (2025, 11, 12)
+INSTALL_YTDLP = 'pip install -U "yt-dlp[default]" (a release binary: yt-dlp -U)'
+INSTALL_JS = ('YouTube needs a JavaScript runtime for yt-dlp since 2025.11.12: install deno '
+              '(https://deno.com, or pip install deno; node, QuickJS / QuickJS-ng or bun work too), '
+              'and pip install -U "yt-dlp[default]"')
 
 # yt-dlp answers for a video that is gone for good (its "ERROR: [youtube] <id>: ..." line).
 PERMANENT = ("video unavailable", "private video", "has been removed", "account associated with this video",
@@ -99,7 +107,8 @@ class Outcome:
 
 
 def require_ytdlp(key: str) -> Tools:
-    """yt-dlp, ffmpeg and a JavaScript runtime on PATH, or one line saying what to install."""
+    """yt-dlp (MIN_YTDLP or newer, with yt-dlp-ejs), ffmpeg and a JavaScript runtime yt-dlp
+    supports, or one line saying what is missing and what to install."""
     found = {name: shutil.which(name) for name in ("yt-dlp", "ffmpeg")}
     missing = [name for name, path in found.items() if path is None]
     if missing:
@@ -107,9 +116,48 @@ def require_ytdlp(key: str) -> Tools:
                          f"pip install -U \"yt-dlp[default]\"; ffmpeg from your package manager")
     runtime = next(((name, path) for exe, name in JS_RUNTIMES if (path := shutil.which(exe))), None)
     if runtime is None:
-        raise YtdlpError(f"{key}.ytdlp is true, but no JavaScript runtime (deno, node or qjs) is on PATH. "
-                         f"{INSTALL_JS}.")
-    return Tools(found["yt-dlp"], found["ffmpeg"], runtime)
+        raise YtdlpError(f"{key}.ytdlp is true, but no JavaScript runtime yt-dlp supports (deno, node, "
+                         f"QuickJS or QuickJS-ng as qjs, bun) is on PATH. {INSTALL_JS}.")
+    tools = Tools(found["yt-dlp"], found["ffmpeg"], runtime)
+    problem = ytdlp_setup_problem(tools)
+    if problem:
+        raise YtdlpError(f"{key}.ytdlp is true, but {problem}")
+    return tools
+
+
+def _ask(command: list[str]) -> str:
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, errors="replace", timeout=60)
+    except (OSError, subprocess.TimeoutExpired) as err:
+        return f"({err})"
+    return done.stdout + done.stderr
+
+
+def ytdlp_setup_problem(tools: Tools) -> str | None:
+    """What keeps this yt-dlp from fetching YouTube today, or None: its version (--version),
+    then what its debug header (-v) lists: the optional libraries (yt_dlp_ejs among them) and
+    the runtime we name, which yt-dlp marks "(unsupported)" when too old."""
+    answer = _ask([tools.ytdlp, "--version"]).strip()
+    m = re.match(r"(\d{4})\.(\d{1,2})\.(\d{1,2})", answer)
+    if m is None:
+        return (f"{tools.ytdlp} --version answered {answer[:200]!r}, not a yt-dlp version; "
+                f"{INSTALL_YTDLP}")
+    if tuple(map(int, m.groups())) < MIN_YTDLP:
+        return (f"yt-dlp {answer} ({tools.ytdlp}) is older than {'.'.join(map(str, MIN_YTDLP))}, the first "
+                f"that solves YouTube's JavaScript challenges: {INSTALL_YTDLP}")
+    name, path = tools.js_runtime
+    header = _ask([tools.ytdlp, "-v", "--ignore-config", "--no-js-runtimes", "--js-runtimes", f"{name}:{path}"])
+    libraries = re.search(r"^\[debug\] Optional libraries: (.*)$", header, re.M)
+    if libraries and "yt_dlp_ejs" not in libraries.group(1):
+        return (f"yt-dlp {answer} ({tools.ytdlp}) runs without yt-dlp-ejs (its -v lists no yt_dlp_ejs): YouTube's "
+                f"JavaScript challenges go unsolved and every fetch fails with \"Requested format is not "
+                f"available\"; pip install -U \"yt-dlp[default]\" into yt-dlp's own environment (the release "
+                f"binaries carry it)")
+    runtimes = re.search(r"^\[debug\] JS runtimes: (.*)$", header, re.M)
+    if runtimes and "(unsupported)" in runtimes.group(1):
+        return (f"yt-dlp {answer} finds {path} too old to use (\"JS runtimes: {runtimes.group(1)}\"): update it, "
+                f"or install deno (https://deno.com, or pip install deno)")
+    return None
 
 
 def ytdlp_command(segment: Segment, folder: Path, tools: Tools, cookies: str | None) -> list[str]:
