@@ -38,6 +38,7 @@ import re
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 from collections import Counter, deque
@@ -135,8 +136,8 @@ def _ask(command: list[str]) -> str:
 
 def ytdlp_setup_problem(tools: Tools) -> str | None:
     """What keeps this yt-dlp from fetching YouTube today, or None: its version (--version),
-    then what its debug header (-v) lists: the optional libraries (yt_dlp_ejs among them) and
-    the runtime we name, which yt-dlp marks "(unsupported)" when too old."""
+    then the runtime we name, which its debug header (-v) marks "(unsupported)" when too old.
+    yt_dlp_ejs missing from the header's optional libraries gets a warning."""
     answer = _ask([tools.ytdlp, "--version"]).strip()
     m = re.match(r"(\d{4})\.(\d{1,2})\.(\d{1,2})", answer)
     if m is None:
@@ -149,10 +150,11 @@ def ytdlp_setup_problem(tools: Tools) -> str | None:
     header = _ask([tools.ytdlp, "-v", "--ignore-config", "--no-js-runtimes", "--js-runtimes", f"{name}:{path}"])
     libraries = re.search(r"^\[debug\] Optional libraries: (.*)$", header, re.M)
     if libraries and "yt_dlp_ejs" not in libraries.group(1):
-        return (f"yt-dlp {answer} ({tools.ytdlp}) runs without yt-dlp-ejs (its -v lists no yt_dlp_ejs): YouTube's "
-                f"JavaScript challenges go unsolved and every fetch fails with \"Requested format is not "
-                f"available\"; pip install -U \"yt-dlp[default]\" into yt-dlp's own environment (the release "
-                f"binaries carry it)")
+        # A warning, not a refusal: yt-dlp falls back to the solver scripts its own package
+        # carries (jsc/_builtin/vendor), which a repackaged yt-dlp may lack.
+        print(f"yt-dlp {answer} ({tools.ytdlp}) runs without yt-dlp-ejs (its -v lists no yt_dlp_ejs); if fetches "
+              f"fail with \"Requested format is not available\", pip install -U \"yt-dlp[default]\" into "
+              f"yt-dlp's own environment (the release binaries carry it)", file=sys.stderr)
     runtimes = re.search(r"^\[debug\] JS runtimes: (.*)$", header, re.M)
     if runtimes and "(unsupported)" in runtimes.group(1):
         return (f"yt-dlp {answer} finds {path} too old to use (\"JS runtimes: {runtimes.group(1)}\"): update it, "
