@@ -10,6 +10,7 @@ store's marker) are ever removed, and never one claimed by a live process or use
 oldest running stage began (docs/run_store.md).
 """
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -56,6 +57,9 @@ def main() -> None:
     removable = []
     for entry in entries(store):
         size = folder_bytes(entry)
+        if entry.is_symlink():
+            print(f"{entry.name}  {size / 2**20:9.1f} MiB  a symbolic link to {os.readlink(entry)}: left alone")
+            continue
         if not is_entry(entry):
             print(f"{entry.name}  {size / 2**20:9.1f} MiB  not a run entry ({ENTRY} missing): left alone")
             continue

@@ -21,6 +21,8 @@ class FixtureServer:
     max_requests answer 410 Gone once this many requests were served (bounds a client's loop)
     no_length    send no Content-Length: the body ends when the connection closes, so a
                  cut looks like the end of the file
+    redirects    path -> (status, location): answered with that redirect (Zenodo's legacy
+                 /record/ URLs, say)
     requests     one dict per request: path, range (header or None), status
     """
 
@@ -33,6 +35,7 @@ class FixtureServer:
         self.cut_always: dict[str, int] = {}
         self.max_requests: int | None = None
         self.no_length = False
+        self.redirects: dict[str, tuple[int, str]] = {}
         self.requests: list[dict] = []
         self._lock = threading.Lock()
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
@@ -61,6 +64,9 @@ class FixtureServer:
             failures = self.fail_with.get(path)
             if self.max_requests is not None and len(self.requests) >= self.max_requests:
                 plan = (410, b"", {}, None)
+            elif path in self.redirects:
+                status, location = self.redirects[path]
+                plan = (status, b"", {"Location": location}, None)
             elif failures:
                 status = failures.pop(0)
                 plan = (status, b"", {"Retry-After": "0"} if status in (429, 503) else {}, None)

@@ -32,6 +32,22 @@ def seen(server):
     return [(r["range"], r["status"]) for r in server.requests]
 
 
+@pytest.mark.parametrize("status", [301, 302, 307, 308])
+def test_a_moved_file_is_followed_and_resumed_at_its_new_address(server, tmp_path, status):
+    """Issue 39 item 6: Zenodo answers its legacy /record/ URLs with a redirect to /records/;
+    308 (Permanent Redirect) is not followed by Python 3.10's urllib. A resume after a cut
+    keeps its Range across the redirect."""
+    server.files["/records/1228142/files/a.bin"] = DATA
+    server.redirects["/record/1228142/files/a.bin"] = (status, "/records/1228142/files/a.bin")
+    server.cut_after["/records/1228142/files/a.bin"] = 100_000
+    dest = download(f"{server.url}/record/1228142/files/a.bin", tmp_path / "a.bin", md5=MD5, size=len(DATA),
+                    retry=FAST, progress=False)
+    assert dest.read_bytes() == DATA
+    assert [(r["path"], r["range"]) for r in server.requests] == [
+        ("/record/1228142/files/a.bin", None), ("/records/1228142/files/a.bin", None),
+        ("/record/1228142/files/a.bin", "bytes=100000-"), ("/records/1228142/files/a.bin", "bytes=100000-")]
+
+
 def test_clean_download(server, tmp_path):
     dest = fetch(server, tmp_path / "a.bin")
     assert dest.read_bytes() == DATA

@@ -1,10 +1,12 @@
 """Integrity: a cached number is verified, housekeeping owns only runs, every failure names
 its file. One test (or a few) per case of the adversarial pass, numbered as there; each
 reproduces the case as a user met it."""
+import contextlib
 import errno
 import importlib.util
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -143,6 +145,66 @@ def test_2_a_dead_stage_does_not_protect_anything(tmp_path):
                           capture_output=True, text=True).stdout.strip()
     (folder / "x.json").write_text(json.dumps({**store._owner(), "pid": int(dead), "what": "gone"}))
     assert store.running_stages(tmp_path) == [] and not (folder / "x.json").exists()
+
+
+def test_remove_checks_again_for_a_stage_that_started_while_it_asked(tmp_path, monkeypatch, capsys):
+    """Issue 38 case 2: a queued experiment starts while the y/N prompt waits and reuses an
+    entry the current params do not need; the deletion, right before it happens, sees it."""
+    spec, data = make_spec(epochs=1), make_data()
+    reused = tmp_path / "reused"
+    train_run(spec, data, reused, device="cpu", progress=False)
+    then = time.time() - 3600
+    for p in [*reused.iterdir(), reused]:
+        os.utime(p, (then, then))
+    stages = contextlib.ExitStack()
+
+    def answer(prompt):
+        stages.enter_context(store.running_stage(tmp_path, "train_figure --figure fig2 (a queued experiment)"))
+        time.sleep(0.05)
+        assert read_result(reused, spec) is not None          # the new stage reuses the entry
+        return "y"
+    monkeypatch.setattr(sys.stdin, "isatty", lambda: True, raising=False)
+    monkeypatch.setattr("builtins.input", answer)
+    with stages:
+        _housekeeping(monkeypatch, tmp_path, "--remove")
+        assert reused.is_dir() and read_result(reused, spec) is not None
+    assert "reused: claimed or used meanwhile; kept" in capsys.readouterr().out
+
+
+def test_remove_takes_the_stages_registered_by_the_stores_clock(tmp_path, monkeypatch):
+    """Own case (case 2's principle): an entry used after a running stage began is kept even
+    when this machine's clock runs ahead of the store's (NFS): `since` is the store's time."""
+    entry = _entry(tmp_path, "0123456789abcdef", age=3600)
+    ahead = type("Clock", (), {"time": staticmethod(lambda: time.time() + 900), "sleep": time.sleep})
+    monkeypatch.setattr(store, "time", ahead)
+    with store.running_stage(tmp_path, "rank_events"):
+        time.sleep(0.05)
+        store.mark_used(entry)                             # stamped by the store's clock
+        assert not store.remove(entry, float("inf")) and entry.is_dir()
+
+
+@pytest.mark.parametrize("target", ["entry outside", "folder outside", "dangling"])
+def test_a_symlinked_store_entry_is_listed_and_left_alone(tmp_path, monkeypatch, capsys, target):
+    """Issue 38 case 10: a symlink in the store is listed, never followed to delete."""
+    runs = tmp_path / "runs"
+    _entry(runs, "0123456789abcdef", age=3600)
+    outside = tmp_path / "elsewhere"
+    if target == "entry outside":
+        _entry(tmp_path, "elsewhere", age=3600)         # a run entry, but not in this store
+    elif target == "folder outside":
+        outside.mkdir()
+        (outside / "thesis.tex").write_text("mine")
+    (runs / "fedcba9876543210").symlink_to(outside, target_is_directory=True)
+    _housekeeping(monkeypatch, runs, "--remove", "--yes")
+    out = capsys.readouterr().out
+    assert re.search(rf"^fedcba9876543210 .*a symbolic link to {re.escape(str(outside))}: left alone$", out, re.M)
+    assert "removed 1 entries" in out and not (runs / "0123456789abcdef").exists()
+    assert (runs / "fedcba9876543210").is_symlink()
+    if target != "dangling":
+        assert sorted(p.name for p in outside.iterdir()) == (
+            sorted([store.ENTRY, RESULT]) if target == "entry outside" else ["thesis.tex"])
+    with pytest.raises(store.StoreError, match="symbolic link"):
+        store.remove(runs / "fedcba9876543210", float("inf"))
 
 
 # -------------------------------------------------------------- 3: damaged features

@@ -174,6 +174,21 @@ def test_tut2018_download_resume_extract_and_skip(server, tmp_path, tut):
     assert len(server.requests) == n
 
 
+def test_tut2018_is_fetched_from_zenodos_current_urls(tmp_path, monkeypatch):
+    """Issue 39 item 6: Zenodo answers /record/<id>/files/... with a redirect to /records/;
+    each file (and each resume of it) is asked for at /records/ directly."""
+    asked = []
+    monkeypatch.setattr(tut2018_source, "download", lambda url, dest, **kw: asked.append(url) or dest)
+    monkeypatch.setattr(tut2018_source, "check_free_space", lambda *a: None)
+    files = read_file_table()[:2]
+    for base in ("https://zenodo.org/record/1228142/files", "https://zenodo.org/records/1228142/files/"):
+        asked.clear()
+        tut2018_source._download_tut2018(sources(tmp_path, tut2018_url=base), files, progress=False)
+        assert asked == [f"https://zenodo.org/records/1228142/files/{f.name}" for f in files]
+    assert tut2018_source.file_url("https://mirror.example/record/1/x", "a.zip") == \
+        "https://mirror.example/record/1/x/a.zip"                   # only Zenodo's own URLs change
+
+
 def test_tut2018_corrupt_download_is_refused(server, tmp_path, tut):
     _, zips, tsv = tut
     url = serve_dir(server, zips, "/zenodo")

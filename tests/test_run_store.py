@@ -11,6 +11,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -18,7 +19,7 @@ import numpy as np
 import pytest
 import yaml
 
-from aetasc.io import file_sha256
+from aetasc.io import file_sha256, machine_id
 from aetasc.training import store
 from aetasc.training.checkpoints import CHECKPOINT
 from aetasc.training.identity import PACKAGE, _imports, code_digest, digest, training_modules
@@ -231,7 +232,8 @@ def test_a_dead_owners_claim_is_taken_over(tmp_path):
                           capture_output=True, text=True).stdout.strip()
     run_dir = tmp_path / "run"
     run_dir.mkdir()
-    (run_dir / store.CLAIM).write_text(json.dumps({"host": socket.gethostname(), "pid": int(dead)}))
+    (run_dir / store.CLAIM).write_text(json.dumps({"host": socket.gethostname(), "machine": machine_id(),
+                                                   "pid": int(dead)}))
     result = train_run(make_spec(epochs=1), make_data(), run_dir, device="cpu", progress=False, wait=False)
     assert result["epochs"] == 1 and not (run_dir / store.CLAIM).exists()
 
@@ -247,6 +249,132 @@ def test_an_abandoned_claim_elsewhere_is_taken_over_once_stale(tmp_path):
     assert not store.is_claimed(run_dir)
     with store.claim(run_dir, wait=False) as mine:
         assert mine and json.loads(path.read_text())["host"] == socket.gethostname()
+
+
+def _dead_pid() -> int:
+    return int(subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                              capture_output=True, text=True).stdout)
+
+
+def _claim_of(path: Path, **owner) -> dict:
+    owner = {"host": "node7", "machine": "0f" * 8, "pid": 4242, "token": os.urandom(8).hex(), **owner}
+    path.write_text(json.dumps(owner))
+    return owner
+
+
+def test_a_claim_from_a_container_sharing_our_hostname_is_not_taken_over(tmp_path):
+    """Issue 38 case 3: containers with one hostname cannot see each other's pids; a live
+    claim of another container is judged by its heartbeat, not by a pid missing here."""
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    _claim_of(run_dir / store.CLAIM, host=socket.gethostname(), pid=_dead_pid())
+    assert store.is_claimed(run_dir)
+    with pytest.raises(store.Busy):
+        with store.claim(run_dir, wait=False):
+            pass
+
+
+class _ClockAhead:
+    """This machine's clock 10 minutes ahead of the store's (an NFS server running behind)."""
+    sleep = staticmethod(time.sleep)
+
+    @staticmethod
+    def time():
+        return time.time() + 600
+
+
+def test_claims_and_stages_are_judged_by_the_stores_clock(tmp_path, monkeypatch):
+    """Issue 38 case 3: on a store whose clock is minutes behind ours, a claim or a stage
+    registration just touched by another machine is live, and is neither taken over nor
+    deleted."""
+    monkeypatch.setattr(store, "time", _ClockAhead)
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    _claim_of(run_dir / store.CLAIM)
+    assert store.is_claimed(run_dir)
+    with pytest.raises(store.Busy):
+        with store.claim(run_dir, wait=False):
+            pass
+    (tmp_path / store.STAGES).mkdir()
+    stage = tmp_path / store.STAGES / "node7-4242-0badc0de.json"
+    _claim_of(stage, what="train_figure --figure fig4", since=time.time())
+    assert [s["what"] for s in store.running_stages(tmp_path)] == ["train_figure --figure fig4"]
+    assert stage.is_file()
+    old = time.time() - store.STALE_SECONDS - 1                     # by the store's clock
+    for path in (run_dir / store.CLAIM, stage):
+        os.utime(path, (old, old))
+    assert not store.is_claimed(run_dir) and store.running_stages(tmp_path) == []
+
+
+def test_two_takers_of_one_stale_claim_cannot_both_hold_it(tmp_path, monkeypatch):
+    """Issue 38 case 3: two processes judge one abandoned claim stale at the same moment;
+    the one that comes second must not take the run from the first."""
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    _claim_of(run_dir / store.CLAIM)
+    old = time.time() - store.STALE_SECONDS - 1
+    os.utime(run_dir / store.CLAIM, (old, old))
+    both_judged, first_holds = threading.Barrier(2), threading.Event()
+    judge = store._is_stale
+
+    judged = set()
+
+    def is_stale(path, *args):
+        stale = judge(path, *args)
+        name = threading.current_thread().name
+        if path.name == store.CLAIM and name in ("first", "second") and name not in judged:
+            judged.add(name)
+            both_judged.wait(timeout=10)
+            if threading.current_thread().name == "second":
+                first_holds.wait(timeout=10)       # the second acts only once the first holds the run
+        return stale
+    monkeypatch.setattr(store, "_is_stale", is_stale)
+    held = {}
+
+    def take(name):
+        try:
+            with store.claim(run_dir, wait=False) as mine:
+                held[name] = mine
+                if name == "first":
+                    first_holds.set()
+                    time.sleep(0.5)
+        except store.Busy:
+            held[name] = False
+            first_holds.set()
+    threads = [threading.Thread(target=take, args=(n,), name=n) for n in ("first", "second")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    assert sorted(held.values()) == [False, True]
+    assert not list(run_dir.glob(f"{store.CLAIM}.taking-*"))
+
+
+def test_a_taker_that_died_mid_take_over_does_not_block_the_run(tmp_path):
+    """Own case: a process killed while it held the take-over file of a stale claim leaves
+    that file behind; once it is stale in turn, the next taker gets the run."""
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    stale = _claim_of(run_dir / store.CLAIM)
+    died = _claim_of(run_dir / f"{store.CLAIM}.taking-{stale['token']}-1")
+    old = time.time() - store.STALE_SECONDS - 1
+    for path in run_dir.iterdir():
+        os.utime(path, (old, old))
+    with store.claim(run_dir, wait=False) as mine:
+        assert mine and json.loads((run_dir / store.CLAIM).read_text())["machine"] == machine_id()
+        assert died["token"] not in (run_dir / store.CLAIM).read_text()
+    assert not (run_dir / store.CLAIM).exists() and not list(run_dir.glob(f"{store.CLAIM}.taking-*"))
+
+
+def test_the_machine_id_falls_back_to_the_hostname(monkeypatch):
+    """Own case: without /etc/machine-id (a minimal container) the id is still stable."""
+    from aetasc import io
+    machine_id.cache_clear()
+    monkeypatch.setattr(io, "_MACHINE_FILES", ("/nonexistent/machine-id",))
+    try:
+        assert machine_id() == machine_id() and len(machine_id()) == 16
+    finally:
+        machine_id.cache_clear()
 
 
 def test_a_damaged_result_is_reported_and_retrained(tmp_path, capsys):

@@ -1,11 +1,17 @@
 """yt-dlp as YouTube answers today, simulated by a stub executable that prints and exits as
 yt-dlp does: a removed video, the session rate limit, HTTP 429, a hang, a cut download."""
+import contextlib
 import csv
 import json
 import os
+import signal
 import stat
+import subprocess
 import sys
 import textwrap
+import threading
+import time
+from pathlib import Path
 
 import pytest
 
@@ -14,6 +20,8 @@ from aetasc.data.audioset import Segment, read_availability, read_audioset
 from aetasc.data.audioset_source import acquire_audioset, clip_problem
 from aetasc.data.source import SourceError
 from test_paper_world import YTIDS, audioset_sources, make_audioset_tables, serve_dir
+
+TESTS = Path(__file__).resolve().parent
 
 # What yt-dlp prints last on stderr (its "ERROR:" line, after warnings), exit status 1.
 ANSWERS = {
@@ -38,14 +46,33 @@ ANSWERS = {
     "live": "ERROR: [youtube] {id}: This live event will begin in 3 hours.",
 }
 
+# yt-dlp 2025.11.12 installed with pip install "yt-dlp[default]", as `yt-dlp -v` lists it.
+SETUP = {"version": "2025.11.12", "runtime_version": "2.5.6",
+         "libraries": "Cryptodome-3.23.0, brotli-1.1.0, certifi-2025.10.05, mutagen-1.47.0, requests-2.32.5, "
+                      "sqlite3-3.45.1, urllib3-2.5.0, websockets-15.0.1, yt_dlp_ejs-0.3.1"}
+
 STUB = textwrap.dedent('''\
     #!{python}
     """yt-dlp as a test sees it: the behaviour of each video id comes from behaviour.json."""
-    import json, sys, time
+    import json, os, sys, time
     from pathlib import Path
     import numpy as np, soundfile as sf
     here = Path(__file__).parent
     args = sys.argv[1:]
+    setup = json.loads((here / "setup.json").read_text())
+    if args == ["--version"]:
+        print(setup["version"])
+        sys.exit(0)
+    if args[0] == "-v":                 # the debug header, then the error for a missing URL
+        runtime = dict(zip(args, args[1:]))["--js-runtimes"].split(":")[0]
+        print(f"[debug] Command-line config: {{args!r}}", file=sys.stderr)
+        print(f"[debug] yt-dlp version stable@{{setup['version']}} from yt-dlp/yt-dlp [335653be8] (pip)",
+              file=sys.stderr)
+        print(f"[debug] Optional libraries: {{setup['libraries']}}", file=sys.stderr)
+        print(f"[debug] JS runtimes: {{runtime}}-{{setup['runtime_version']}}", file=sys.stderr)
+        print("Usage: yt-dlp [OPTIONS] URL [URL...]\\n\\nyt-dlp: error: You must provide at least one URL.",
+              file=sys.stderr)
+        sys.exit(2)
     vid = args[-1].rsplit("=", 1)[1]
     with open(here / "calls.log", "a") as f:
         f.write(vid + "\\n")
@@ -67,6 +94,16 @@ STUB = textwrap.dedent('''\
         sf.write(out, np.random.default_rng(0).standard_normal(int(32000 * (end - start))) * 0.1, 32000,
                  subtype="PCM_16")
         sys.exit(0)
+    if mode == "slow":              # a worker still busy with its clip
+        sf.write(out, np.random.default_rng(0).standard_normal(int(32000 * (end - start))) * 0.1, 32000,
+                 subtype="PCM_16")
+        time.sleep(2)
+        sys.exit(0)
+    if mode == "spawn":             # yt-dlp running ffmpeg, as it does for --download-sections
+        import subprocess
+        child = subprocess.Popen(["sleep", "120"])
+        (here / "pids").write_text(f"{{os.getpid()}} {{child.pid}}")
+        time.sleep(120)
     if mode == "hang":
         out.with_suffix(".wav.part").write_bytes(b"RIFF partial")   # what a cut download leaves
         out.write_bytes(b"RIFF")
@@ -88,9 +125,13 @@ def stub(tmp_path, monkeypatch):
     for p in bin_dir.iterdir():
         p.chmod(p.stat().st_mode | stat.S_IEXEC)
     (bin_dir / "behaviour.json").write_text("{}")
+    (bin_dir / "setup.json").write_text(json.dumps(SETUP))
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}/usr/bin{os.pathsep}/bin")
 
     class Stub:
+        def set_up(self, **changes):
+            (bin_dir / "setup.json").write_text(json.dumps({**SETUP, **changes}))
+
         def behave(self, **modes):
             (bin_dir / "behaviour.json").write_text(json.dumps(modes))
 
@@ -144,6 +185,84 @@ def test_a_hang_is_killed_and_leaves_no_partial_file(stub, tmp_path):
     assert [p.name for p in folder.iterdir()] == ["fetch_log.csv"]
 
 
+_FETCH_IN_A_PROCESS = """
+import sys
+sys.path.insert(0, {tests!r})
+from test_ytdlp import fetch, segment
+from pathlib import Path
+fetch([segment("spawningvid")], Path({folder!r}))
+"""
+
+
+def _gone(pid: int) -> bool:
+    """No such process, or a zombie (killed, waiting to be reaped by whoever inherited it)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except (FileNotFoundError, ProcessLookupError):
+        return True
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_a_stopped_fetch_stops_yt_dlp_and_its_children(stub, tmp_path, signum):
+    """Issue 38 case 9: yt-dlp runs in a session of its own (so that a timeout can kill its
+    ffmpeg with it); Ctrl-C or SIGTERM to us must reach that whole group, not leave it
+    writing into the work folder."""
+    stub.behave(spawningvid="spawn")
+    folder = tmp_path / "clips"
+    pids_file = Path(os.environ["PATH"].split(os.pathsep)[0]) / "pids"
+    proc = subprocess.Popen([sys.executable, "-c", _FETCH_IN_A_PROCESS.format(tests=str(TESTS), folder=str(folder))],
+                            stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 30
+    while not pids_file.is_file() and time.time() < deadline:
+        time.sleep(0.1)
+    pids = [int(p) for p in pids_file.read_text().split()]
+    proc.send_signal(signum)
+    proc.communicate(timeout=30)
+    try:
+        deadline = time.time() + 5
+        while not all(map(_gone, pids)) and time.time() < deadline:
+            time.sleep(0.1)
+        assert all(map(_gone, pids)), "yt-dlp or its child outlived the fetch"
+        assert not list(folder.glob(".fetching-*"))
+    finally:
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
+
+def test_two_workers_sharing_the_clips_folder_keep_their_own_work_folders(stub, tmp_path):
+    """Issue 38 case 9: a second worker fetching the same clip into the same folder (two
+    acquisitions sharing download_dir) must not delete the first one's work folder."""
+    stub.behave(slowclipvid="slow")
+    folder = tmp_path / "clips"
+    folder.mkdir()
+    tools = ytdlp.require_ytdlp("k")
+    check = lambda p, s: clip_problem(p, s, 28000, check_length=True)
+    outcomes = {}
+    first = threading.Thread(target=lambda: outcomes.setdefault(
+        "first", ytdlp.fetch_one(segment("slowclipvid"), folder, tools, None, 60, check)))
+    first.start()
+    deadline = time.time() + 30
+    while not list(folder.glob(".fetching-*/*.wav")) and time.time() < deadline:
+        time.sleep(0.05)
+    outcomes["second"] = ytdlp.fetch_one(segment("slowclipvid"), folder, tools, None, 60, check)
+    first.join(timeout=60)
+    assert {k: o.status for k, o in outcomes.items()} == {"first": "present", "second": "present"}, outcomes
+    assert [p.name for p in folder.iterdir()] == ["slowclipvid.wav"]
+
+
+def test_a_dead_workers_work_folder_is_cleared_and_a_live_ones_kept(stub, tmp_path):
+    """Own case: work folders left by a worker killed outright (SIGKILL, a power cut) are
+    removed by the next run on that machine; another live worker's are not."""
+    folder = tmp_path / "clips"
+    dead, live = ytdlp.work_folder(folder, "okokokokok1"), ytdlp.work_folder(folder, "okokokokok2")
+    pid = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                         text=True).stdout.strip()
+    os.rename(dead, dead.with_name(dead.name.replace(f"-{os.getpid()}.", f"-{pid}.")))
+    fetch([segment("okokokokok1")], folder)
+    assert sorted(p.name for p in folder.iterdir()) == sorted(["fetch_log.csv", "okokokokok1.wav", live.name])
+
+
 def test_most_of_the_first_fetches_failing_stops_early(stub, tmp_path, monkeypatch):
     monkeypatch.setattr(ytdlp, "EARLY_N", 4)
     ids = [f"liveevent{i:02d}" for i in range(10)]
@@ -156,13 +275,61 @@ def test_most_of_the_first_fetches_failing_stops_early(stub, tmp_path, monkeypat
 
 def test_no_javascript_runtime_is_one_actionable_line(stub, monkeypatch):
     real = ytdlp.shutil.which
-    monkeypatch.setattr(ytdlp.shutil, "which", lambda name: None if name in ("deno", "node", "qjs") else real(name))
+    monkeypatch.setattr(ytdlp.shutil, "which", lambda name: None if name in ("deno", "node", "qjs", "bun") else real(name))
     with pytest.raises(ytdlp.YtdlpError) as err:
         ytdlp.require_ytdlp("worlds.paper.source")
     assert "\n" not in str(err.value) and "install deno" in str(err.value) and "yt-dlp[default]" in str(err.value)
     monkeypatch.setattr(ytdlp.shutil, "which", lambda name: None if name == "deno" else
                         f"/x/{name}" if name in ("node", "qjs") else real(name))
     assert ytdlp.require_ytdlp("k").js_runtime == ("node", "/x/node")       # named with --js-runtimes
+
+
+@pytest.mark.parametrize("runtime", ["node", "qjs", "bun"])
+def test_every_runtime_yt_dlp_supports_is_found(stub, monkeypatch, runtime):
+    """Issue 39 item 4: yt-dlp's list (--js-runtimes): deno, node, quickjs (QuickJS and
+    QuickJS-ng, both `qjs`), bun, in that order of priority."""
+    real = ytdlp.shutil.which
+    monkeypatch.setattr(ytdlp.shutil, "which", lambda name: f"/x/{name}" if name == runtime else
+                        None if name in ("deno", "node", "qjs", "bun") else real(name))
+    name = {"qjs": "quickjs"}.get(runtime, runtime)
+    assert ytdlp.require_ytdlp("k").js_runtime == (name, f"/x/{runtime}")
+
+
+@pytest.mark.parametrize("version, ok", [("2025.10.22", False), ("2024.12.23", False), ("2025.11.12", True),
+                                         ("2026.03.17", True), ("2025.11.13.232346", True)])
+def test_a_yt_dlp_older_than_2025_11_12_is_refused_naming_the_update(stub, version, ok):
+    """Issue 39 item 4: releases before 2025.11.12 cannot solve YouTube's JavaScript challenges."""
+    stub.set_up(version=version)
+    if ok:
+        assert ytdlp.require_ytdlp("k").ytdlp.endswith("yt-dlp")
+        return
+    with pytest.raises(ytdlp.YtdlpError) as err:
+        ytdlp.require_ytdlp("worlds.paper.source")
+    message = str(err.value)
+    assert "\n" not in message and f"yt-dlp {version}" in message and "older than 2025.11.12" in message
+    assert 'pip install -U "yt-dlp[default]"' in message and "yt-dlp -U" in message
+
+
+def test_a_yt_dlp_without_yt_dlp_ejs_is_warned_about_naming_the_install(stub, capsys):
+    """Issue 39 item 4: without yt-dlp-ejs (and without the solver scripts yt-dlp's own package
+    carries, which a repackaged yt-dlp may lack) fetches fail with "Requested format is not
+    available"; one line says what to install."""
+    stub.set_up(libraries="certifi-2025.10.05, requests-2.32.5, urllib3-2.5.0")
+    ytdlp.require_ytdlp("worlds.paper.source")
+    warning = capsys.readouterr().err
+    assert warning.count("\n") == 1 and "without yt-dlp-ejs" in warning
+    assert "Requested format is not available" in warning and 'pip install -U "yt-dlp[default]"' in warning
+    stub.set_up()
+    ytdlp.require_ytdlp("worlds.paper.source")
+    assert "yt-dlp-ejs" not in capsys.readouterr().err
+
+
+def test_a_runtime_yt_dlp_calls_unsupported_is_named(stub):
+    """Own case: yt-dlp ignores a runtime below its minimum (deno 2.0, say), marking it
+    "(unsupported)" in its header; the check says so instead of every fetch failing."""
+    stub.set_up(runtime_version="2.0.0 (unsupported)")
+    with pytest.raises(ytdlp.YtdlpError, match=r"too old to use \(\"JS runtimes: deno-2.0.0 \(unsupported\)"):
+        ytdlp.require_ytdlp("k")
 
 
 def test_pacer_keeps_the_interval_and_the_hourly_bound():

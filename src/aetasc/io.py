@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import os
 import shutil
+import socket
 import tempfile
 from pathlib import Path
 
@@ -72,3 +74,36 @@ def file_sha256(path: str | Path) -> str:
         while block := f.read(1 << 20):
             h.update(block)
     return h.hexdigest()
+
+
+_MACHINE_FILES = ("/etc/machine-id", "/var/lib/dbus/machine-id")
+
+
+@functools.lru_cache(maxsize=1)
+def machine_id() -> str:
+    """Who can check this process's pid: the machine (systemd's machine-id; the hostname only
+    where there is none), its boot and its pid namespace. Containers sharing a hostname, or an
+    image's machine-id, have pid namespaces of their own, and a reboot reuses pids: a pid is
+    only ever looked up where it names the same process."""
+    def first_line(path: str) -> str:
+        with contextlib.suppress(OSError, UnicodeDecodeError):
+            return Path(path).read_text().strip()
+        return ""
+    machine = next((m for m in map(first_line, _MACHINE_FILES) if m), "") or f"host:{socket.gethostname()}"
+    boot = first_line("/proc/sys/kernel/random/boot_id")
+    try:
+        pid_namespace = str(os.stat("/proc/self/ns/pid").st_ino)
+    except OSError:
+        pid_namespace = ""
+    return hashlib.sha256(f"{machine}/{boot}/{pid_namespace}".encode()).hexdigest()[:16]
+
+
+def process_alive(pid: int) -> bool:
+    """Whether `pid` is a live process here (one we may not signal is alive)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    return True

@@ -19,13 +19,26 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from urllib.error import HTTPError, URLError
-from urllib.request import Request, urlopen
+from urllib.request import HTTPRedirectHandler, Request, build_opener
 
 from aetasc.progress import bar as progress_bar
 from aetasc.errors import AetascError
 
 CHUNK = 1 << 20
 USER_AGENT = "aetasc/0.1 (python-urllib)"
+
+
+class _FollowRedirects(HTTPRedirectHandler):
+    """Every redirect a GET may get, 308 (Permanent Redirect) too, which urllib follows only
+    from Python 3.11. The Range header of a resume goes along."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        return super().redirect_request(req, fp, 307 if code == 308 else code, msg, headers, newurl)
+
+    http_error_308 = HTTPRedirectHandler.http_error_307
+
+
+_OPENER = build_opener(_FollowRedirects)
 
 
 class DownloadError(AetascError, RuntimeError):
@@ -167,7 +180,7 @@ def _open(url: str, offset: int, timeout: float):
     if offset:
         headers["Range"] = f"bytes={offset}-"
     try:
-        return urlopen(Request(url, headers=headers), timeout=timeout)
+        return _OPENER.open(Request(url, headers=headers), timeout=timeout)
     except HTTPError as err:
         err.close()
         if err.code == 429 or err.code >= 500:

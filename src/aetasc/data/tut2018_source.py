@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import os
+import re
 import sys
 import zipfile
 from dataclasses import dataclass
@@ -126,12 +127,23 @@ def _tut_hint(sources: PaperSources, files: list[RemoteFile]) -> str:
             f"{TUT_FOLDER}/ folder works too).")
 
 
+# Zenodo's URLs since its move to InvenioRDM (October 2023): /records/<id>/files/<name>; the
+# legacy /record/<id>/... answers with a redirect, one more request per resume, kept only as
+# long as Zenodo keeps its redirector.
+ZENODO_LEGACY = re.compile(r"^(https?://(?:www\.)?zenodo\.org)/record/(\d+)/")
+
+
+def file_url(base: str, name: str) -> str:
+    """<base>/<name>, a Zenodo URL in its current form."""
+    return ZENODO_LEGACY.sub(r"\1/records/\2/", base.rstrip("/") + "/") + name
+
+
 def _download_tut2018(sources: PaperSources, files: list[RemoteFile], progress: bool) -> list[Path]:
     folder = download_root(sources) / "tut2018"
     check_free_space(folder, _bytes_to_fetch(folder, files), "downloading TUT 2018")
     zips = []
     for i, f in enumerate(files, start=1):
-        url = f"{sources.tut2018_url.rstrip('/')}/{f.name}"
+        url = file_url(sources.tut2018_url, f.name)
         print(f"[{i}/{len(files)}] {f.name} ({tqdm.format_sizeof(f.bytes, 'B')})", file=sys.stderr)
         dest = folder / f.name
         if dest.parent != folder:       # read_file_table refused such names; never delete outside

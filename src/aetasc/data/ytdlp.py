@@ -1,9 +1,10 @@
 """AudioSet clips fetched from YouTube with yt-dlp, as YouTube and yt-dlp are today.
 
 - Since yt-dlp 2025.11.12 YouTube extraction needs an external JavaScript runtime (deno is
-  yt-dlp's default; node and quickjs work when named with --js-runtimes) and the EJS
-  scripts (`pip install "yt-dlp[default]"`; the release binaries carry them): checked
-  before the first fetch, one line says what to install.
+  yt-dlp's default; node, QuickJS / QuickJS-ng and bun work when named with --js-runtimes)
+  and yt-dlp-ejs (`pip install "yt-dlp[default]"`; the release binaries carry it): the
+  version, yt-dlp-ejs and the runtime are checked before the first fetch, one line says
+  what to install.
 - yt-dlp's guidance: a session gets about 300 videos an hour, with 5-10 s between
   downloads; cookies (`ytdlp_cookies`, a Netscape cookies.txt) for anything sustained. The
   Pacer keeps both an interval and an hourly bound.
@@ -21,17 +22,24 @@
   asks for the given-up clips again on the next run.
 - Outcomes are appended to `fetch_log.csv` beside the clips as they happen; a clip known
   missing is not asked for again, except an age-restricted one once `ytdlp_cookies` is set.
-- A clip is fetched into a folder of its own and moved into place only once complete and
-  of the segment's length: a timeout or a crash never leaves a partial file.
+- A clip is fetched into a work folder of its own (named by the process: workers sharing
+  the folder never touch each other's) and moved into place only once complete and of the
+  segment's length: a timeout or a crash never leaves a partial file. yt-dlp runs in a
+  process group of its own; a timeout, Ctrl-C or SIGTERM kills the whole group (ffmpeg
+  with it).
 """
 from __future__ import annotations
 
+import contextlib
 import csv
 import math
 import os
+import re
 import shutil
 import signal
 import subprocess
+import sys
+import tempfile
 import time
 from collections import Counter, deque
 from dataclasses import dataclass, replace
@@ -40,6 +48,7 @@ from typing import Callable
 
 from aetasc.data.audioset import Segment
 from aetasc.errors import AetascError
+from aetasc.io import machine_id, process_alive
 
 SAMPLE_RATE = 32000
 TIMEOUT_S = 300                 # one clip; a hung fetch must not stall the rest
@@ -50,11 +59,17 @@ WITH_COOKIES = " (with ytdlp_cookies)"
 EARLY_N = 20                    # most of the first EARLY_N fetches failing stops the run
 LOG = "fetch_log.csv"
 LOG_HEADER = ["ytid", "status", "exit", "reason"]
-# yt-dlp's supported runtimes in its order of recommendation; deno is enabled by default,
-# the others must be named with --js-runtimes. (executable, yt-dlp's name)
-JS_RUNTIMES = (("deno", "deno"), ("node", "node"), ("qjs", "quickjs"))
-INSTALL_JS = ('YouTube needs a JavaScript runtime for yt-dlp since 2025.11: install deno '
-              '(https://deno.com, or pip install deno) and pip install -U "yt-dlp[default]"')
+# yt-dlp's supported runtimes in its order of priority (its --js-runtimes help); deno is
+# enabled by default, the others must be named. QuickJS and QuickJS-ng are both `qjs`,
+# named "quickjs" (yt-dlp tells them apart). (executable, yt-dlp's name)
+JS_RUNTIMES = (("deno", "deno"), ("node", "node"), ("qjs", "quickjs"), ("bun", "bun"))
+# The first release that solves YouTube's JavaScript challenges with an external runtime
+# and yt-dlp-ejs: older ones get ever fewer formats from YouTube.
+MIN_YTDLP = (2025, 11, 12)
+INSTALL_YTDLP = 'pip install -U "yt-dlp[default]" (a release binary: yt-dlp -U)'
+INSTALL_JS = ('YouTube needs a JavaScript runtime for yt-dlp since 2025.11.12: install deno '
+              '(https://deno.com, or pip install deno; node, QuickJS / QuickJS-ng or bun work too), '
+              'and pip install -U "yt-dlp[default]"')
 
 # yt-dlp answers for a video that is gone for good (its "ERROR: [youtube] <id>: ..." line).
 PERMANENT = ("video unavailable", "private video", "has been removed", "account associated with this video",
@@ -93,7 +108,8 @@ class Outcome:
 
 
 def require_ytdlp(key: str) -> Tools:
-    """yt-dlp, ffmpeg and a JavaScript runtime on PATH, or one line saying what to install."""
+    """yt-dlp (MIN_YTDLP or newer, with yt-dlp-ejs), ffmpeg and a JavaScript runtime yt-dlp
+    supports, or one line saying what is missing and what to install."""
     found = {name: shutil.which(name) for name in ("yt-dlp", "ffmpeg")}
     missing = [name for name, path in found.items() if path is None]
     if missing:
@@ -101,9 +117,49 @@ def require_ytdlp(key: str) -> Tools:
                          f"pip install -U \"yt-dlp[default]\"; ffmpeg from your package manager")
     runtime = next(((name, path) for exe, name in JS_RUNTIMES if (path := shutil.which(exe))), None)
     if runtime is None:
-        raise YtdlpError(f"{key}.ytdlp is true, but no JavaScript runtime (deno, node or qjs) is on PATH. "
-                         f"{INSTALL_JS}.")
-    return Tools(found["yt-dlp"], found["ffmpeg"], runtime)
+        raise YtdlpError(f"{key}.ytdlp is true, but no JavaScript runtime yt-dlp supports (deno, node, "
+                         f"QuickJS or QuickJS-ng as qjs, bun) is on PATH. {INSTALL_JS}.")
+    tools = Tools(found["yt-dlp"], found["ffmpeg"], runtime)
+    problem = ytdlp_setup_problem(tools)
+    if problem:
+        raise YtdlpError(f"{key}.ytdlp is true, but {problem}")
+    return tools
+
+
+def _ask(command: list[str]) -> str:
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, errors="replace", timeout=60)
+    except (OSError, subprocess.TimeoutExpired) as err:
+        return f"({err})"
+    return done.stdout + done.stderr
+
+
+def ytdlp_setup_problem(tools: Tools) -> str | None:
+    """What keeps this yt-dlp from fetching YouTube today, or None: its version (--version),
+    then the runtime we name, which its debug header (-v) marks "(unsupported)" when too old.
+    yt_dlp_ejs missing from the header's optional libraries gets a warning."""
+    answer = _ask([tools.ytdlp, "--version"]).strip()
+    m = re.match(r"(\d{4})\.(\d{1,2})\.(\d{1,2})", answer)
+    if m is None:
+        return (f"{tools.ytdlp} --version answered {answer[:200]!r}, not a yt-dlp version; "
+                f"{INSTALL_YTDLP}")
+    if tuple(map(int, m.groups())) < MIN_YTDLP:
+        return (f"yt-dlp {answer} ({tools.ytdlp}) is older than {'.'.join(map(str, MIN_YTDLP))}, the first "
+                f"that solves YouTube's JavaScript challenges: {INSTALL_YTDLP}")
+    name, path = tools.js_runtime
+    header = _ask([tools.ytdlp, "-v", "--ignore-config", "--no-js-runtimes", "--js-runtimes", f"{name}:{path}"])
+    libraries = re.search(r"^\[debug\] Optional libraries: (.*)$", header, re.M)
+    if libraries and "yt_dlp_ejs" not in libraries.group(1):
+        # A warning, not a refusal: yt-dlp falls back to the solver scripts its own package
+        # carries (jsc/_builtin/vendor), which a repackaged yt-dlp may lack.
+        print(f"yt-dlp {answer} ({tools.ytdlp}) runs without yt-dlp-ejs (its -v lists no yt_dlp_ejs); if fetches "
+              f"fail with \"Requested format is not available\", pip install -U \"yt-dlp[default]\" into "
+              f"yt-dlp's own environment (the release binaries carry it)", file=sys.stderr)
+    runtimes = re.search(r"^\[debug\] JS runtimes: (.*)$", header, re.M)
+    if runtimes and "(unsupported)" in runtimes.group(1):
+        return (f"yt-dlp {answer} finds {path} too old to use (\"JS runtimes: {runtimes.group(1)}\"): update it, "
+                f"or install deno (https://deno.com, or pip install deno)")
+    return None
 
 
 def ytdlp_command(segment: Segment, folder: Path, tools: Tools, cookies: str | None) -> list[str]:
@@ -220,12 +276,56 @@ def _append_log(folder: Path, outcome: Outcome) -> None:
         w.writerow([outcome.ytid, outcome.status, "" if outcome.exit is None else outcome.exit, outcome.reason])
 
 
+WORK = ".fetching-"      # .fetching-<ytid>.<machine>-<pid>.<random>/: one per fetch, per process
+
+
+def work_folder(folder: Path, ytid: str) -> Path:
+    """A fresh work folder for one fetch, named by this process (machine id and pid), so that
+    two workers sharing the clips folder never touch each other's, and the leftovers of a
+    worker killed outright can be told from a live one's (clear_dead_work_folders)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=f"{WORK}{ytid}.{machine_id()}-{os.getpid()}.", dir=folder))
+
+
+def clear_dead_work_folders(folder: Path) -> None:
+    """Remove the work folders of processes of this machine that are gone (SIGKILL, a power
+    cut: nothing else leaves one); those of live workers and of other machines are kept."""
+    for path in folder.glob(f"{WORK}*"):
+        owner = path.name.split(".")[2] if path.name.count(".") >= 3 else ""
+        machine, _, pid = owner.rpartition("-")
+        if machine == machine_id() and pid.isdigit() and not process_alive(int(pid)):
+            shutil.rmtree(path, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def _sigterm_raises():
+    """SIGTERM (a scheduler, `kill`, DVC's queue) raises SystemExit in the block, as Ctrl-C
+    raises KeyboardInterrupt, so that the running fetch stops its yt-dlp group on the way out;
+    by default SIGTERM ends Python at once and leaves yt-dlp, in its own session, running."""
+    def stop(signum, frame):
+        raise SystemExit(128 + signum)
+    try:
+        previous = signal.signal(signal.SIGTERM, stop) if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL else None
+    except ValueError:          # not the main thread: signals are the main thread's business
+        previous = None
+    try:
+        yield
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _stop_group(proc: subprocess.Popen) -> None:
+    """Kill yt-dlp's whole process group (its ffmpeg too) and reap yt-dlp."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.communicate()
+
+
 def fetch_one(segment: Segment, folder: Path, tools: Tools, cookies: str | None, timeout: float,
               check: Callable[[Path, Segment], str | None]) -> Outcome:
-    """One clip into `folder`/<ytid>.wav, via a folder of its own: nothing partial is left."""
-    work = folder / f".fetching-{segment.ytid}"
-    shutil.rmtree(work, ignore_errors=True)
-    work.mkdir(parents=True)
+    """One clip into `folder`/<ytid>.wav, via a work folder of its own: nothing partial is left."""
+    work = work_folder(folder, segment.ytid)
     try:
         # a session of its own, so that a timeout kills ffmpeg with yt-dlp
         proc = subprocess.Popen(ytdlp_command(segment, work, tools, cookies), stdout=subprocess.DEVNULL,
@@ -233,9 +333,11 @@ def fetch_one(segment: Segment, folder: Path, tools: Tools, cookies: str | None,
         try:
             _, stderr = proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.communicate()
+            _stop_group(proc)
             return Outcome(segment.ytid, "pending", None, f"timed out after {timeout:g} s")
+        except BaseException:   # Ctrl-C, SIGTERM (_sigterm_raises), anything: the group goes with us
+            _stop_group(proc)
+            raise
         lines = [line.strip() for line in stderr.splitlines() if line.strip()]
         last = lines[-1] if lines else ""
         clip = work / f"{segment.ytid}.wav"
@@ -268,6 +370,7 @@ def fetch_with_ytdlp(segments: list[Segment], folder: Path, tools: Tools, pacer:
                              f"exported from a logged-in browser session; mistyped path?)")
         cookies = str(cookie_file)
     folder.mkdir(parents=True, exist_ok=True)
+    clear_dead_work_folders(folder)
     known = read_log(folder)
     tries = unrecognised_tries(folder)
     outcomes, todo = {}, []
@@ -281,25 +384,26 @@ def fetch_with_ytdlp(segments: list[Segment], folder: Path, tools: Tools, pacer:
             outcomes[s.ytid] = last
         else:
             todo.append(s)
-    tried = []
-    for s in bar(todo, desc="yt-dlp", disable=not progress):
-        pacer.wait()
-        outcome = fetch_one(s, folder, tools, cookies, timeout, check)
-        if outcome.status == "missing" and cookies and AGE in outcome.reason.lower():
-            outcome = replace(outcome, reason=outcome.reason + WITH_COOKIES)
-        if outcome.status == "pending" and not recognised(outcome):
-            tries[s.ytid] += 1
-            if tries[s.ytid] >= MAX_TRIES:
-                outcome = replace(outcome, status="missing",
-                                  reason=f"{GIVEN_UP} {tries[s.ytid]} tries: {outcome.reason}")
-        _append_log(folder, outcome)
-        outcomes[s.ytid] = outcome
-        tried.append(outcome)
-        stop = stop_reason(outcome, cookies)
-        if stop:
-            raise YtdlpError(f"{stop}. Outcomes so far: {folder / LOG}")
-        if len(tried) == EARLY_N and sum(o.status != "present" for o in tried) > EARLY_N // 2:
-            raise YtdlpError(_early_stop(tried, folder))
+    with _sigterm_raises():
+        tried = []
+        for s in bar(todo, desc="yt-dlp", disable=not progress):
+            pacer.wait()
+            outcome = fetch_one(s, folder, tools, cookies, timeout, check)
+            if outcome.status == "missing" and cookies and AGE in outcome.reason.lower():
+                outcome = replace(outcome, reason=outcome.reason + WITH_COOKIES)
+            if outcome.status == "pending" and not recognised(outcome):
+                tries[s.ytid] += 1
+                if tries[s.ytid] >= MAX_TRIES:
+                    outcome = replace(outcome, status="missing",
+                                      reason=f"{GIVEN_UP} {tries[s.ytid]} tries: {outcome.reason}")
+            _append_log(folder, outcome)
+            outcomes[s.ytid] = outcome
+            tried.append(outcome)
+            stop = stop_reason(outcome, cookies)
+            if stop:
+                raise YtdlpError(f"{stop}. Outcomes so far: {folder / LOG}")
+            if len(tried) == EARLY_N and sum(o.status != "present" for o in tried) > EARLY_N // 2:
+                raise YtdlpError(_early_stop(tried, folder))
     return outcomes
 
 

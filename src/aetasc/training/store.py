@@ -7,11 +7,15 @@ store is the workspace's, so queued experiments reuse what the workspace trained
 other way round.
 
 Claims: a process about to train a run first creates `claim.json` in its folder, atomically
-(O_EXCL), with its host and pid, and keeps touching it while it trains. Another process
-that wants the same run waits until the result appears, then reuses it; a claim whose owner
-died (same host and its pid gone, or not touched for STALE_SECONDS) is taken over. So two
-queue workers, two figure stages or two torchrun ranks never train one run twice, and
-torchrun ranks can take runs first come, first served.
+(O_EXCL), with its machine id and pid, and keeps touching it while it trains. Another
+process that wants the same run waits until the result appears, then reuses it. A claim
+whose owner died is taken over: its pid is gone where that pid can be checked (the same
+machine id: machine, boot and pid namespace, never the hostname, which containers share), or
+it was not touched for STALE_SECONDS by the store's own clock (a file touched beside it, then
+stat'ed: on NFS both mtimes come from the server). One taker per stale claim (_take_over). So
+two queue workers, two figure stages or two torchrun ranks never train one run twice, and
+torchrun ranks can take runs first come, first served. What the store needs from its file
+system: docs/run_store.md.
 
 Housekeeping (stages/run_store.py) owns only what the store made: every entry carries a
 marker (ENTRY) written when the store creates it, and a stage using the store registers
@@ -26,6 +30,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import itertools
 import json
 import os
 import shutil
@@ -36,13 +41,15 @@ import time
 import uuid
 from pathlib import Path
 
-from aetasc.io import write_json
+from aetasc.errors import AetascError
+from aetasc.io import machine_id, process_alive, write_json
 from aetasc.training.checkpoints import CHECKPOINT, CheckpointError, checkpoint_sha256, load_checkpoint
 from aetasc.training.spec import RunSpec
 
 ENV = "AETASC_RUN_STORE"
 RESULT = "result.json"
 CLAIM = "claim.json"
+CLOCK = CLAIM + ".clock"        # touched to read the store's clock (_store_now); named so last_used skips it
 HEARTBEAT_SECONDS = 20.0
 STALE_SECONDS = 300.0
 POLL_SECONDS = 2.0
@@ -77,35 +84,53 @@ class Busy(RuntimeError):
     """Another live process holds the claim on this run."""
 
 
+class StoreError(AetascError, ValueError):
+    """Housekeeping refused to delete a folder: the message names it and why."""
+
+
 def _owner() -> dict:
-    return {"host": socket.gethostname(), "pid": os.getpid(), "token": uuid.uuid4().hex,
-            "since": time.time()}
+    return {"host": socket.gethostname(), "machine": machine_id(), "pid": os.getpid(),
+            "token": uuid.uuid4().hex, "since": time.time()}
 
 
 def _read_claim(path: Path) -> dict | None:
     try:
-        return json.loads(path.read_text())
+        owner = json.loads(path.read_text())
     except (OSError, ValueError):
         return None
+    return owner if isinstance(owner, dict) else None
 
 
-def _is_stale(path: Path) -> bool:
+def _store_now(folder: Path | None) -> float:
+    """The time by the clock that stamps the store's files (on NFS, the server's): touch a
+    file beside the ones judged and read its mtime back, so an age is a difference of two
+    mtimes from one clock. Our own clock where the folder cannot be written."""
+    if folder is not None:
+        probe = folder / CLOCK
+        with contextlib.suppress(OSError):
+            probe.touch()
+            os.utime(probe)             # touch does not update an existing file's mtime on every OS
+            return probe.stat().st_mtime
+    return time.time()
+
+
+def _is_stale(path: Path, owner: dict | None = None) -> bool:
+    """Whether the claim (or stage registration) at `path`, as read into `owner` before this
+    call, belongs to no live process: its owner's pid is gone where that pid can be checked
+    (same machine_id), or it was not touched for STALE_SECONDS by the store's clock."""
     try:
-        age = time.time() - path.stat().st_mtime
+        touched = path.stat().st_mtime
     except FileNotFoundError:
         return False
-    owner = _read_claim(path)
-    if owner is not None and owner.get("host") == socket.gethostname():
-        try:
-            os.kill(int(owner["pid"]), 0)
-        except ProcessLookupError:
-            return True                      # its owner on this machine is gone
-        except (PermissionError, KeyError, ValueError, TypeError):
-            pass
-    return age > STALE_SECONDS
+    if owner is not None and owner.get("machine") == machine_id():
+        with contextlib.suppress(KeyError, ValueError, TypeError):
+            if not process_alive(int(owner["pid"])):
+                return True
+    return _store_now(path.parent) - touched > STALE_SECONDS
 
 
 def _try_create(path: Path) -> dict | None:
+    """A claim of this process written whole to `path`, created exclusively; None if it exists."""
     owner = _owner()
     try:
         fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
@@ -116,15 +141,32 @@ def _try_create(path: Path) -> dict | None:
     return owner
 
 
-def _take_over(path: Path) -> dict | None:
-    """Move a stale claim aside (one process wins the rename) and claim the run."""
-    aside = path.with_name(f"{CLAIM}.stale-{uuid.uuid4().hex[:8]}")
+def _take_over(path: Path, stale: dict | None) -> dict | None:
+    """Replace the stale claim `stale` (as read when it was judged) by ours; None if another
+    process got there first. One taker per stale claim: each writes its claim to a file
+    named after the stale claim's token, created exclusively, and checks, while it holds that
+    file, that the claim is still the stale one before renaming its file over it (an atomic
+    replace: the claim never disappears in between, so no third process can create one). A
+    taker that arrives later finds another token and steps aside. A taker that died holding
+    the file makes it stale in turn; the next taker then uses the next name."""
+    token = (stale or {}).get("token", "none")
+    for attempt in itertools.count(1):
+        mine = path.with_name(f"{CLAIM}.taking-{token}-{attempt}")
+        owner = _try_create(mine)
+        if owner is not None:
+            break
+        if not _is_stale(mine, _read_claim(mine)):
+            return None                  # a live process is taking it over
     try:
-        os.rename(path, aside)
-    except FileNotFoundError:
-        return None                          # someone else moved it first
-    aside.unlink(missing_ok=True)
-    return _try_create(path)
+        current = _read_claim(path)
+        if (current or {}).get("token", "none") != token or not _is_stale(path, current):
+            return None                  # already taken over, released, or claimed afresh
+        os.replace(mine, path)
+    finally:
+        mine.unlink(missing_ok=True)
+    for leftover in path.parent.glob(f"{CLAIM}.taking-{token}-*"):
+        leftover.unlink(missing_ok=True)
+    return owner
 
 
 @contextlib.contextmanager
@@ -157,7 +199,11 @@ def claim(run_dir: str | Path, wait: bool = True, is_done=lambda: False):
     path = run_dir / CLAIM
     announced = False
     while True:
-        owner = _try_create(path) or (_take_over(path) if _is_stale(path) else None)
+        owner = _try_create(path)
+        if owner is None:
+            held = _read_claim(path)     # read before it is judged: the take-over replaces only this one
+            if _is_stale(path, held):
+                owner = _take_over(path, held)
         if owner is not None:
             break
         if is_done():
@@ -180,7 +226,7 @@ def claim(run_dir: str | Path, wait: bool = True, is_done=lambda: False):
 
 def is_claimed(run_dir: str | Path) -> bool:
     path = Path(run_dir) / CLAIM
-    return path.is_file() and not _is_stale(path)
+    return path.is_file() and not _is_stale(path, _read_claim(path))
 
 
 def mark_entry(run_dir: Path) -> None:
@@ -198,7 +244,8 @@ def mark_used(run_dir: Path) -> None:
 
 
 def is_entry(path: Path) -> bool:
-    return path.is_dir() and (path / ENTRY).is_file()
+    """A folder the store made (a symlink never is one: what it points at is not the store's)."""
+    return not path.is_symlink() and path.is_dir() and (path / ENTRY).is_file()
 
 
 def last_used(entry: Path) -> float:
@@ -219,13 +266,16 @@ def running_stage(store: str | Path, what: str):
     folder = Path(store) / STAGES
     made = [p for p in (Path(store), folder) if not p.exists()]     # removed again if left empty
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}.json"
-    path.write_text(json.dumps({**_owner(), "what": what}) + "\n")
+    path = folder / f"{machine_id()}-{os.getpid()}-{uuid.uuid4().hex[:8]}.json"
+    # `since` by the store's clock: it is compared with the mtimes of the entries (last_used)
+    path.write_text(json.dumps({**_owner(), "since": _store_now(folder), "what": what}) + "\n")
     try:
         with _heartbeat(path, f"stage-{what}"):
             yield
     finally:
         path.unlink(missing_ok=True)
+        if made:
+            (folder / CLOCK).unlink(missing_ok=True)
         for p in reversed(made):
             with contextlib.suppress(OSError):
                 p.rmdir()
@@ -236,34 +286,45 @@ def running_stages(store: str | Path) -> list[dict]:
     folder = Path(store) / STAGES
     out = []
     for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
-        if _is_stale(path):
+        owner = _read_claim(path)
+        if _is_stale(path, owner):
             path.unlink(missing_ok=True)
             continue
-        owner = _read_claim(path)
         if owner is not None:
             out.append(owner)
     return out
 
 
 def folder_bytes(path: Path) -> int:
-    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+    """The bytes of the files in a folder, symlinks not followed (what deleting it frees)."""
+    if path.is_symlink():
+        return 0
+    return sum(p.lstat().st_size for p in path.rglob("*") if p.is_file() and not p.is_symlink())
 
 
 def entries(store: Path) -> list[Path]:
-    """Every folder of the store, run entries or not (see is_entry); its own folders left out."""
+    """Every folder of the store and every symlink in it, run entries or not (see is_entry);
+    its own folders left out."""
     store = Path(store)
-    return sorted(p for p in store.iterdir() if p.is_dir() and not p.name.startswith(".")) \
+    return sorted(p for p in store.iterdir() if (p.is_dir() or p.is_symlink()) and not p.name.startswith(".")) \
         if store.is_dir() else []
 
 
 def remove(entry: Path, used_before: float) -> bool:
-    """Delete a run entry unless it is claimed or was used at or after `used_before`; True if
-    deleted. The entry is claimed while it is deleted, so no process starts on it meanwhile."""
+    """Delete a run entry unless it is claimed, or was used at or after `used_before` or since
+    the oldest stage running now began; True if deleted. Both are checked again right before
+    the deletion, with the entry claimed (so no process starts on it meanwhile): a stage may
+    have started since the caller listed the running ones (while it asked, say)."""
+    entry = Path(entry)
+    if entry.is_symlink():
+        raise StoreError(f"{entry}: a symbolic link (to {os.readlink(entry)}), not a run entry the store "
+                         f"made; refusing to delete it or what it points at")
     if not is_entry(entry):
-        raise ValueError(f"{entry}: not a run entry ({ENTRY} missing); refusing to delete it")
+        raise StoreError(f"{entry}: not a run entry ({ENTRY} missing); refusing to delete it")
     try:
         with claim(entry, wait=False):
-            if last_used(entry) >= used_before:
+            since = min((s["since"] for s in running_stages(entry.parent)), default=float("inf"))
+            if last_used(entry) >= min(used_before, since):
                 return False
             shutil.rmtree(entry)
     except Busy:
