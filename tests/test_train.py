@@ -162,7 +162,9 @@ _CHILD = """
 import sys
 sys.path.insert(0, {tests!r})
 from test_train import make_data, make_spec
+import aetasc.training.trainer as trainer
 from aetasc.training.trainer import train_run
+trainer.CHECKPOINT_SECONDS = 0.0        # a checkpoint after every epoch, to be killed between
 train_run(make_spec(epochs=8), make_data(), {run_dir!r}, device="cpu", progress=False)
 """
 
@@ -209,6 +211,7 @@ def test_checkpoint_of_other_settings_is_not_resumed(tmp_path):
 
 
 def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
+    monkeypatch.setattr("aetasc.training.trainer.CHECKPOINT_SECONDS", 0.0)
     original = Trainer._augment
 
     def poisoned(self, batch):
@@ -314,11 +317,26 @@ def test_a_wsd_branch_is_exactly_a_shorter_run_and_leaves_no_trace(tmp_path):
     assert long["loss_asc"] != short["loss_asc"]
 
 
+def test_a_short_run_writes_no_checkpoint_on_the_way(tmp_path, monkeypatch):
+    import aetasc.training.trainer as trainer_module
+    saved, real = [], trainer_module.save_checkpoint
+    monkeypatch.setattr(trainer_module, "save_checkpoint",
+                        lambda state, path: (saved.append(state["epoch"]), real(state, path)))
+    train_run(make_spec(epochs=3), make_data(), tmp_path / "short", progress=False)
+    assert saved == []
+    train_run(make_spec(epochs=3), make_data(), tmp_path / "kept", progress=False, keep_checkpoint=True)
+    assert saved == [3]
+    monkeypatch.setattr(trainer_module, "CHECKPOINT_SECONDS", 0.0)
+    train_run(make_spec(epochs=3), make_data(), tmp_path / "every", progress=False)
+    assert saved == [3, 1, 2, 3]
+
+
 def test_a_wsd_run_resumed_after_a_branch_ends_where_an_uninterrupted_one_ends(tmp_path, monkeypatch):
     import aetasc.training.trainer as trainer_module
     data = make_data()
     spec = replace(_schedule("wsd", 6, cooldown_fraction=0.34, average_epochs=0.0), evaluate_at=(3,))
     whole = train_run(spec, data, tmp_path / "whole", progress=False)
+    monkeypatch.setattr(trainer_module, "CHECKPOINT_SECONDS", 0.0)
     real, calls = trainer_module.Trainer.train_epoch, []
 
     def dies_after_its_branch(self, bar=None):
