@@ -733,3 +733,146 @@ def test_the_study_judges_the_aet_baseline_by_eq3_alpha_not_by_its_lwlrap():
     assert moved["plateau_epochs"] is None
     assert "| Eq. 3's α: moved by doubling | — | +0.000 | +0.000 | -0.076 ▲ |" in "\n".join(
         budget_lines({"budget": moved, "fig2": {"epochs": 16}}, STATS))
+
+
+# ------------------------------------------------------------------------ absences, read as the paper states them
+
+def test_margin_tests_are_scipys_one_sample_t_tests_against_the_margin():
+    from scipy import stats as sp
+    x = [0.031, 0.012, 0.044, 0.027, 0.019]
+    mt = margin_tests(t(x), 0.02)
+    assert mt["p_above_margin"] == pytest.approx(sp.ttest_1samp(x, 0.02, alternative="greater").pvalue)
+    assert mt["p_below_margin"] == pytest.approx(sp.ttest_1samp(x, 0.02, alternative="less").pvalue)
+    assert mt["p_below_minus_margin"] == pytest.approx(sp.ttest_1samp(x, -0.02, alternative="less").pvalue)
+    # TOST's p is the larger of the two inner tests
+    assert t(x)["p_equivalent"] == pytest.approx(max(mt["p_below_margin"], mt["p_above_minus_margin"]))
+
+
+def strategies(n_seeds, shift=(0.0, 0.0, 0.0), spread=0.01, seed=0):
+    """fig3a's raw values for n seeds: a per-seed level shared by the strategies (the seed's
+    initialization) plus independent noise of `spread`, strategies apart by `shift`."""
+    rng = np.random.default_rng(seed)
+    level = 0.7 + 0.02 * rng.standard_normal(n_seeds)
+    raw = {name: {"x": i, "alpha": 0.8, "seeds": list(range(n_seeds)),
+                  "asc_accuracy": list(level + d + spread * rng.standard_normal(n_seeds))}
+           for i, (name, d) in enumerate(zip(("random", "correlated", "uncorrelated"), shift))}
+    return {"fig3a": {"raw": raw}}
+
+
+def test_a_true_absence_is_inconclusive_with_few_seeds_and_holds_with_enough():
+    from aetasc.analysis.absence import no_strategy_dependence
+    few = no_strategy_dependence(strategies(8, spread=0.02), STATS)
+    assert few.verdict == INCONCLUSIVE
+    # the pairs' differences have sd ~2.8 pp: the route to *holds* is weak at 8 seeds ...
+    power = float(re.search(r"power (\d+) %", few.power).group(1))
+    need = int(re.search(r"; (\d+) seeds for 80 %", few.power).group(1))
+    assert power < 50 and need > 8
+    # ... and with the seeds it asks for, the same world's absence holds
+    many = no_strategy_dependence(strategies(2 * need, spread=0.02), STATS)     # power ~99 %
+    assert many.verdict == HOLDS
+    assert float(re.search(r"power (\d+) %", many.power).group(1)) >= 80
+
+
+def test_an_absence_fails_only_on_a_difference_beyond_the_margin():
+    from aetasc.analysis.absence import no_strategy_dependence
+    # 1 pp apart at 60 seeds: significant, and shown inside the margin: holds
+    close = strategies(60, shift=(0.0, 0.01, 0.0), spread=0.005)
+    diff = [a - b for a, b in zip(close["fig3a"]["raw"]["correlated"]["asc_accuracy"],
+                                  close["fig3a"]["raw"]["random"]["asc_accuracy"])]
+    assert t(diff)["p_greater"] < 1e-6
+    assert no_strategy_dependence(close, STATS).verdict == HOLDS
+    # 5 pp apart: shown beyond the margin, at the pairs' Bonferroni level
+    apart = no_strategy_dependence(strategies(8, shift=(0.0, 0.05, 0.0)), STATS)
+    assert apart.verdict == FAILS
+    assert "level 0.0167 (Bonferroni over 3 pairs)" in apart.test
+
+
+def k_grid(changes_per_seed, ks=(2, 5, 10)):
+    """fig4's raw values: each seed's ASC accuracy rising linearly by its change across the grid."""
+    n = len(changes_per_seed)
+    span = ks[-1] - ks[0]
+    raw = {f"k={k}": {"x": k, "alpha": 0.8, "seeds": list(range(n)),
+                      "asc_accuracy": [0.7 + c * (k - ks[0]) / span for c in changes_per_seed]} for k in ks}
+    return {"fig4": {"raw": raw}}
+
+
+def test_weak_dependence_on_k_is_a_change_within_the_margin():
+    from aetasc.analysis.absence import insensitive_to_k
+    # +4 pp across the grid at a spread of 2.5 pp, 8 seeds (the record's numbers): beyond 2 pp, p = 0.03
+    strong = [0.04 + 0.025 * z for z in (-1.2, -0.8, -0.3, 0.0, 0.2, 0.4, 0.6, 1.1)]
+    o = insensitive_to_k(k_grid(strong), STATS)
+    x = t(strong)
+    from scipy import stats as sp
+    assert f"p = {sp.ttest_1samp(strong, 0.02, alternative='greater').pvalue:.3f}" in o.ours
+    assert o.verdict == FAILS and x["p_greater"] < 0.05
+    # +0.5 pp, tight: a weak positive change, shown within the margin
+    weak = [0.005 + 0.002 * z for z in (-1.2, -0.8, -0.3, 0.0, 0.2, 0.4, 0.6, 1.1)]
+    assert insensitive_to_k(k_grid(weak), STATS).verdict == HOLDS
+    # +1 pp at a spread of 3 pp: neither
+    loose = [0.01 + 0.03 * z for z in (-1.2, -0.8, -0.3, 0.0, 0.2, 0.4, 0.6, 1.1)]
+    o = insensitive_to_k(k_grid(loose), STATS)
+    assert o.verdict == INCONCLUSIVE and "equivalence route: power" in o.power
+
+
+def tagging_points(asc_by_alpha, lwlrap_by_alpha, n=6):
+    raw = {f"alpha={a:g}": {"x": a, "alpha": a, "seeds": list(range(n)), "asc_accuracy": asc_by_alpha[a],
+                            "lwlrap": lwlrap_by_alpha[a]} for a in asc_by_alpha}
+    return {"fig2": {"raw": raw}}
+
+
+def test_the_first_finding_holds_when_an_aet_gain_comes_without_an_asc_gain():
+    from aetasc.analysis.absence import aet_gain_is_not_asc_gain
+    noise = [0.001, -0.002, 0.0015, -0.001, 0.002, -0.0005]
+    lwlrap = {0.0: [0.1 + e for e in noise], 0.5: [0.7 + e for e in noise], 0.9: [0.8 - e for e in noise]}
+    flat = {a: [0.7 + e for e in noise] for a in (0.0, 0.5, 0.9)}
+    o = aet_gain_is_not_asc_gain(tagging_points(flat, lwlrap), STATS)
+    assert o.verdict == HOLDS
+    assert "3 of 3 pairs gain in lwlrap; ASC gain shown in 0 of them, shown below +2.0 pp in 3" in o.ours
+    assert "level 0.0167, Bonferroni over 3 pairs" in o.test
+    # every lwlrap gain followed by an ASC gain: the finding does not hold
+    rising = {0.0: [0.6 + e for e in noise], 0.5: [0.65 - e for e in noise], 0.9: [0.7 + e for e in noise]}
+    o = aet_gain_is_not_asc_gain(tagging_points(rising, lwlrap), STATS)
+    assert o.verdict == FAILS and [d.verdict for d in o.details] == ["AET gain, ASC gain"] * 3
+    # points ordered by lwlrap, not by α: a falling lwlrap is read the other way round
+    assert o.details[0].label == "fig2 alpha=0 → alpha=0.5"
+    # noisy ASC changes: neither
+    noisy = {0.0: [0.7 + 5 * e for e in noise], 0.5: [0.71 - 5 * e for e in noise], 0.9: [0.72 + 5 * e for e in noise]}
+    assert aet_gain_is_not_asc_gain(tagging_points(noisy, lwlrap), STATS).verdict == INCONCLUSIVE
+
+
+def test_the_report_quotes_every_claims_sentence_beside_its_test():
+    m = fabricate()
+    text = render(m, {}, STATS, evaluate_all(m, STATS))
+    section = text.split("## The paper's sentences and their tests")[1]
+    for c in CLAIMS:
+        assert c.quote, c.number
+        assert f"| {c.number} | \"{c.quote}\" |" in section.replace("\\|", "|")
+
+
+# ------------------------------------------------------------------------ convergence on the gains compared
+
+def test_drift_bounds_are_the_one_sided_95_percent_bounds():
+    from scipy import stats as sp
+    from aetasc.analysis.convergence import drift_bounds
+    moved = [0.01, 0.03, 0.02, 0.015]
+    lo, hi = drift_bounds(moved, STATS)
+    half = sp.t.ppf(0.95, 3) * np.std(moved, ddof=1) / 2
+    assert (lo, hi) == pytest.approx((np.mean(moved) - half, np.mean(moved) + half))
+
+
+def test_the_study_on_gains_needs_each_gain_to_stop_moving_not_the_arms_means():
+    from aetasc.analysis.convergence import study_gain_drifts, study_gain_plateau
+    params = make_params()
+    study = fabricate_budget(params)      # every arm moves alike: each gain is constant, plateau at 2 -> 4
+    assert study_gain_plateau(study, STATS) == 4
+    # from 8 to 16 epochs neither arm's mean moves, but per seed the baseline and the joint arm go
+    # opposite ways by 1.5 pp: the gain moves 3 pp on some seeds, and its bounds exceed the tolerance
+    d = (0.015, -0.015, 0.015, -0.015)
+    acc = {("asc", 16): [0.66 + 0.001 * i + x for i, x in enumerate(d)],
+           ("joint eq3", 16): [0.66 + 0.001 * i - x for i, x in enumerate(d)]}
+    late = fabricate_budget(params, acc=acc)
+    mean, lo, hi = study_gain_drifts(late, STATS)["joint eq3"]["16"]
+    assert mean == pytest.approx(0.0, abs=1e-9) and hi > 0.03
+    assert study_gain_plateau(late, STATS) is None
+    assert late["arms"]["asc"]["rise"]["16"]["mean"] == pytest.approx(0.0, abs=1e-9)   # the means do not move
+    assert late["plateau_epochs"] == 16                                    # so the means' criterion passes

@@ -169,14 +169,16 @@ def study_gain_drifts(study: dict, s: StatsParams) -> dict[str, dict[str, tuple[
 
 
 def study_gain_plateau(study: dict, s: StatsParams) -> int | None:
-    """The smallest budget whose doubling from its half moved every compared gain by less than
-    the tolerance with both one-sided 95 % bounds, and Eq. 3's α by less than it."""
+    """The smallest budget from which every doubling (its own from its half, and each after it
+    in the study) moved every compared gain by less than the tolerance with both one-sided
+    95 % bounds, and Eq. 3's α by less than it: a gain that moves again later is no plateau."""
     tol, budgets = study["tolerance"], study["budgets"]
     moved = study_gain_drifts(study, s)
     alpha = study.get("eq3_alpha", {})
-    for a, b in zip(budgets, budgets[1:]):
-        gains_still = all(-tol < g[str(b)][1] and g[str(b)][2] < tol for g in moved.values())
-        alpha_still = not alpha or abs(alpha[str(b)] - alpha[str(a)]) < tol
-        if gains_still and alpha_still:
-            return b
-    return None
+
+    def still(a: int, b: int) -> bool:
+        gains = all(-tol < g[str(b)][1] and g[str(b)][2] < tol for g in moved.values())
+        return gains and (not alpha or abs(alpha[str(b)] - alpha[str(a)]) < tol)
+
+    steps = list(zip(budgets, budgets[1:]))
+    return next((b for i, (_, b) in enumerate(steps) if all(still(x, y) for x, y in steps[i:])), None)
