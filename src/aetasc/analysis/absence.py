@@ -14,9 +14,9 @@ import itertools
 import numpy as np
 
 from aetasc.config import StatsParams
-from aetasc.analysis.format import (confidence_label, fmt_ci, fmt_effect, fmt_equivalence_power, fmt_p, fmt_power,
-                                    paired_values, point_at, rho, rows_by_seed, signed)
-from aetasc.analysis.rules import (FAILS, HOLDS, INCONCLUSIVE, NOT_MEASURED, Detail, Outcome, Part, effect_part,
+from aetasc.analysis.format import (confidence_label, fmt_ci, fmt_effect, fmt_equivalence_power, fmt_p, paired_values,
+                                    point_at, rho, rows_by_seed, signed)
+from aetasc.analysis.rules import (FAILS, HOLDS, INCONCLUSIVE, NOT_MEASURED, Detail, Outcome, effect_part,
                                    equivalence_part, margin_tests, no_gain_part, per_seed_test, verdict_compound)
 from aetasc.stats import mean_test, rm_anova, trend_per_seed
 
@@ -122,7 +122,8 @@ def insensitive_to_k(m: dict, s: StatsParams) -> Outcome:
                    f"means {'n/a' if rho_means is None else f'{rho_means:.2f}'}", verdict,
                    f"each seed's fitted change of ASC accuracy across k = {', '.join(f'{x:g}' for x in xs)} "
                    f"(slope × range, n = {len(rows)} seeds): holds if equivalent within ±{pct_margin(s)} pp "
-                   f"(weak: the margin of no effect); does not hold if shown beyond ±{pct_margin(s)} pp",
+                   f"(weak: the margin of no effect); does not hold if shown beyond ±{pct_margin(s)} pp. Each k "
+                   "is its own event set, so k is confounded with which events a set holds",
                    fmt_ci(t), fmt_equivalence_power(t, s))
 
 

@@ -20,6 +20,7 @@ import numpy as np
 from aetasc.config import StatsParams
 from aetasc.analysis.absence import SAME_TASK_FIGURES, aet_gain_is_not_asc_gain, insensitive_to_k, no_strategy_dependence, \
     tagging_is_not_scene
+# distinct_joint_points and with_eq3_alpha: imported for the readers of this module's API (tests)
 from aetasc.analysis.magnitudes import JOINT_FIGURES, distinct_joint_points, largest_gain, loss_ratio
 from aetasc.analysis.convergence import ASC_BASELINE, EQ3_ALPHA, Read, half_budget_metrics, judge, with_eq3_alpha
 from aetasc.analysis.format import fmt_ci, fmt_effect, fmt_power, paired_values, point_at, rho, rows_by_seed, signed
@@ -67,7 +68,7 @@ def _all_beat(fig: dict, what: str, s: StatsParams) -> Outcome:
             f"gains {signed(min(means))} to {signed(max(means))} pp over {len(tests)} points")
     return Outcome(ours, verdict,
                    f"one-sided paired t-test of each {what} vs the baseline; all must hold (a claim of "
-                   f"{len(tests)} parts)", f"weakest point {fmt_ci(weakest)}", fmt_power(weakest, s), details)
+                   f"{len(tests)} part{'' if len(tests) == 1 else 's'})", f"weakest point {fmt_ci(weakest)}", fmt_power(weakest, s), details)
 
 
 def _near_one(p: dict) -> bool:
