@@ -235,9 +235,16 @@ def test_a_loss_floor_below_the_band_makes_the_ratio_unreachable_not_false():
     outcome = evaluate(claim("2"), m, STATS)
     assert outcome.verdict == UNREACHABLE
     assert "reaches at most 5.0" in outcome.ours and "both at their floors: 1.2" in outcome.ours
-    # a floor that leaves the band within reach: the ratio measured simply is not the paper's
+    # 20 reachable (up to 100): the ratio measured simply is not the paper's
     m["baselines"]["loss_floors"] = {"asc": 0.25, "aet": 0.01}
     assert evaluate(claim("2"), m, STATS).verdict == FAILS
+    # inside the band but short of 20 (at most 12.5): the paper's number is out of reach
+    m["baselines"]["loss_floors"] = {"asc": 0.25, "aet": 0.08}
+    assert evaluate(claim("2"), m, STATS).verdict == UNREACHABLE
+    # a ratio that holds stays so, whatever the floors
+    m = fabricate()
+    m["baselines"]["loss_floors"] = {"asc": 0.25, "aet": 0.049}
+    assert evaluate(claim("2"), m, STATS).verdict == HOLDS
 
 
 def test_better_tagging_is_not_better_scenes():

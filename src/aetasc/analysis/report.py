@@ -46,8 +46,10 @@ def verdict_rules_text(s: StatsParams) -> str:
   its route to *holds* when the true difference is none, with the seeds and spread observed, and the seeds
   that would give it {s.power:.0%} power: an absence can be true and still *inconclusive*.
 - **"approximately equals"** (a band around the paper's number): *holds* if the confidence interval of the
-  mean lies inside the band, *does not hold* if it lies outside, *inconclusive* otherwise; *unreachable
-  here* where the loss floors MixUp's soft targets put under the losses leave the band out of reach.
+  mean lies inside the band, *does not hold* if it lies outside, *inconclusive* otherwise. Claim 2
+  reads *unreachable here* instead of *does not hold* where the floors MixUp's soft targets put under
+  the losses cap L\\*_ASC / L\\*_AET, at the L\\*_ASC measured, below the paper's 20: no run of this world
+  could show it.
 - **"up to +5 %"**, read strictly: some point trained at the protocol's α (that of Figs 3a, 3b and 4)
   gains at least +5 pp: each distinct such point (a point two figures share, i.e. the same runs, counts
   once) gets an interval at level {s.level} / m, m the number of those points (Bonferroni, all m hold
