@@ -411,7 +411,7 @@ def test_largest_gain_fails_when_every_simultaneous_upper_bound_is_below_5_pp():
     assert verdict(m, "13") == INCONCLUSIVE
     outcome = evaluate(claim("13"), m, STATS)
     assert "highest upper bound" in outcome.interval and "(fig4 k=6)" in outcome.interval
-    assert {d.label: d.verdict for d in outcome.details}["fig4 k=6"] == "undecided"
+    assert {d.label: d.verdict for d in outcome.details}["fig4 k=6"] == "strict: undecided; looser: undecided"
     worse = {fig: {p.label: plus(BASE, GAIN, -1) for p in figure_points(fig, make_params())} for fig in FIGURES}
     assert verdict(fabricate(acc=worse), "13") == FAILS
     assert verdict(fabricate(skip=FIGURES), "13") == NOT_MEASURED
@@ -883,3 +883,20 @@ def test_the_study_on_gains_needs_each_gain_to_stop_moving_not_the_arms_means():
     assert study_gain_plateau(late, STATS) is None
     assert late["arms"]["asc"]["rise"]["16"]["mean"] == pytest.approx(0.0, abs=1e-9)   # the means do not move
     assert late["plateau_epochs"] == 16                                    # so the means' criterion passes
+
+
+def test_high_alpha_reads_every_alpha_of_the_range_at_every_size():
+    raw = tiny_raw_params()
+    world = raw["worlds"]["synthetic"]
+    world["seeds"] = [0, 1, 2, 3]
+    world["convergence"].update(study_epochs=[2, 4, 8, 16], study_seeds=4)
+    world["figures"]["fig2"]["alphas"] = [0.0, 0.5, 0.8, 0.9, 0.95, 1.0]
+    world["figures"]["fig3b"]["hours"] = [0.01, 0.02, 0.04]
+    world["figures"]["fig4"]["ks"] = [2, 4, 6]
+    world["figures"]["sec41"].update(hours=[0.01, 0.02, 0.04], alphas=[0.5, 0.8, 0.9])
+    params = parse_params(raw)
+    outcome = evaluate(claim("17"), fabricate(params=params), STATS)
+    assert outcome.verdict == HOLDS and "a claim of 6 parts" in outcome.test
+    assert "every Fig. 3b size is in this grid" in outcome.test
+    lost = fabricate(params=params, acc={"sec41": {"T=0.02h alpha=0.8": plus(BASE, GAIN, -1)}})
+    assert verdict(lost, "17") == FAILS

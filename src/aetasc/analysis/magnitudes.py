@@ -119,11 +119,22 @@ def largest_gain(m: dict, s: StatsParams) -> Outcome:
                     f"{len(protocol)} points at α = {alpha:.3f}")
     else:
         interval = "n/a"
-    in_protocol = {name for name, _ in named}
-    details = tuple(Detail(name + ("" if name in in_protocol else f" (α = {a:g}, looser reading only)"),
-                           f"{fmt_effect(t)}, {confidence_label(1 - loose_level)} {fmt_ci(t)}",
-                           "n/a" if t["ci"] is None else "below +5 pp" if t["ci"][1] < PAPER_GAIN
-                           else "above 0, reaches +5 pp" if t["ci"][0] > 0 else "undecided")
+    strict = dict(named)
+    loose_conf = confidence_label(1 - loose_level)
+
+    def loose_word(t: dict) -> str:
+        return ("n/a" if t["ci"] is None else "below +5 pp" if t["ci"][1] < PAPER_GAIN
+                else "above 0, reaches +5 pp" if t["ci"][0] > 0 else "undecided")
+
+    def strict_word(t: dict) -> str:
+        return ("n/a" if t["ci"] is None else "at least +5 pp" if t["ci"][0] >= PAPER_GAIN
+                else "below +5 pp" if t["ci"][1] < PAPER_GAIN else "undecided")
+
+    details = tuple(Detail(name, f"{fmt_effect(t)}, strict {conf} {fmt_ci(strict[name])}, looser {loose_conf} "
+                                 f"{fmt_ci(t)}", f"strict: {strict_word(strict[name])}; looser: {loose_word(t)}")
+                    if name in strict else
+                    Detail(f"{name} (α = {a:g}, looser reading only)", f"{fmt_effect(t)}, {loose_conf} {fmt_ci(t)}",
+                           f"looser: {loose_word(t)}")
                     for (name, t), (_, _, a) in zip(loose, every))
     missing = [f for f in JOINT_FIGURES if not m.get(f)]
     return Outcome(f"largest mean gain at α = {alpha:.3f}: {fmt_effect(best)} ({best_name}); looser reading "
