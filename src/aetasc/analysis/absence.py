@@ -163,19 +163,22 @@ def aet_gain_is_not_asc_gain(m: dict, s: StatsParams) -> Outcome:
         return Outcome("—", NOT_MEASURED, "no figure with two points of one AET task")
     level = s.level / len(pairs)
     rows, shown_gain, followed, not_followed = [], 0, 0, []
+    def shown(p: float | None, at: float) -> bool:
+        return p is not None and p < at
+
     for label, aet, asc in pairs:
         ta, tc = per_seed_test(aet, s), per_seed_test(asc, s)
-        aet_shown = ta["p_greater"] is not None and ta["p_greater"] < s.level
+        aet_shown, asc_shown = shown(ta["p_greater"], s.level), shown(tc["p_greater"], s.level)
         below = margin_tests(tc, s.equivalence_margin)["p_below_margin"]
         if aet_shown:
             shown_gain += 1
-            followed += tc["p_greater"] is not None and tc["p_greater"] < s.level
-            if below is not None and below < level and per_seed_test(aet, s, level)["p_greater"] < level:
+            followed += asc_shown
+            if shown(below, level) and shown(ta["p_greater"], level):
                 not_followed.append(label)
         rows.append(Detail(label, f"lwlrap {signed(ta['mean'])} pp ({fmt_p(ta['p_greater'])}); ASC "
                                   f"{fmt_effect(tc)}, below +{pct_margin(s)} pp {fmt_p(below)}",
                            "AET gain, no ASC gain" if label in not_followed else
-                           "AET gain, ASC gain" if aet_shown and tc["p_greater"] < s.level else
+                           "AET gain, ASC gain" if aet_shown and asc_shown else
                            "AET gain, ASC undecided" if aet_shown else "no AET gain shown"))
     if not_followed:
         verdict = HOLDS
