@@ -4,8 +4,9 @@ inconclusive.
 A claim of an effect *does not hold* when the opposite effect is significant or when the
 effect is shown to be smaller than the equivalence margin; a claim of no effect (or of a
 "weak", "marginal" one) *holds* only when equivalence is shown, and *does not hold* only when
-a difference beyond the margin is shown: a difference inside it is what the claim allows. A claim of several parts holds when each part does, and fails when
-one part fails after Holm's correction over the parts. The report's "Verdict rules" section
+a difference beyond the margin is shown: a difference inside it is what the claim allows. A
+claim of several parts holds when each part does, and fails when one part fails after Holm's
+correction over the parts. The report's "Verdict rules" section
 states these rules in words (report.verdict_rules_text).
 """
 from __future__ import annotations
@@ -45,8 +46,9 @@ class Outcome:
     at_half_budget: str = "—"           # the verdict on the same runs at half the budget
 
 
-
 def per_seed_test(values, s: StatsParams, level: float | None = None) -> dict:
+    """mean_test at the report's level (or the one given: a Bonferroni-corrected one), margin
+    and power."""
     return mean_test(values, level=s.level if level is None else level, margin=s.equivalence_margin,
                      power=s.power)
 
