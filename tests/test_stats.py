@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 from scipy import stats as sp
 
-from aetasc.stats import (holm, mde, mean_test, paired_gain, rm_anova, seeds_needed, summarize, t_test_power,
-                          trend_per_seed)
+from aetasc.stats import (asc_mixup_floor, bce_mixup_floor, eq3_alpha, equivalence_power, equivalence_seeds_needed,
+                          holm, mde, mean_test, mixup_entropy, paired_gain, rm_anova, seeds_needed, summarize,
+                          t_test_power, trend_per_seed)
 
 
 def test_summarize_uses_the_sample_std():
@@ -187,3 +188,77 @@ def test_trend_per_seed_is_the_fitted_change_across_the_grid():
     xs = [1, 2, 4, 8]
     rows = [[0.5 + 0.01 * x for x in xs], [0.6 - 0.002 * x for x in xs]]
     assert trend_per_seed(xs, rows) == pytest.approx([0.07, -0.014])
+
+
+# ------------------------------------------------------------------------ Eq. 3 and the loss floors
+
+def test_eq3_alpha_is_the_ratio_over_one_plus_the_ratio():
+    assert eq3_alpha(1.0, 0.05) == pytest.approx(20 / 21)            # the paper's ratio: 0.952
+    assert eq3_alpha(0.581294, 0.145932) == pytest.approx(3.983318 / 4.983318, abs=1e-6)
+    np.testing.assert_allclose(eq3_alpha(np.array([2.0, 4.0]), np.array([1.0, 1.0])), [2 / 3, 0.8])
+
+
+def binary_entropy(lam):
+    return -(lam * np.log(lam) + (1 - lam) * np.log1p(-lam))
+
+
+@pytest.mark.parametrize("a", [0.2, 0.3, 1.0, 2.0])
+def test_mixup_entropy_is_the_integral_of_the_binary_entropy_over_beta(a):
+    from scipy import integrate
+    reference, _ = integrate.quad(lambda lam: binary_entropy(lam) * sp.beta.pdf(lam, a, a), 0, 1, limit=200)
+    assert mixup_entropy(a) == pytest.approx(reference, rel=1e-7)
+    assert mixup_entropy(1.0) == pytest.approx(0.5)                  # uniform lambda: E[H] = 1/2 nat
+
+
+def test_asc_floor_is_the_entropy_of_the_mixed_targets():
+    # 10 balanced scenes, Beta(0.3, 0.3): 0.9 x 0.2952 = 0.266 nats (the "near 0.27")
+    assert asc_mixup_floor([1] * 10, 0.3) == pytest.approx(0.9 * mixup_entropy(0.3))
+    assert asc_mixup_floor([1] * 10, 0.3) == pytest.approx(0.2657, abs=1e-4)
+    # a simulation of what no classifier beats: the mean entropy of the mixed one-hot targets
+    rng = np.random.default_rng(0)
+    shares = np.array([0.5, 0.3, 0.2])
+    a, b = rng.choice(3, 400_000, p=shares), rng.choice(3, 400_000, p=shares)
+    lam = np.clip(rng.beta(0.3, 0.3, 400_000), 1e-12, 1 - 1e-12)
+    entropy = np.where(a != b, binary_entropy(lam), 0.0)
+    assert asc_mixup_floor(shares, 0.3) == pytest.approx(entropy.mean(), rel=0.01)
+
+
+def test_bce_floor_is_the_mean_entropy_of_the_mixed_multi_hot_targets():
+    rng = np.random.default_rng(1)
+    q = np.array([0.5, 0.1, 0.02, 0.3])                # each class's share of the clips
+    n = 400_000
+    y_a, y_b = rng.random((n, 4)) < q, rng.random((n, 4)) < q
+    lam = np.clip(rng.beta(0.3, 0.3, (n, 1)), 1e-12, 1 - 1e-12)
+    t = lam * y_a + (1 - lam) * y_b
+    with np.errstate(divide="ignore", invalid="ignore"):
+        h = np.nan_to_num(-(t * np.log(t) + (1 - t) * np.log(1 - t)))   # 0 ln 0 = 0
+    assert bce_mixup_floor(q, 0.3) == pytest.approx(h.mean(), rel=0.01)
+    # closed form: the mean over classes of 2 q (1 - q), times E[H(lam)]
+    assert bce_mixup_floor(q, 0.3) == pytest.approx(np.mean(2 * q * (1 - q)) * mixup_entropy(0.3))
+
+
+# ------------------------------------------------------------------------ power of the equivalence route
+
+@pytest.mark.parametrize("n, level, true_mean", [(8, 0.05, 0.0), (8, 0.05 / 3, 0.0), (16, 0.05, 0.01)])
+def test_equivalence_power_is_what_a_simulation_gives(n, level, true_mean):
+    rng = np.random.default_rng(2)
+    sd, margin = 0.02, 0.02
+    x = rng.normal(true_mean, sd, (200_000, n))
+    m, s = x.mean(axis=1), x.std(axis=1, ddof=1)
+    half = sp.t.ppf(1 - level, n - 1) * s / math.sqrt(n)
+    simulated = ((m - half > -margin) & (m + half < margin)).mean()
+    assert equivalence_power(sd, n, margin, level, true_mean) == pytest.approx(simulated, abs=0.004)
+
+
+def test_equivalence_power_agrees_with_mean_tests_tost():
+    # the power is the chance mean_test's p_equivalent falls below the level
+    rng = np.random.default_rng(3)
+    hits = [mean_test(rng.normal(0, 0.02, 12), margin=0.02)["p_equivalent"] < 0.05 for _ in range(4000)]
+    assert equivalence_power(0.02, 12, 0.02) == pytest.approx(np.mean(hits), abs=0.02)
+
+
+def test_equivalence_seeds_needed_is_the_first_n_with_enough_power():
+    n = equivalence_seeds_needed(0.02, 0.02, 0.05, 0.8)
+    assert equivalence_power(0.02, n, 0.02) >= 0.8 > equivalence_power(0.02, n - 1, 0.02)
+    assert equivalence_seeds_needed(None, 0.02) is None
+    assert equivalence_seeds_needed(1.0, 0.001, most=50) is None

@@ -139,3 +139,78 @@ def trend_per_seed(xs, rows) -> list[float]:
     x = np.asarray(xs, dtype=float)
     span = float(x.max() - x.min())
     return [float(np.polyfit(x, np.asarray(r, dtype=float), 1)[0]) * span for r in rows]
+
+
+def eq3_alpha(l_asc, l_aet):
+    """Eq. 3 of the paper, alpha = L*_ASC / (L*_ASC + L*_AET) = r / (1 + r), r the loss
+    ratio L*_ASC / L*_AET: the one formula, for scalars or per-seed arrays alike."""
+    return l_asc / (l_asc + l_aet)
+
+
+def equivalence_power(std: float, n: int, margin: float, level: float = 0.05, true_mean: float = 0.0) -> float:
+    """Power of the two one-sided tests (|mean| < margin, each at `level`) on n paired values
+    whose true mean is `true_mean` and standard deviation `std`: the chance that the
+    (1 - 2 level) interval lies inside +-margin. Exact, by integrating over the sample
+    standard deviation s (s^2 (n - 1) / std^2 ~ chi2(n - 1)); the mean is normal and
+    independent of s."""
+    if n < 2 or not std > 0:
+        return float("nan")
+    df, se = n - 1, std / math.sqrt(n)
+    crit = stats.t.ppf(1 - level, df)
+
+    def inside(q: float) -> float:     # q = s^2 df / std^2; the test needs |mean| < margin - crit s / sqrt(n)
+        room = margin - crit * math.sqrt(q / df) * se
+        if room <= 0:
+            return 0.0
+        return float(stats.norm.cdf((room - true_mean) / se) - stats.norm.cdf((-room - true_mean) / se))
+
+    q_max = df * (margin / (crit * se)) ** 2      # beyond it the interval is wider than the margin
+    from scipy import integrate
+    value, _ = integrate.quad(lambda q: inside(q) * stats.chi2.pdf(q, df), 0.0, q_max, limit=200)
+    return float(min(1.0, max(0.0, value)))
+
+
+def equivalence_seeds_needed(std: float | None, margin: float, level: float = 0.05, power: float = 0.8,
+                             most: int = 2_000) -> int | None:
+    """The fewest seeds whose two one-sided tests show |mean| < margin with this power when
+    the true mean is 0 and the per-seed spread `std`; None if std is unknown or more than `most`."""
+    if std is None or not std > 0:
+        return None
+    lo, hi = 2, 2
+    while equivalence_power(std, hi, margin, level) < power:
+        if hi >= most:
+            return None
+        lo, hi = hi, min(most, 2 * hi)
+    while lo < hi:                      # power grows with n: the first n that reaches it
+        mid = (lo + hi) // 2
+        lo, hi = (mid + 1, hi) if equivalence_power(std, mid, margin, level) < power else (lo, mid)
+    return lo
+
+
+# ------------------------------------------------------------------------ MixUp's loss floors
+# MixUp trains on soft targets t = lam y_a + (1 - lam) y_b, lam ~ Beta(a, a): no network gets a
+# cross-entropy below the targets' own entropy, which is lam's binary entropy H(lam) wherever
+# the two clips' labels differ. These floors bound what "at convergence" can mean for a loss.
+
+def mixup_entropy(a: float) -> float:
+    """E[H(lam)] in nats for lam ~ Beta(a, a), H(l) = -l ln l - (1 - l) ln(1 - l): by
+    E[-lam ln lam] = a / (a + b) (psi(a + b + 1) - psi(a + 1)) with b = a, twice."""
+    from scipy import special
+    return float(special.digamma(2 * a + 1) - special.digamma(a + 1))
+
+
+def asc_mixup_floor(scene_shares, a: float) -> float:
+    """The lowest mean cross-entropy (nats) of scene targets mixed by MixUp: P(the two clips
+    differ in scene) x E[H(lam)], P = 1 - sum of squared scene shares (partners drawn
+    independently of the clip)."""
+    p = np.asarray(scene_shares, dtype=float)
+    p = p / p.sum()
+    return float((1.0 - (p ** 2).sum()) * mixup_entropy(a))
+
+
+def bce_mixup_floor(label_shares, a: float) -> float:
+    """The lowest binary cross-entropy (nats), averaged over the classes, of multi-hot event
+    targets mixed by MixUp: a class's target is lam or 1 - lam where exactly one clip holds it,
+    chance 2 q (1 - q) for a class in a share q of the clips (independent clips)."""
+    q = np.asarray(label_shares, dtype=float)
+    return float(np.mean(2.0 * q * (1.0 - q)) * mixup_entropy(a))

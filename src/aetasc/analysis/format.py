@@ -9,7 +9,8 @@ from __future__ import annotations
 import numpy as np
 
 from aetasc.config import StatsParams
-from aetasc.stats import seeds_needed
+from aetasc.stats import (eq3_alpha, equivalence_power, equivalence_seeds_needed, seeds_needed,
+                          t_test_power)
 
 
 # ------------------------------------------------------------------------ numbers
@@ -51,12 +52,33 @@ def confidence_label(confidence: float) -> str:
     return f"{100 * confidence:.1f}".removesuffix(".0") + " % CI"
 
 
-def fmt_power(t: dict, s: StatsParams) -> str:
+def fmt_power(t: dict, s: StatsParams, level: float | None = None) -> str:
+    """The effect test's power at its own level (a Bonferroni-corrected one where it has one):
+    its MDE and the seeds that detect the paper's effect size."""
     if t["mde"] is None:
         return "n/a (one seed, or no spread)"
-    need = seeds_needed(s.reference_effect, t["std"], s.level, s.power)
-    return (f"MDE {pct(t['mde'])} pp (n = {t['n']}); "
+    level = s.level if level is None else level
+    need = seeds_needed(s.reference_effect, t["std"], level, s.power)
+    at = "" if level == s.level else f", level {level:.4f}"
+    return (f"MDE {pct(t['mde'])} pp (n = {t['n']}{at}); "
             f"{'> 10000' if need is None else need} seeds for +{pct(s.reference_effect)} pp")
+
+
+def fmt_equivalence_power(t: dict, s: StatsParams, level: float | None = None, one_sided: bool = False) -> str:
+    """The power of an absence's route to *holds*: the chance its test shows the effect inside
+    the margin when the true effect is 0, with the seeds and spread observed, and the seeds
+    that would give it the report's power. `one_sided`: shown below +margin only (no gain)."""
+    if t["std"] is None or not t["std"] > 0:
+        return "n/a (one seed, or no spread)"
+    level = s.level if level is None else level
+    m = s.equivalence_margin
+    if one_sided:
+        power, need = t_test_power(m, t["std"], t["n"], level), seeds_needed(m, t["std"], level, s.power)
+    else:
+        power, need = equivalence_power(t["std"], t["n"], m, level), equivalence_seeds_needed(t["std"], m, level, s.power)
+    at = "" if level == s.level else f", level {level:.4f}"
+    return (f"equivalence route: power {100 * power:.0f} % if truly none (n = {t['n']}{at}); "
+            f"{'> 2000' if need is None else need} seeds for {100 * s.power:.0f} %")
 
 
 # ------------------------------------------------------------------------ reading the metrics files
@@ -90,6 +112,12 @@ def rho_over_means(fig: dict, metric: str) -> float | None:
     return rho([float(p["x"]) for p in points], [float(np.mean(p[metric])) for p in points])
 
 
+def paired_values(seeds_a, a, seeds_b, b) -> list[float]:
+    """a - b per seed, for the seeds both have."""
+    by_seed = dict(zip(seeds_b, b))
+    return [x - by_seed[seed] for seed, x in zip(seeds_a, a) if seed in by_seed]
+
+
 def loss_ratios(base: dict) -> list[float]:
     """L*_ASC / L*_AET per seed, pairing the two baselines' runs by seed."""
     asc, aet = base["raw"]["asc"], base["raw"]["aet"]
@@ -98,5 +126,7 @@ def loss_ratios(base: dict) -> list[float]:
 
 
 def eq3_alphas(base: dict) -> list[float]:
-    """Eq. 3's alpha per seed, L*_ASC / (L*_ASC + L*_AET) = ratio / (1 + ratio)."""
-    return [r / (1.0 + r) for r in loss_ratios(base)]
+    """Eq. 3's alpha per seed, from each seed's pair of baseline losses."""
+    asc, aet = base["raw"]["asc"], base["raw"]["aet"]
+    l_aet = dict(zip(aet["seeds"], aet["loss_aet"]))
+    return [eq3_alpha(la, l_aet[s]) for s, la in zip(asc["seeds"], asc["loss_asc"]) if s in l_aet]

@@ -15,8 +15,10 @@ import numpy as np
 
 from aetasc.config import StatsParams
 from aetasc.analysis.claims import FIGURE_FILES, FILES, Claim, Outcome, is_fragile
+from aetasc.analysis.convergence import study_gain_drifts, study_gain_plateau
 from aetasc.analysis.format import confidence_label, pct, pct_summary, signed
-from aetasc.analysis.rules import FAILS, HOLDS, INCONCLUSIVE, NOT_MEASURED
+from aetasc.analysis.rules import FAILS, HOLDS, INCONCLUSIVE, NOT_MEASURED, UNREACHABLE
+from aetasc.stats import eq3_alpha
 
 
 def verdict_rules_text(s: StatsParams) -> str:
@@ -24,27 +26,36 @@ def verdict_rules_text(s: StatsParams) -> str:
     m = signed(s.equivalence_margin).lstrip("+")
     return f"""\
 - Every test works on one value per seed: a gain is MTL minus the ASC baseline of the same seed; a
-  claim over several grid points sharing a seed's baseline averages them per seed first. Tests are
-  t-tests on the per-seed values (n = seeds), at level {s.level}; intervals are two-sided
+  claim over several grid points tests each point (a claim of several parts). Tests are t-tests on the
+  per-seed values (n = seeds), at level {s.level}; intervals are two-sided
   {confidence_label(1 - s.level)}s, except where the interval column names another level (a Bonferroni-corrected one).
+- **The margin** of ±{m} pp is the smallest difference in ASC accuracy the report treats as real: the
+  size the paper itself calls marginal (joint training "marginally better" than pre-training; "little"
+  influence of k past 35) and the budget criterion's tolerance, so that a difference the training budget
+  can still move is never read as a finding (docs/results.md, "The margin").
 - **A claimed effect** ("beats the baseline", "A is better than B", "grows with"): *holds* if the
   one-sided test in the claimed direction gives p < {s.level}; *does not hold* if the test in the other
   direction does, or if the two one-sided tests show the effect within ±{m} pp (equivalence); *inconclusive*
   otherwise. "Grows with x" is tested on each seed's fitted change across the grid (slope × range of x).
-- **A claimed absence** ("no dependence", "not better"): *holds* only if equivalence within ±{m} pp is
-  shown (for several conditions: every pair, Bonferroni-corrected); *does not hold* if the effect is
-  significant (several conditions: the repeated-measures ANOVA across them, paired by seed, with the
-  Greenhouse-Geisser correction for non-sphericity: both degrees of freedom times
-  ε̂ = tr(S)² / ((k − 1) tr(S²)), S the covariance over seeds of k − 1 orthonormal contrasts of the k
-  conditions); *inconclusive* otherwise. Not finding an effect is never reported as its absence.
+- **A claimed absence** ("does not translate to", "uncorrelated with", "not sensitive to", and "weak" or
+  "marginal", read as an effect inside the margin): *holds* only if the two one-sided tests show the
+  difference within ±{m} pp (for several conditions: every pair, Bonferroni-corrected); *does not hold*
+  only if a difference beyond ±{m} pp is shown (the one-sided test of |difference| > {m} pp, at the same
+  level); *inconclusive* otherwise. A significant difference inside the margin does not refute an
+  absence, and not finding a difference is never reported as its absence. Each absence shows the power of
+  its route to *holds* when the true difference is none, with the seeds and spread observed, and the seeds
+  that would give it {s.power:.0%} power: an absence can be true and still *inconclusive*.
 - **"approximately equals"** (a band around the paper's number): *holds* if the confidence interval of the
-  mean lies inside the band, *does not hold* if it lies outside, *inconclusive* otherwise.
-- **"up to +5 %"**, read as "some joint-training point gains +5 pp": each distinct joint-training point
-  (0 < α < 1; a point two figures share, i.e. the same runs, counts once) gets an interval at level
-  {s.level} / m, m the number of distinct points, so that all m hold together with {100 * (1 - s.level):.0f} % confidence
-  (Bonferroni). *Does not hold* if every upper bound is below +5 pp (no point reaches it); *holds* if
-  some point's interval lies above 0 and reaches +5 pp (a real gain of the paper's size); *inconclusive*
-  otherwise.
+  mean lies inside the band, *does not hold* if it lies outside, *inconclusive* otherwise. Claim 2
+  reads *unreachable here* instead of *does not hold* where the floors MixUp's soft targets put under
+  the losses cap L\\*_ASC / L\\*_AET, at the L\\*_ASC measured, below the paper's 20: no run of this world
+  could show it.
+- **"up to +5 %"**, read strictly: some point trained at the protocol's α (that of Figs 3a, 3b and 4)
+  gains at least +5 pp: each distinct such point (a point two figures share, i.e. the same runs, counts
+  once) gets an interval at level {s.level} / m, m the number of those points (Bonferroni, all m hold
+  together with {100 * (1 - s.level):.0f} % confidence). *Holds* if some lower bound is at or above +5 pp,
+  *does not hold* if every upper bound is below +5 pp, *inconclusive* otherwise. The looser reading (over
+  every joint point, any α: some interval above 0 whose upper bound reaches +5 pp) is shown beside it.
 - **A claim made of several parts** (each point, framework or comparison must hold): *holds* if every part
   holds at level {s.level} on its own (the claim is false as soon as one part is false, so this errs no more
   often than one part's test: no correction is needed); *does not hold* if some part does not hold after
@@ -52,13 +63,21 @@ def verdict_rules_text(s: StatsParams) -> str:
   hold, adjusted by Holm's step-down method, below {s.level}: the chance of wrongly failing any part stays
   below {s.level}); *inconclusive* otherwise. With one seed, or identical values, no test can be computed:
   *inconclusive*.
-- **Power**: MDE is the smallest true effect the one-sided test detects with probability {s.power} at
-  level {s.level}, given the seeds and the per-seed spread observed; "seeds for +{pct(s.reference_effect)} pp" is
-  how many seeds would detect the paper's effect size with that spread. A row with MDE above the effect
-  the paper reports cannot decide it: *inconclusive* there means "too few seeds", not "no effect".
+- **Power**, at each test's own level (the Bonferroni-corrected one where the test has it): MDE is the
+  smallest true effect the one-sided test detects with probability {s.power}, given the seeds and the
+  per-seed spread observed; "seeds for +{pct(s.reference_effect)} pp" is how many seeds would detect the
+  paper's effect size with that spread. A row with MDE above the effect the paper reports cannot decide it:
+  *inconclusive* there means "too few seeds", not "no effect".
 - Correlations are reported over the grid means (what the paper's figures plot, like its ρ) and as the
   mean of the per-seed ρ; the paper states no p-values for them and none is invented.
 """
+
+
+def sentences_lines(outcomes: list[tuple[Claim, Outcome]]) -> list[str]:
+    """Each claim's sentence in the paper beside the test that reads it."""
+    return ["## The paper's sentences and their tests", "",
+            *_table(["#", "The paper", "Our test"], [[c.number, f"\"{c.quote}\"", o.test] for c, o in outcomes]),
+            ""]
 
 
 def _cell(text: str) -> str:
@@ -142,7 +161,7 @@ def loss_scale_by_k(metrics: dict) -> list[tuple[int, float, float]]:
     for p in fig["raw"].values():
         if p.get("loss_aet") and all(v is not None for v in p["loss_aet"]):
             l_aet = float(np.mean(p["loss_aet"]))
-            out.append((int(p["x"]), l_aet, l_asc / (l_asc + l_aet)))
+            out.append((int(p["x"]), l_aet, eq3_alpha(l_asc, l_aet)))
     return out
 
 
@@ -159,7 +178,7 @@ def loss_scale_lines(metrics: dict) -> list[str]:
                     [[str(k), f"{l:.4f}", f"{k * l:.3f}", f"{a:.3f}"] for k, l, a in rows]), ""]
 
 
-def budget_lines(metrics: dict) -> list[str]:
+def budget_lines(metrics: dict, stats: StatsParams) -> list[str]:
     """The learning-curve study (budget.json) and whether the world's budget is at its plateau."""
     study = metrics.get("budget")
     lines = ["## Training budget", ""]
@@ -198,7 +217,16 @@ def budget_lines(metrics: dict) -> list[str]:
             if all(loss in study["points"][f"{label} @{b}"] for b in budgets):
                 rows.append([f"{label}: training {dict(loss_asc='L_ASC', loss_aet='L_AET')[loss]}"] +
                             [f"{study['points'][f'{label} @{b}'][loss]['mean']:.3f}" for b in budgets])
+    for label, moved in study_gain_drifts(study, stats).items():
+        rows.append([f"gain of {label} over asc: moved by doubling (pp, one-sided 95 % bounds)", "—"] +
+                    [f"{signed(m)} [{signed(lo)}, {signed(hi)}]" + ("" if -tol < lo and hi < tol else " ▲")
+                     for m, lo, hi in (moved[str(b)] for b in budgets[1:])])
     lines += _table(header, rows) + [""]
+    gain_plateau = study_gain_plateau(study, stats)
+    lines += [f"**On the gains the claims compare** (each arm's gain over the ASC baseline, paired by seed: both "
+              f"one-sided 95 % bounds of its movement within ±{pct(tol)} pp, and Eq. 3's α as above): "
+              + ("no budget of the study meets it" if gain_plateau is None else f"the plateau is at "
+                 f"**{gain_plateau} epochs**") + (f"; the figures train for {epochs}." if epochs else "."), ""]
     plateau = study["plateau_epochs"]
     if plateau is None:
         verdict = (f"no budget of the study meets the criterion (▲: at or above the tolerance): the runs have "
@@ -208,7 +236,7 @@ def budget_lines(metrics: dict) -> list[str]:
     else:
         verdict = (f"the plateau is at **{plateau} epochs**, but the figures train for {epochs}: **below the "
                    "plateau**; set the world's `epochs` to it.")
-    return lines + ["Study: " + verdict, ""]
+    return lines + ["Study, on the arms' means: " + verdict, ""]
 
 
 def convergence_lines(metrics: dict) -> list[str]:
@@ -234,15 +262,19 @@ def convergence_lines(metrics: dict) -> list[str]:
                    + ("converged." if alpha["converged"] else f"**not converged** (moved {tol:g} or more)."), ""])
     return ["## Convergence per figure", "",
             f"A figure's point has converged when its mean (over seeds) ASC accuracy (AET-only: lwlrap) rose by "
-            f"less than {pct(tol)} pp from epoch {frm} to epoch {to} of its own runs. A claim is decided only when "
-            "every quantity it reads has converged: the ASC accuracy (or, where it tests tagging, the lwlrap) of "
-            "the points it tests, the ASC baseline's accuracy where it tests a gain over it, and Eq. 3's α where "
-            f"its points trained at that α (α must move by less than {tol:g}); otherwise it is not decided "
-            "(*inconclusive*, the verdict its numbers would give in \"Ours\"; the \"Converged\" column names "
-            "what did not converge). \"At half budget\" in the claims table is each claim evaluated on the same "
-            f"runs after {frm} epochs, before the convergence rule (the verdict those numbers would give), and a "
-            "claim is **fragile** when it differs from the full budget's verdict before the same rule (\"would "
-            "be\" in \"Ours\" where the rule held the claim back).", "",
+            f"less than {pct(tol)} pp from epoch {frm} to epoch {to} of its own runs (the table below). A claim is "
+            "judged on what it compares: each quantity it reads (a point's gain over the ASC baseline, paired by "
+            "seed, where it tests gains; a point's ASC accuracy or lwlrap otherwise) has converged when both "
+            f"one-sided 95 % bounds of its per-seed movement over those epochs lie within ±{pct(tol)} pp. A claim "
+            "whose quantities still move is held back (*inconclusive*, the verdict its numbers would give in "
+            "\"Ours\") only when the movement still allowed could change its verdict: it is evaluated again with "
+            "each moving quantity shifted by either bound, every combination, and decided when all give its "
+            "verdict (\"moving, cannot change the verdict\" in the \"Converged\" column). Eq. 3's α, where its "
+            f"points trained at that α, must move by less than {tol:g}. \"At half budget\" in the claims table "
+            f"is each claim evaluated on the same runs after {frm} epochs, before the convergence rule (the "
+            "verdict those numbers would give), and a claim is **fragile** when it differs from the full "
+            "budget's verdict before the same rule (\"would be\" in \"Ours\" where the rule held the claim "
+            "back).", "",
             *_table(["Figure", "Converged", "Points converged", "Largest rise", "Not converged"], rows), "",
             *alpha_line]
 
@@ -274,6 +306,8 @@ def render(metrics: dict, digests: dict, stats: StatsParams, outcomes: list[tupl
     columns = claim_columns(stats)
     lines += _table([header for header, _ in columns], [[cell(c, o) for _, cell in columns] for c, o in outcomes])
     counts = {v: sum(o.verdict == v for _, o in outcomes) for v in (HOLDS, FAILS, INCONCLUSIVE, NOT_MEASURED)}
+    if any(o.verdict == UNREACHABLE for _, o in outcomes):
+        counts[UNREACHABLE] = sum(o.verdict == UNREACHABLE for _, o in outcomes)
     fragile = [c.number for c, o in outcomes if is_fragile(o)]
     unconverged = [c.number for c, o in outcomes if o.converged.startswith("no")]
     lines += ["", "Summary: " + ", ".join(f"{n} {v}" for v, n in counts.items()) + "; "
@@ -281,10 +315,11 @@ def render(metrics: dict, digests: dict, stats: StatsParams, outcomes: list[tupl
                  else "no verdict changes at half the budget")
               + "; " + (f"on runs not converged: claims {', '.join(unconverged)}" if unconverged
                         else "every decided claim rests on converged runs") + ".", ""]
-    lines += budget_lines(metrics)
+    lines += budget_lines(metrics, stats)
     lines += convergence_lines(metrics)
     lines += loss_scale_lines(metrics)
     lines += ["## Verdict rules", "", verdict_rules_text(stats).rstrip(), ""]
+    lines += sentences_lines(outcomes)
     detailed = [(c, o) for c, o in outcomes if o.details]
     if detailed:
         lines += ["## Details", ""]

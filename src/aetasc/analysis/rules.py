@@ -2,20 +2,27 @@
 inconclusive.
 
 A claim of an effect *does not hold* when the opposite effect is significant or when the
-effect is shown to be smaller than the equivalence margin; a claim of no effect *holds* only
-when equivalence is shown. A claim of several parts holds when each part does, and fails when
-one part fails after Holm's correction over the parts. The report's "Verdict rules" section
+effect is shown to be smaller than the equivalence margin; a claim of no effect (or of a
+"weak", "marginal" one) *holds* only when equivalence is shown, and *does not hold* only when
+a difference beyond the margin is shown: a difference inside it is what the claim allows. A
+claim of several parts holds when each part does, and fails when one part fails after Holm's
+correction over the parts. The report's "Verdict rules" section
 states these rules in words (report.verdict_rules_text).
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+
+from scipy import stats
 
 from aetasc.config import StatsParams
 from aetasc.analysis.format import fmt_ci, fmt_effect, fmt_p
-from aetasc.stats import holm
+from aetasc.stats import holm, mean_test
 
 HOLDS, FAILS, INCONCLUSIVE, NOT_MEASURED = "holds", "does not hold", "inconclusive", "not measured"
+# a claim whose number this world's loss floors put out of reach: neither true nor false here
+UNREACHABLE = "unreachable here"
 
 
 @dataclass(frozen=True)
@@ -24,6 +31,26 @@ class Detail:
     label: str
     ours: str
     verdict: str
+
+
+@dataclass(frozen=True)
+class Outcome:
+    ours: str
+    verdict: str
+    test: str
+    interval: str = "—"
+    power: str = "—"
+    details: tuple[Detail, ...] = ()
+    confidence: float | None = None     # of `interval`; None: the report's 1 - level
+    converged: str = "—"                # did the runs it rests on converge (claims.evaluate_all)
+    at_half_budget: str = "—"           # the verdict on the same runs at half the budget
+
+
+def per_seed_test(values, s: StatsParams, level: float | None = None) -> dict:
+    """mean_test at the report's level (or the one given: a Bonferroni-corrected one), margin
+    and power."""
+    return mean_test(values, level=s.level if level is None else level, margin=s.equivalence_margin,
+                     power=s.power)
 
 
 @dataclass(frozen=True)
@@ -52,11 +79,47 @@ def effect_part(label: str, t: dict, s: StatsParams, ours: str | None = None) ->
                 _smaller(t["p_less"], t["p_equivalent"]))
 
 
-def absence_part(label: str, t: dict, s: StatsParams, ours: str | None = None) -> Part:
-    """A claimed absence of a gain: holds if equivalent to none or significantly negative;
-    against it, a significant gain."""
-    return Part(label, ours or f"{fmt_effect(t)}, CI {fmt_ci(t)}",
-                _below(t["p_equivalent"], s.level) or _below(t["p_less"], s.level), t["p_greater"])
+def p_beyond(t: dict, shift: float) -> tuple[float | None, float | None]:
+    """One-sided t-test p-values of mean > shift and of mean < shift, from mean_test's n,
+    mean and std (None without a spread: mean_test's certain tests cover that case)."""
+    if t["std"] is None or not t["std"] > 0:
+        return None, None
+    se, df = t["std"] / math.sqrt(t["n"]), t["n"] - 1
+    z = (t["mean"] - shift) / se
+    return float(stats.t.sf(z, df)), float(stats.t.cdf(z, df))
+
+
+def margin_tests(t: dict, margin: float) -> dict:
+    """The tests an absence is decided by: mean shown below +margin (p_below_margin), above
+    -margin, beyond +margin (p_above_margin) or beyond -margin (p_below_minus_margin)."""
+    if t["std"] is not None and not t["std"] > 0:        # identical values: certain
+        m = t["mean"]
+        return {"p_below_margin": float(m >= margin), "p_above_margin": float(m <= margin),
+                "p_above_minus_margin": float(m <= -margin), "p_below_minus_margin": float(m >= -margin)}
+    above, below = p_beyond(t, margin)
+    above_minus, below_minus = p_beyond(t, -margin)
+    return {"p_below_margin": below, "p_above_margin": above,
+            "p_above_minus_margin": above_minus, "p_below_minus_margin": below_minus}
+
+
+def no_gain_part(label: str, t: dict, s: StatsParams, ours: str | None = None, level: float | None = None) -> Part:
+    """A claimed absence of a gain ("does not translate to improved ..."): holds if the gain is
+    shown below +margin (non-superiority); against it, a gain shown beyond +margin. A gain
+    inside the margin is what the claim allows, so it never counts against it."""
+    level = s.level if level is None else level
+    mt = margin_tests(t, s.equivalence_margin)
+    return Part(label, ours or f"{fmt_effect(t)}, CI {fmt_ci(t)}", _below(mt["p_below_margin"], level),
+                mt["p_above_margin"])
+
+
+def equivalence_part(label: str, t: dict, s: StatsParams, ours: str | None = None,
+                     level: float | None = None) -> Part:
+    """A claimed absence of any difference: holds if the two one-sided tests show it within
+    +-margin; against it, a difference shown beyond the margin on either side."""
+    level = s.level if level is None else level
+    mt = margin_tests(t, s.equivalence_margin)
+    return Part(label, ours or f"{fmt_effect(t)}, CI {fmt_ci(t)}", _below(t["p_equivalent"], level),
+                _smaller(mt["p_above_margin"], mt["p_below_minus_margin"]))
 
 
 def verdict_compound(parts: list[Part], s: StatsParams) -> tuple[str, tuple[Detail, ...]]:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from aetasc.stats import paired_gain, summarize
+from aetasc.stats import eq3_alpha, paired_gain, summarize
 from aetasc.config import Params
 from aetasc.experiments.grid import Run, figure_points, seeds_of, trains_at_eq3
 from aetasc.io import percent
@@ -56,16 +56,11 @@ def aggregate(figure: str, params: Params, results: list[tuple[Run, dict]],
         l_asc = float(np.mean(raw["asc"]["loss_asc"]))
         l_aet = float(np.mean(raw["aet"]["loss_aet"]))
         out["converged_loss_asc"], out["converged_loss_aet"] = l_asc, l_aet
-        out["loss_ratio"] = l_asc / l_aet
+        out["loss_ratio"] = l_asc / l_aet        # of the means over seeds, as Eq. 3's alpha beside it
         out["eq3_alpha"] = eq3_alpha(l_asc, l_aet)
     else:
         out["baseline"] = baselines["points"]["asc"] if baselines is not None else None
     return out
-
-
-def eq3_alpha(l_asc: float, l_aet: float) -> float:
-    """Eq. 3 of the paper: the AET weight from the converged losses of the two baselines."""
-    return l_asc / (l_asc + l_aet)
 
 
 def _rise(a: dict, b: dict, metric: str) -> dict:
