@@ -27,13 +27,12 @@ from dataclasses import replace
 from pathlib import Path
 
 from aetasc.config import parse_params, read_yaml
-from aetasc.experiments.aggregate import eq3_alpha
 from aetasc.experiments.data import DataCache, Paths
 from aetasc.experiments.grid import plan_runs
 from aetasc.experiments.runner import execute
 from aetasc.io import round_floats, write_json
 from aetasc.progress import bar as progress_bar
-from aetasc.stats import mean_test
+from aetasc.stats import eq3_alpha, mean_test
 
 KINDS = ("asc", "aet", "joint eq3", "joint alpha=0.9", "pretrain+finetune")
 
