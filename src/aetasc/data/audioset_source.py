@@ -27,6 +27,7 @@ from aetasc.progress import bar as progress_bar
 from aetasc.data.audioset import (CLASS_TABLE, SPLITS, STATUSES, Availability, Segment, check_splits,
                                   read_audioset, read_class_labels, read_segments_csv, write_availability)
 from aetasc.data import ytdlp
+from aetasc.data.clip_names import ClipName, parse_clip_name
 from aetasc.data.download import DownloadError, download, file_digest, link_file
 from aetasc.data.hf_mirror import (Mirror, MirrorError, MirrorIndex, clips_folder, index_path, load_index,
                                    open_mirror, plan_lines, write_clips)
@@ -241,23 +242,10 @@ def _clip_sources(sources: PaperSources, min_sample_rate: float) -> ClipSources:
 # What clip collections hold: WAV and FLAC, and what yt-dlp and encoders write (libsndfile
 # reads Ogg Vorbis/Opus and MP3; M4A/AAC and WebM need ffmpeg).
 CLIP_SUFFIXES = (".wav", ".flac", ".opus", ".ogg", ".oga", ".mp3", ".m4a", ".aac", ".webm")
-# Names clip collections use: <id>, Y<id> (PANNs), Y<id>_<start>_<end> (DCASE), <id>_<start>
-# and <id>_<start>_<end> (download scripts), seconds as 30 or 30.000. YouTube ids are 11
-# characters of [A-Za-z0-9_-]; a leading Y is PANNs' prefix only when an id follows it whole.
-CLIP_NAME = re.compile(r"^(?:Y(?=[A-Za-z0-9_-]{11}(?:_|$)))?(?P<id>[A-Za-z0-9_-]{11})"
-                       r"(?:_(?P<start>\d+(?:\.\d+)?)(?:_(?P<end>\d+(?:\.\d+)?))?)?$")
 
 
-def parse_clip_name(stem: str) -> tuple[str, float | None] | None:
-    """(YouTube id, start seconds if the name states it) of a clip file's stem, or None."""
-    m = CLIP_NAME.match(stem)
-    if m is None:
-        return None
-    return m["id"], None if m["start"] is None else float(m["start"])
-
-
-def index_clips(folder: Path) -> dict[str, list[tuple[Path, float | None]]]:
-    """ytid -> its audio files (and the start their names state), over the folder and its
+def index_clips(folder: Path) -> dict[str, list[tuple[Path, ClipName]]]:
+    """ytid -> its audio files (and what their names state), over the folder and its
     subfolders, in sorted order (the first usable one is taken)."""
     found = {}
     for dirpath, dirnames, names in os.walk(folder):
@@ -266,7 +254,7 @@ def index_clips(folder: Path) -> dict[str, list[tuple[Path, float | None]]]:
             path = Path(dirpath, name)
             parsed = parse_clip_name(path.stem) if path.suffix.lower() in CLIP_SUFFIXES else None
             if parsed is not None:
-                found.setdefault(parsed[0], []).append((path, parsed[1]))
+                found.setdefault(parsed.ytid, []).append((path, parsed))
     return found
 
 
@@ -384,7 +372,7 @@ def _gather_clips(wanted: dict[str, Segment], clip_sources: ClipSources, sources
     for folder in clip_sources.folders:
         left = still_wanted()
         # a name stating another start is another segment of the same video
-        found = {y: [p for p, start in c if start is None or abs(start - wanted[y].start) < 1e-3]
+        found = {y: [p for p, name in c if name.is_segment(wanted[y])]
                  for y, c in index_clips(folder).items() if y in left}
         take({y: c for y, c in found.items() if c}, f"{KEY}.audioset_clips_dir = {folder}")
     if clip_sources.hdf5_packs:
@@ -475,7 +463,7 @@ def write_from_hdf5(packs: tuple[Path, ...], wanted: dict[str, Segment], audio: 
                 if key not in f:
                     raise SourceError(f"{pack}: no dataset '{key}' (a PANNs pack holds "
                                       f"audio_name, waveform, target)")
-            names = [(parse_clip_name(Path(n.decode()).stem) or ("",))[0] for n in f["audio_name"][:]]
+            names = [getattr(parse_clip_name(Path(n.decode()).stem), "ytid", "") for n in f["audio_name"][:]]
             for i, ytid in enumerate(progress_bar(names, desc=pack.name, disable=not progress, leave=False)):
                 if ytid in wanted and ytid not in written:
                     path = audio / f"{ytid}.wav"
