@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import sys
 from collections import Counter
@@ -28,6 +27,7 @@ from aetasc.data.audioset import (CLASS_TABLE, SPLITS, STATUSES, Availability, S
                                   read_audioset, read_class_labels, read_segments_csv, write_availability)
 from aetasc.data import ytdlp
 from aetasc.data.clip_names import ClipName, parse_clip_name
+from aetasc.data.panns_hdf5 import hdf5_packs, require_h5py, write_from_hdf5
 from aetasc.data.download import DownloadError, download, file_digest, link_file
 from aetasc.data.hf_mirror import (Mirror, MirrorError, MirrorIndex, clips_folder, index_path, load_index,
                                    open_mirror, plan_lines, write_clips)
@@ -35,7 +35,6 @@ from aetasc.data.source import KEY, MANIFEST, SourceError, download_root, retry_
 from aetasc.data.tut2018 import LayoutError
 
 ONTOLOGY = "ontology.json"
-PANNS_SAMPLE_RATE = 32000
 
 
 @dataclass(frozen=True)
@@ -427,50 +426,6 @@ def _by_split(ytids: set[str], wanted: dict[str, Segment], index: MirrorIndex) -
         split = index.where[y][0] if y in index.where else "unbalanced_train"
         out.setdefault(split, set()).add(y)
     return out
-
-
-# ---------------------------------------------------------------------------- HDF5
-
-def hdf5_packs(location: str) -> list[Path]:
-    path = Path(location).expanduser()
-    if path.is_file():
-        return [path]
-    packs = sorted(p for p in path.rglob("*") if p.suffix in (".h5", ".hdf5")) if path.is_dir() else []
-    if not packs:
-        raise SourceError(f"{KEY}.audioset_hdf5 = {location}: no .h5/.hdf5 file there")
-    return packs
-
-
-def require_h5py():
-    try:
-        import h5py
-    except ImportError:
-        raise SourceError(f"{KEY}.audioset_hdf5 needs h5py: pip install -e .[hdf5]") from None
-    return h5py
-
-
-def write_from_hdf5(packs: tuple[Path, ...], wanted: dict[str, Segment], audio: Path,
-                    progress: bool) -> dict[str, Path]:
-    """Write the wanted clips of PANNs packs (audio_name, waveform int16 at 32 kHz) as WAV,
-    each cut to its segment's length: PANNs pads every waveform with zeros to 10 s, and the
-    clip is checked against its segment like any other (what is cut is the padding, which
-    extraction pads back)."""
-    h5py = require_h5py()
-    written = {}
-    for pack in packs:
-        with h5py.File(pack, "r") as f:
-            for key in ("audio_name", "waveform"):
-                if key not in f:
-                    raise SourceError(f"{pack}: no dataset '{key}' (a PANNs pack holds "
-                                      f"audio_name, waveform, target)")
-            names = [getattr(parse_clip_name(Path(n.decode()).stem), "ytid", "") for n in f["audio_name"][:]]
-            for i, ytid in enumerate(progress_bar(names, desc=pack.name, disable=not progress, leave=False)):
-                if ytid in wanted and ytid not in written:
-                    path = audio / f"{ytid}.wav"
-                    n = round(wanted[ytid].seconds * PANNS_SAMPLE_RATE)
-                    sf.write(path, f["waveform"][i][:n], PANNS_SAMPLE_RATE, subtype="PCM_16")
-                    written[ytid] = path
-    return written
 
 
 # --------------------------------------------------------------------------- yt-dlp
