@@ -189,6 +189,16 @@ def test_tut2018_is_fetched_from_zenodos_current_urls(tmp_path, monkeypatch):
         "https://mirror.example/record/1/x/a.zip"                   # only Zenodo's own URLs change
 
 
+def test_params_and_docs_give_zenodos_current_url():
+    """params.yaml's paper world (and the docs quoting it) gave the legacy /record/ form, which
+    the code rewrites; the file itself now says what is fetched."""
+    url = yaml.safe_load((REPO / "params.yaml").read_text())["worlds"]["paper"]["source"]["tut2018_url"]
+    assert url == "https://zenodo.org/records/1228142/files" == tut2018_source.file_url(url, "")[:-1]
+    for doc in ("docs/paper_world.md", "README.md"):
+        quoted = re.findall(r"tut2018_url: (\S+)", (REPO / doc).read_text())
+        assert all(q == url for q in quoted), (doc, quoted)
+
+
 def test_tut2018_corrupt_download_is_refused(server, tmp_path, tut):
     _, zips, tsv = tut
     url = serve_dir(server, zips, "/zenodo")
