@@ -21,7 +21,7 @@ import soundfile as sf
 
 from aetasc.data.audio import BAD_RATE, AudioError, read_audio
 from aetasc.config import PaperSources
-from aetasc.io import atomic_dir, write_json
+from aetasc.io import atomic_dir, partial_path, write_json
 from aetasc.progress import bar as progress_bar
 from aetasc.data.audioset import (CLASS_TABLE, SPLITS, STATUSES, Availability, Segment, check_splits,
                                   read_audioset, read_class_labels, read_segments_csv, write_availability)
@@ -315,9 +315,13 @@ def _take_as_flac(path: Path, segment: Segment, dest: Path) -> None:
     against its segment) and written as FLAC, so that everything downstream reads a format
     whose length it can check."""
     data, sr = read_audio(path, expected_seconds=segment.seconds)
-    tmp = dest.with_name(dest.name + ".partial")
-    sf.write(tmp, np.clip(data, -1.0, 1.0 - 2.0 ** -15), sr, format="FLAC", subtype="PCM_16")
-    os.replace(tmp, dest)
+    tmp = partial_path(dest)
+    try:
+        sf.write(tmp, np.clip(data, -1.0, 1.0 - 2.0 ** -15), sr, format="FLAC", subtype="PCM_16")
+        os.replace(tmp, dest)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def _gather_clips(wanted: dict[str, Segment], clip_sources: ClipSources, sources: PaperSources,
