@@ -638,3 +638,34 @@ def test_another_workers_temporaries_are_never_taken_or_deleted(mirror_dir, tmp_
     written = write_clips(mirror, index, {ev}, tmp_path / "clips", progress=False)
     assert theirs.read_bytes() == b"another worker's bytes" and not dead.exists()
     assert sf.info(written[ev]).frames == 10 * RATE
+
+
+# ------------------------------------------------------ the earlier layouts of the cache
+
+def test_the_earlier_layouts_are_removed_and_nothing_else(mirror_dir, server, tmp_path, capsys):
+    """The index was one file, hf_index/<tag>.csv (+ .json), and clips lay flat in hf_clips/,
+    then flat in hf_clips/<tag>/; since the index is kept per shard and clips per shard
+    version, those files were never read again nor removed. Now they are removed with one
+    line; a file of another name, a folder, or the current layout is kept."""
+    url = serve_dir(server, make_audioset_tables(tmp_path / "tables"), "/csv")
+    downloads = tmp_path / "downloads" / "audioset"
+    tag = "0123456789abcdef"
+    old = [downloads / "hf_index" / f"{tag}.csv", downloads / "hf_index" / f"{tag}.json",
+           downloads / "hf_index" / f"{tag}.csv.partial", downloads / "hf_clips" / "abcdefghijk.flac",
+           downloads / "hf_clips" / "abcdefghijk.flac.partial", downloads / "hf_clips" / tag / "--PJHxphWEs.flac",
+           downloads / "hf_clips" / tag / "--PJHxphWEs.flac.1234.partial"]
+    kept = [downloads / "hf_index" / "notes.csv", downloads / "hf_clips" / "README.txt",
+            downloads / "hf_clips" / "my-own-clips.flac", downloads / "hf_clips" / tag / "data" / "x.flac",
+            downloads / "hf_clips" / "abcdefghijk.flac.d" / "y"]
+    for path in old + kept:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"x" * 1000)
+    (downloads / "hf_clips" / "zyxwvutsrqp.flac").symlink_to(kept[0])     # a link: not ours to judge
+    src = audioset_sources(tmp_path, url, audioset_hf=str(mirror_dir), download_dir=str(tmp_path / "downloads"))
+    acquire_audioset(src, tmp_path / "aet", progress=False)
+    assert [p for p in old if p.exists()] == []
+    assert [p for p in kept if not p.is_file()] == [] and (downloads / "hf_clips" / "zyxwvutsrqp.flac").is_symlink()
+    err = capsys.readouterr().err
+    assert f"{downloads}: removed 7 files (0.0 MB) of the mirror's earlier layout" in err
+    acquire_audioset(src, tmp_path / "aet2", progress=False)                # nothing left: no line
+    assert "earlier layout" not in capsys.readouterr().err

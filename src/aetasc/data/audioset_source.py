@@ -29,8 +29,9 @@ from aetasc.data import ytdlp
 from aetasc.data.clip_names import ClipName, parse_clip_name
 from aetasc.data.panns_hdf5 import hdf5_packs, require_h5py, write_from_hdf5
 from aetasc.data.download import DownloadError, download, file_digest, link_file
-from aetasc.data.hf_mirror import (Mirror, MirrorError, MirrorIndex, clips_folder, index_path, load_index,
-                                   open_mirror, plan_lines, write_clips)
+from aetasc.data.hf_mirror import (Mirror, MirrorError, MirrorIndex, load_index, open_mirror, plan_lines,
+                                   write_clips)
+from aetasc.data.hf_cache import clips_folder, index_path, remove_old_layouts
 from aetasc.data.source import KEY, MANIFEST, SourceError, download_root, retry_policy
 from aetasc.data.tut2018 import LayoutError
 
@@ -385,6 +386,7 @@ def _gather_clips(wanted: dict[str, Segment], clip_sources: ClipSources, sources
     if clip_sources.mirror:
         mirror = clip_sources.mirror
         try:
+            remove_old_layouts(download_root(sources))
             index = load_index(mirror, index_path(download_root(sources), mirror), progress)
             left = still_wanted()
             print("\n".join(plan_lines(mirror.name, index.plan(_by_split(left, wanted, index)))), file=sys.stderr)

@@ -24,7 +24,6 @@ disk.
 from __future__ import annotations
 
 import csv
-import hashlib
 import os
 import posixpath
 import re
@@ -236,21 +235,6 @@ def fetch_requests(shards: int, row_groups: int) -> int:
     """Range requests to fetch clips: each shard's footer once, then one per row group (its
     video_id and audio chunks lie next to each other, and pyarrow reads them in one)."""
     return shards + row_groups
-
-
-def _tag(mirror: Mirror) -> str:
-    return hashlib.sha256(mirror.name.encode()).hexdigest()[:16]
-
-
-def index_path(download_dir: str | Path, mirror: Mirror) -> Path:
-    """The folder of this mirror's (and revision's) index: one file per shard."""
-    return Path(download_dir).expanduser() / "audioset" / "hf_index" / _tag(mirror)
-
-
-def clips_folder(download_dir: str | Path, mirror: Mirror) -> Path:
-    """Where the clips written from this mirror (and revision) are kept: one folder each,
-    so that switching mirrors never takes another mirror's bytes for a clip."""
-    return Path(download_dir).expanduser() / "audioset" / "hf_clips" / _tag(mirror)
 
 
 def _part(folder: Path, shard: str, version: str) -> Path:
