@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
 import glob
 import hashlib
@@ -36,7 +37,7 @@ def remove_dead_partials(path: str | Path) -> None:
     for leftover in path.parent.glob(f".{glob.escape(path.name)}.*.partial"):
         m = _PARTIAL.fullmatch(leftover.name)
         middle = leftover.name[len(path.name) + 2:-len(".partial")]
-        if m is None and not _OLD_PARTIAL.fullmatch(middle) or m is not None and m["of"] != path.name:
+        if (m["of"] != path.name) if m else not _OLD_PARTIAL.fullmatch(middle):
             continue                    # another file's temporary (`.{name}.json.partial`, say)
         if m is None or m["machine"] != machine_id():
             print(f"{leftover}: left by a process of another machine or an older version, which cannot be "
@@ -74,15 +75,23 @@ def atomic_dir(target: str | Path):
     target.parent.mkdir(parents=True, exist_ok=True)
     remove_dead_partials(target)
     tmp = partial_path(target)
-    tmp.mkdir(mode=0o755)
+    tmp.mkdir()
+    tmp.chmod(0o755)    # an ordinary folder whatever the umask, as the result is
     try:
         yield tmp
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    if target.exists():
-        shutil.rmtree(target)
-    os.replace(tmp, target)
+    for attempt in range(3):
+        if target.exists():
+            shutil.rmtree(target, ignore_errors=True)
+        try:
+            os.replace(tmp, target)
+            return
+        except OSError as err:          # another process put its result there in between
+            if err.errno not in (errno.ENOTEMPTY, errno.EEXIST) or attempt == 2:
+                shutil.rmtree(tmp, ignore_errors=True)
+                raise
 
 
 METRIC_DIGITS = 6   # decimals kept of every derived number written to metrics/
