@@ -8,22 +8,39 @@ import soundfile as sf
 from aetasc.data import audio
 from aetasc.config import load_params
 from aetasc.data.audioset import Segment, read_audioset, read_availability
-from aetasc.data.audioset_source import acquire_audioset, clip_problem, parse_clip_name
+from aetasc.data.audioset_source import acquire_audioset, clip_problem
+from aetasc.data.clip_names import parse_clip_name
 from aetasc.data.source import SourceError
 from test_paper_world import REPO, YTIDS, audioset_sources, make_audioset_tables, serve_dir, write_wav
 
 
 @pytest.mark.parametrize("stem, parsed", [
-    ("--PJHxphWEs", ("--PJHxphWEs", None)),
-    ("Y--PJHxphWEs", ("--PJHxphWEs", None)),                       # PANNs
-    ("Y--PJHxphWEs_30.000_40.000", ("--PJHxphWEs", 30.0)),          # DCASE
-    ("--PJHxphWEs_30", ("--PJHxphWEs", 30.0)),
-    ("--PJHxphWEs_30_40", ("--PJHxphWEs", 30.0)),
-    ("Yabcdefghij_5", ("Yabcdefghij", 5.0)),                       # an id that starts with Y
-    ("Yabcdefghijk", ("abcdefghijk", None)),
+    ("--PJHxphWEs", ("--PJHxphWEs", None, None)),
+    ("Y--PJHxphWEs", ("--PJHxphWEs", None, None)),                   # PANNs
+    ("Y--PJHxphWEs_30.000_40.000", ("--PJHxphWEs", 30.0, 40.0)),      # DCASE
+    ("--PJHxphWEs_30", ("--PJHxphWEs", 30.0, None)),
+    ("--PJHxphWEs_30_40", ("--PJHxphWEs", 30.0, 40.0)),
+    ("--PJHxphWEs_30000_40000", ("--PJHxphWEs", 30000.0, 40000.0)),   # milliseconds, as written
+    ("--PJHxphWEs_390.0-400.0", ("--PJHxphWEs", 390.0, 400.0)),
+    ("Yabcdefghij_5", ("Yabcdefghij", 5.0, None)),                   # an id that starts with Y
+    ("Yabcdefghijk", ("abcdefghijk", None, None)),
     ("not-an-id", None), ("--PJHxphWEs_x", None), ("--PJHxphWEs.part", None)])
 def test_clip_names(stem, parsed):
-    assert parse_clip_name(stem) == parsed
+    name = parse_clip_name(stem)
+    assert (name if name is None else (name.ytid, name.start, name.end)) == parsed
+
+
+@pytest.mark.parametrize("stem, start, taken", [
+    ("abcdefghijk_30000_40000", 30.0, True), ("abcdefghijk_30000_37500", 30.0, True),   # ms; a short segment
+    ("abcdefghijk_30_40", 30.0, True), ("abcdefghijk_30000_30010", 30000.0, True),       # seconds, a long video
+    ("abcdefghijk_30000", 30.0, True), ("abcdefghijk_30000", 30000.0, True),            # a start alone: either
+    ("abcdefghijk_000030", 30.0, True), ("abcdefghijk_0_10000", 0.0, True),
+    ("abcdefghijk_30000_40000", 30000.0, False),      # a 10,000 s span is no segment in seconds
+    ("abcdefghijk_30_50000", 30.0, False),            # a span that is no segment in either unit
+    ("abcdefghijk_30.000_40.000", 0.03, False),       # decimals are seconds
+    ("abcdefghijk", 12.0, True)])
+def test_which_unit_a_name_is_in_is_decided_by_its_span_or_the_segment(stem, start, taken):
+    assert parse_clip_name(stem).is_segment(Segment("abcdefghijk", start, start + 10.0, ())) is taken
 
 
 def noise(seconds, rate, channels=2, seed=0):
@@ -175,3 +192,25 @@ def test_ytdlp_below_min_sample_rate_is_refused_before_the_batch(server, tmp_pat
     write_wav(work, seconds=10.0, sr=16000, channels=1)
     problem = clip_problem(work, seg, 28000, source="yt-dlp", logged=True)
     assert problem.startswith("bad_rate: 16000 Hz") and ".fetching" not in problem
+
+
+# ------------------------------------------------ clip names stating times in milliseconds
+
+def test_names_stating_milliseconds_or_a_hyphenated_end_are_their_segment(server, tmp_path):
+    """Clip names as published copies of AudioSet write them: integer milliseconds
+    (`Y<id>_30000_40000`, `<id>_30000` as the strong labels' segment ids), zero-padded seconds
+    (`<id>_000030`, VGGSound's form), `<id>_30.0-40.0` (audioset-download). Were `missing` ("in
+    no clip source", 30000 taken for seconds; the hyphen not parsed); now each is the 30-40 s
+    segment, and a name stating another segment, in either unit, is not taken."""
+    url = serve_dir(server, make_audioset_tables(tmp_path / "tables"), "/csv")   # segments are 30-40 s
+    ev, bal = YTIDS["eval"], YTIDS["balanced_train"]
+    clips = tmp_path / "clips"
+    for name in (f"Y{ev[0]}_30000_40000.wav", f"{ev[1]}_30000_40000.flac", f"{ev[2]}_30000.wav",
+                 f"{ev[3]}_000030.wav", f"{ev[4]}_30.0-40.0.wav",
+                 f"{bal[0]}_50000_60000.wav", f"{bal[1]}_50_60.wav", f"{bal[2]}_40000.wav"):
+        write_wav(clips / name, seconds=10.0, sr=32000, channels=1, subtype="PCM_16")
+    acquire_audioset(audioset_sources(tmp_path, url, audioset_clips_dir=str(clips)), tmp_path / "aet",
+                     progress=False)
+    rows = {a.ytid: a for a in read_availability(tmp_path / "aet")}
+    assert [rows[y].status for y in ev] == ["present"] * 5
+    assert [rows[y].status for y in bal[:3]] == ["missing"] * 3

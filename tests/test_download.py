@@ -231,3 +231,59 @@ def test_a_member_inside_a_file_member_refuses_the_archive(tmp_path):
     with pytest.raises(ArchiveError, match="holds as a file"):
         safe_extract(archive, tmp_path / "t", progress=False)
     assert files_under(tmp_path / "t") == []
+
+
+# ------------------------------------------------------- two workers, one download folder
+
+def test_two_workers_downloading_one_file_take_turns(server, tmp_path, capsys):
+    """`<name>.part` has one name, so that a rerun resumes it; two workers sharing the
+    download folder both wrote and renamed it: the second took the first's transfer, and the
+    first's rename then failed (FileNotFoundError), or both appended to one file. Now the
+    second waits for the first (saying so), then finds the file complete."""
+    import threading
+    dest = tmp_path / "a.bin"
+    in_check, go_on, results = threading.Event(), threading.Event(), {}
+
+    def first_check(part):
+        in_check.set()
+        assert go_on.wait(30)
+
+    def worker(name, **kw):
+        try:
+            results[name] = fetch(server, dest, **kw)
+        except Exception as err:            # noqa: BLE001 - what the test looks for
+            results[name] = err
+    first = threading.Thread(target=worker, args=("first",), kwargs={"check": first_check})
+    first.start()
+    assert in_check.wait(30)                # the first holds a complete .part, not yet renamed
+    second = threading.Thread(target=worker, args=("second",))
+    second.start()
+    second.join(1.0)
+    assert second.is_alive()                # waiting for the first, not taking its transfer
+    go_on.set()
+    first.join(30)
+    second.join(30)
+    assert results == {"first": dest, "second": dest}
+    assert dest.read_bytes() == DATA and len(server.requests) == 1
+    assert f"{dest}: another process" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.bin"]      # no lock or .part left
+
+
+def test_a_lock_left_by_a_dead_worker_does_not_block(server, tmp_path):
+    """The lock is the file system's (flock): a worker that died holds none, whatever file
+    it left behind; its .part is resumed."""
+    dest = tmp_path / "a.bin"
+    (tmp_path / ".a.bin.lock").write_text('{"machine": "elsewhere", "pid": 1}')
+    (tmp_path / "a.bin.part").write_bytes(DATA[:1000])
+    assert fetch(server, dest) == dest and dest.read_bytes() == DATA
+    assert seen(server) == [("bytes=1000-", 206)]
+
+
+def test_a_file_system_without_locks_says_so_and_downloads(server, tmp_path, monkeypatch, capsys):
+    import errno
+
+    def no_locks(fd, op):
+        raise OSError(errno.ENOLCK, "No locks available")
+    monkeypatch.setattr(dl.fcntl, "flock", no_locks)
+    assert fetch(server, tmp_path / "a.bin").read_bytes() == DATA
+    assert "has no file locks (No locks available); downloading unlocked" in capsys.readouterr().err

@@ -16,6 +16,7 @@ from aetasc.data.audioset import read_audioset, read_availability
 from aetasc.data.hf_mirror import Mirror, MirrorError, load_index, open_mirror, write_clips
 from aetasc.data.audioset_source import acquire_audioset
 from aetasc.data.source import SourceError
+from aetasc.io import machine_id
 from test_paper_world import YTIDS, audioset_sources, make_audioset_tables, serve_dir
 
 SCHEMA = pa.schema([("video_id", pa.string()),
@@ -614,3 +615,57 @@ def test_the_plan_prices_the_published_mirror_before_its_index_exists(tmp_path, 
     # one 11-hour subset (~4 k clips) still touches a fifth of the row groups: ~0.5 TB
     small = hf_mirror.estimate_plan({"unbalanced_train": 4000})["unbalanced_train"]
     assert 3500 < small["row_groups"] < 3650 and 0.45e12 < small["bytes"] < 0.55e12
+
+
+# ------------------------------------------------ temporaries of one process, one machine
+
+def test_another_workers_temporaries_are_never_taken_or_deleted(mirror_dir, tmp_path):
+    """The mirror's temporaries were `<clip>.<pid>.partial` and `<shard>.csv.<pid>.partial`:
+    a worker of another machine (or container) sharing download_dir with the same pid
+    wrote into the other's temporary and renamed it away. Now each is named by machine, pid
+    and a token; a dead process's are deleted, another's are left."""
+    import os
+    mirror = Mirror(LocalFileSystem(), (mirror_dir / "data").as_posix(), "test mirror")
+    index = load_index(mirror, tmp_path / "index", progress=False)
+    ev = YTIDS["eval"][0]
+    shard = index.where[ev][1]
+    out = tmp_path / "clips" / f"{shard}@{index.versions[shard]}"
+    out.mkdir(parents=True)
+    theirs = out / f"{ev}.flac.{os.getpid()}.partial"
+    theirs.write_bytes(b"another worker's bytes")
+    dead = out / f".{ev}.flac.{machine_id()}-999999999-0123abcd.partial"
+    dead.write_bytes(b"a dead process's bytes")
+    written = write_clips(mirror, index, {ev}, tmp_path / "clips", progress=False)
+    assert theirs.read_bytes() == b"another worker's bytes" and not dead.exists()
+    assert sf.info(written[ev]).frames == 10 * RATE
+
+
+# ------------------------------------------------------ the earlier layouts of the cache
+
+def test_the_earlier_layouts_are_removed_and_nothing_else(mirror_dir, server, tmp_path, capsys):
+    """The index was one file, hf_index/<tag>.csv (+ .json), and clips lay flat in hf_clips/,
+    then flat in hf_clips/<tag>/; since the index is kept per shard and clips per shard
+    version, those files were never read again nor removed. Now they are removed with one
+    line; a file of another name, a folder, or the current layout is kept."""
+    url = serve_dir(server, make_audioset_tables(tmp_path / "tables"), "/csv")
+    downloads = tmp_path / "downloads" / "audioset"
+    tag = "0123456789abcdef"
+    old = [downloads / "hf_index" / f"{tag}.csv", downloads / "hf_index" / f"{tag}.json",
+           downloads / "hf_index" / f"{tag}.csv.partial", downloads / "hf_clips" / "abcdefghijk.flac",
+           downloads / "hf_clips" / "abcdefghijk.flac.partial", downloads / "hf_clips" / tag / "--PJHxphWEs.flac",
+           downloads / "hf_clips" / tag / "--PJHxphWEs.flac.1234.partial"]
+    kept = [downloads / "hf_index" / "notes.csv", downloads / "hf_clips" / "README.txt",
+            downloads / "hf_clips" / "my-own-clips.flac", downloads / "hf_clips" / tag / "data" / "x.flac",
+            downloads / "hf_clips" / "abcdefghijk.flac.d" / "y"]
+    for path in old + kept:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"x" * 1000)
+    (downloads / "hf_clips" / "zyxwvutsrqp.flac").symlink_to(kept[0])     # a link: not ours to judge
+    src = audioset_sources(tmp_path, url, audioset_hf=str(mirror_dir), download_dir=str(tmp_path / "downloads"))
+    acquire_audioset(src, tmp_path / "aet", progress=False)
+    assert [p for p in old if p.exists()] == []
+    assert [p for p in kept if not p.is_file()] == [] and (downloads / "hf_clips" / "zyxwvutsrqp.flac").is_symlink()
+    err = capsys.readouterr().err
+    assert f"{downloads}: removed 7 files (0.0 MB) of the mirror's earlier layout" in err
+    acquire_audioset(src, tmp_path / "aet2", progress=False)                # nothing left: no line
+    assert "earlier layout" not in capsys.readouterr().err

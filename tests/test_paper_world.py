@@ -189,6 +189,16 @@ def test_tut2018_is_fetched_from_zenodos_current_urls(tmp_path, monkeypatch):
         "https://mirror.example/record/1/x/a.zip"                   # only Zenodo's own URLs change
 
 
+def test_params_and_docs_give_zenodos_current_url():
+    """params.yaml's paper world (and the docs quoting it) gave the legacy /record/ form, which
+    the code rewrites; the file itself now says what is fetched."""
+    url = yaml.safe_load((REPO / "params.yaml").read_text())["worlds"]["paper"]["source"]["tut2018_url"]
+    assert url == "https://zenodo.org/records/1228142/files" == tut2018_source.file_url(url, "")[:-1]
+    for doc in ("docs/paper_world.md", "README.md"):
+        quoted = re.findall(r"tut2018_url: (\S+)", (REPO / doc).read_text())
+        assert all(q == url for q in quoted), (doc, quoted)
+
+
 def test_tut2018_corrupt_download_is_refused(server, tmp_path, tut):
     _, zips, tsv = tut
     url = serve_dir(server, zips, "/zenodo")
@@ -347,6 +357,69 @@ def test_audioset_from_a_panns_hdf5_pack(audioset_server, tmp_path):
     assert sr == 32000 and np.array_equal(audio, wave[2])
     assert sf.info(tmp_path / "aet" / "audio" / f"{ev[2]}.wav").subtype == "PCM_16"
     assert not (tmp_path / "aet" / "audio" / "notwanted0.wav").exists()
+
+
+def panns_pack(h5py, path, names, wave, rate=32000):
+    """A pack as PANNs' utils/dataset.py pack_waveforms_to_hdf5 writes it: audio_name S20
+    (left empty for a clip whose file was missing), waveform int16 (N, 10 s), target bool
+    (N, 527), the sample rate as an attribute."""
+    with h5py.File(path, "w") as f:
+        f.create_dataset("audio_name", shape=(len(names),), dtype="S20")
+        f.create_dataset("waveform", data=wave)
+        f.create_dataset("target", shape=(len(names), 527), dtype=bool)
+        f.attrs.create("sample_rate", data=rate, dtype=np.int32)
+        for i, name in enumerate(names):
+            if name:
+                f["audio_name"][i] = name.encode()
+
+
+def test_a_panns_pack_at_another_rate_is_read_at_its_own_rate(audioset_server, tmp_path):
+    """PANNs packs state their rate (attrs["sample_rate"]; its config.py makes 32 kHz, others
+    repack at 16 kHz). The rate was assumed 32 kHz: a 16 kHz pack's clips were written as
+    5 s WAVs at 32 kHz, half speed-up, and reported as cut short. Now they are read at
+    16 kHz, and min_sample_rate judges them, naming the clip and the pack."""
+    h5py = pytest.importorskip("h5py")
+    server, url = audioset_server
+    ev = YTIDS["eval"]
+    wave = (np.random.default_rng(0).uniform(-0.5, 0.5, (3, 160000)) * 32767).astype(np.int16)
+    panns_pack(h5py, tmp_path / "eval.h5", [f"Y{ev[0]}.wav", "", f"Y{ev[2]}.wav"], wave, rate=16000)
+    counts = acquire_audioset(audioset_sources(tmp_path, url, audioset_hdf5=str(tmp_path)),
+                              tmp_path / "aet", progress=False)
+    assert counts["eval"] == {"present": 2, "missing": 3, "corrupt": 0, "pending": 0}
+    audio, sr = sf.read(tmp_path / "aet" / "audio" / f"{ev[2]}.wav", dtype="int16")
+    assert sr == 16000 and np.array_equal(audio, wave[2])
+    with pytest.raises(SourceError, match=rf"clip {ev[0]} is sampled at 16000 Hz.*audioset_hdf5"):
+        acquire_audioset(audioset_sources(tmp_path, url, audioset_hdf5=str(tmp_path)),
+                         tmp_path / "aet2", progress=False, min_sample_rate=28000)
+
+
+@pytest.mark.parametrize("damage", ["not_hdf5", "float_waveform", "rows", "no_rate_and_not_10s"])
+def test_a_pack_not_in_panns_layout_names_the_pack_and_the_key(audioset_server, tmp_path, damage):
+    """A pack that is no HDF5 file, whose waveform is not int16 (N, samples), whose rows do not
+    match audio_name, or that states no rate and is not 10 s at 32 kHz, raised a bare OSError,
+    IndexError or wrote wrong audio; now a SourceError names the pack, the key and the cause."""
+    h5py = pytest.importorskip("h5py")
+    server, url = audioset_server
+    ev = YTIDS["eval"]
+    pack = tmp_path / "pack.h5"
+    wave = np.zeros((2, 320000), dtype=np.int16)
+    names = [f"Y{ev[0]}.wav", f"Y{ev[1]}.wav"]
+    if damage == "not_hdf5":
+        pack.write_bytes(b"\x89HDF not really")
+    elif damage == "float_waveform":
+        panns_pack(h5py, pack, names, wave.astype(np.float32))
+    elif damage == "rows":
+        panns_pack(h5py, pack, names, wave[:1])
+    else:
+        panns_pack(h5py, pack, names, wave[:, :200000])
+        with h5py.File(pack, "a") as f:
+            del f.attrs["sample_rate"]
+    expected = {"not_hdf5": r"pack\.h5: not a readable HDF5 file", "float_waveform": r"pack\.h5: 'waveform' is float32",
+                "rows": r"pack\.h5: 'waveform' has 1 rows, 'audio_name' 2",
+                "no_rate_and_not_10s": r"pack\.h5: no 'sample_rate' attribute, and 'waveform' rows of 200000 samples"}
+    with pytest.raises(SourceError, match=expected[damage]):
+        acquire_audioset(audioset_sources(tmp_path, url, audioset_hdf5=str(pack)), tmp_path / "aet", progress=False)
+    assert not (tmp_path / "aet").exists()
 
 
 def test_hdf5_without_h5py_says_how_to_install_it(tmp_path, monkeypatch):

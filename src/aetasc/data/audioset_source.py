@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import sys
 from collections import Counter
@@ -22,19 +21,21 @@ import soundfile as sf
 
 from aetasc.data.audio import BAD_RATE, AudioError, read_audio
 from aetasc.config import PaperSources
-from aetasc.io import atomic_dir, write_json
+from aetasc.io import atomic_dir, partial_path, write_json
 from aetasc.progress import bar as progress_bar
 from aetasc.data.audioset import (CLASS_TABLE, SPLITS, STATUSES, Availability, Segment, check_splits,
                                   read_audioset, read_class_labels, read_segments_csv, write_availability)
 from aetasc.data import ytdlp
+from aetasc.data.clip_names import ClipName, parse_clip_name
+from aetasc.data.panns_hdf5 import hdf5_packs, require_h5py, write_from_hdf5
 from aetasc.data.download import DownloadError, download, file_digest, link_file
-from aetasc.data.hf_mirror import (Mirror, MirrorError, MirrorIndex, clips_folder, index_path, load_index,
-                                   open_mirror, plan_lines, write_clips)
+from aetasc.data.hf_mirror import (Mirror, MirrorError, MirrorIndex, load_index, open_mirror, plan_lines,
+                                   write_clips)
+from aetasc.data.hf_cache import clips_folder, index_path, remove_old_layouts
 from aetasc.data.source import KEY, MANIFEST, SourceError, download_root, retry_policy
 from aetasc.data.tut2018 import LayoutError
 
 ONTOLOGY = "ontology.json"
-PANNS_SAMPLE_RATE = 32000
 
 
 @dataclass(frozen=True)
@@ -241,23 +242,10 @@ def _clip_sources(sources: PaperSources, min_sample_rate: float) -> ClipSources:
 # What clip collections hold: WAV and FLAC, and what yt-dlp and encoders write (libsndfile
 # reads Ogg Vorbis/Opus and MP3; M4A/AAC and WebM need ffmpeg).
 CLIP_SUFFIXES = (".wav", ".flac", ".opus", ".ogg", ".oga", ".mp3", ".m4a", ".aac", ".webm")
-# Names clip collections use: <id>, Y<id> (PANNs), Y<id>_<start>_<end> (DCASE), <id>_<start>
-# and <id>_<start>_<end> (download scripts), seconds as 30 or 30.000. YouTube ids are 11
-# characters of [A-Za-z0-9_-]; a leading Y is PANNs' prefix only when an id follows it whole.
-CLIP_NAME = re.compile(r"^(?:Y(?=[A-Za-z0-9_-]{11}(?:_|$)))?(?P<id>[A-Za-z0-9_-]{11})"
-                       r"(?:_(?P<start>\d+(?:\.\d+)?)(?:_(?P<end>\d+(?:\.\d+)?))?)?$")
 
 
-def parse_clip_name(stem: str) -> tuple[str, float | None] | None:
-    """(YouTube id, start seconds if the name states it) of a clip file's stem, or None."""
-    m = CLIP_NAME.match(stem)
-    if m is None:
-        return None
-    return m["id"], None if m["start"] is None else float(m["start"])
-
-
-def index_clips(folder: Path) -> dict[str, list[tuple[Path, float | None]]]:
-    """ytid -> its audio files (and the start their names state), over the folder and its
+def index_clips(folder: Path) -> dict[str, list[tuple[Path, ClipName]]]:
+    """ytid -> its audio files (and what their names state), over the folder and its
     subfolders, in sorted order (the first usable one is taken)."""
     found = {}
     for dirpath, dirnames, names in os.walk(folder):
@@ -266,7 +254,7 @@ def index_clips(folder: Path) -> dict[str, list[tuple[Path, float | None]]]:
             path = Path(dirpath, name)
             parsed = parse_clip_name(path.stem) if path.suffix.lower() in CLIP_SUFFIXES else None
             if parsed is not None:
-                found.setdefault(parsed[0], []).append((path, parsed[1]))
+                found.setdefault(parsed.ytid, []).append((path, parsed))
     return found
 
 
@@ -328,9 +316,13 @@ def _take_as_flac(path: Path, segment: Segment, dest: Path) -> None:
     against its segment) and written as FLAC, so that everything downstream reads a format
     whose length it can check."""
     data, sr = read_audio(path, expected_seconds=segment.seconds)
-    tmp = dest.with_name(dest.name + ".partial")
-    sf.write(tmp, np.clip(data, -1.0, 1.0 - 2.0 ** -15), sr, format="FLAC", subtype="PCM_16")
-    os.replace(tmp, dest)
+    tmp = partial_path(dest)
+    try:
+        sf.write(tmp, np.clip(data, -1.0, 1.0 - 2.0 ** -15), sr, format="FLAC", subtype="PCM_16")
+        os.replace(tmp, dest)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def _gather_clips(wanted: dict[str, Segment], clip_sources: ClipSources, sources: PaperSources,
@@ -384,7 +376,7 @@ def _gather_clips(wanted: dict[str, Segment], clip_sources: ClipSources, sources
     for folder in clip_sources.folders:
         left = still_wanted()
         # a name stating another start is another segment of the same video
-        found = {y: [p for p, start in c if start is None or abs(start - wanted[y].start) < 1e-3]
+        found = {y: [p for p, name in c if name.is_segment(wanted[y])]
                  for y, c in index_clips(folder).items() if y in left}
         take({y: c for y, c in found.items() if c}, f"{KEY}.audioset_clips_dir = {folder}")
     if clip_sources.hdf5_packs:
@@ -394,6 +386,7 @@ def _gather_clips(wanted: dict[str, Segment], clip_sources: ClipSources, sources
     if clip_sources.mirror:
         mirror = clip_sources.mirror
         try:
+            remove_old_layouts(download_root(sources))
             index = load_index(mirror, index_path(download_root(sources), mirror), progress)
             left = still_wanted()
             print("\n".join(plan_lines(mirror.name, index.plan(_by_split(left, wanted, index)))), file=sys.stderr)
@@ -439,50 +432,6 @@ def _by_split(ytids: set[str], wanted: dict[str, Segment], index: MirrorIndex) -
         split = index.where[y][0] if y in index.where else "unbalanced_train"
         out.setdefault(split, set()).add(y)
     return out
-
-
-# ---------------------------------------------------------------------------- HDF5
-
-def hdf5_packs(location: str) -> list[Path]:
-    path = Path(location).expanduser()
-    if path.is_file():
-        return [path]
-    packs = sorted(p for p in path.rglob("*") if p.suffix in (".h5", ".hdf5")) if path.is_dir() else []
-    if not packs:
-        raise SourceError(f"{KEY}.audioset_hdf5 = {location}: no .h5/.hdf5 file there")
-    return packs
-
-
-def require_h5py():
-    try:
-        import h5py
-    except ImportError:
-        raise SourceError(f"{KEY}.audioset_hdf5 needs h5py: pip install -e .[hdf5]") from None
-    return h5py
-
-
-def write_from_hdf5(packs: tuple[Path, ...], wanted: dict[str, Segment], audio: Path,
-                    progress: bool) -> dict[str, Path]:
-    """Write the wanted clips of PANNs packs (audio_name, waveform int16 at 32 kHz) as WAV,
-    each cut to its segment's length: PANNs pads every waveform with zeros to 10 s, and the
-    clip is checked against its segment like any other (what is cut is the padding, which
-    extraction pads back)."""
-    h5py = require_h5py()
-    written = {}
-    for pack in packs:
-        with h5py.File(pack, "r") as f:
-            for key in ("audio_name", "waveform"):
-                if key not in f:
-                    raise SourceError(f"{pack}: no dataset '{key}' (a PANNs pack holds "
-                                      f"audio_name, waveform, target)")
-            names = [(parse_clip_name(Path(n.decode()).stem) or ("",))[0] for n in f["audio_name"][:]]
-            for i, ytid in enumerate(progress_bar(names, desc=pack.name, disable=not progress, leave=False)):
-                if ytid in wanted and ytid not in written:
-                    path = audio / f"{ytid}.wav"
-                    n = round(wanted[ytid].seconds * PANNS_SAMPLE_RATE)
-                    sf.write(path, f["waveform"][i][:n], PANNS_SAMPLE_RATE, subtype="PCM_16")
-                    written[ytid] = path
-    return written
 
 
 # --------------------------------------------------------------------------- yt-dlp

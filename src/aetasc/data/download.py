@@ -3,13 +3,22 @@
 A download goes to `<name>.part`, resumes it with an HTTP Range request after a cut
 connection, retries connection errors, 5xx and 429 with exponential back-off, and is
 renamed to `<name>` only once its md5 matches: a file under its final name is complete.
-Only the standard library is used (urllib), so http(s):// and file:// URLs both work.
+`<name>.part` keeps one name, so that a rerun resumes it; workers sharing a download folder
+take turns on each file through a lock the file system arbitrates (flock on `.<name>.lock`,
+released when its holder exits or dies, so none is ever stale): the second waits, saying
+who holds it, then finds the file complete. Only the standard library is used (urllib), so
+http(s):// and file:// URLs both work.
 """
 from __future__ import annotations
 
+import contextlib
+import errno
+import fcntl
 import hashlib
 import http.client
+import json
 import os
+import socket
 import re
 import shutil
 import stat
@@ -23,6 +32,7 @@ from urllib.request import HTTPRedirectHandler, Request, build_opener
 
 from aetasc.progress import bar as progress_bar
 from aetasc.errors import AetascError
+from aetasc.io import machine_id
 
 CHUNK = 1 << 20
 USER_AGENT = "aetasc/0.1 (python-urllib)"
@@ -108,6 +118,12 @@ def download(url: str, dest: str | Path, *, md5: str | None = None, size: int | 
     """
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
+    with download_lock(dest):
+        return _download(url, dest, md5, size, retry, progress, check)
+
+
+def _download(url: str, dest: Path, md5: str | None, size: int | None, retry: Retry, progress: bool,
+              check) -> Path:
     if dest.is_file():
         if md5 is None or is_verified(dest, md5, size):
             return dest
@@ -136,6 +152,70 @@ def download(url: str, dest: str | Path, *, md5: str | None = None, size: int | 
             raise ChecksumError(f"{dest.name}: {wrong}, after two downloads from {url}. The file was "
                                 f"deleted; if it persists, the source changed or the list is wrong.")
         print(f"{dest.name}: {wrong}; downloading again from scratch", file=sys.stderr)
+
+
+LOCK_POLL_SECONDS = 1.0
+_NO_LOCKS = (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL)
+
+
+@contextlib.contextmanager
+def download_lock(dest: Path):
+    """Hold `dest`'s download lock for the block (flock on `.<name>.lock` beside it): one
+    worker at a time fetches, renames or deletes `dest` and its `.part`. Another worker's
+    lock is waited for, once said on stderr with its owner; a dead worker holds none. The
+    holder deletes the lock file before letting go, so a waiter that got the lock of a file
+    no longer there locks the current one instead. On a file system without locks, says so
+    and goes on unlocked."""
+    lock = dest.with_name(f".{dest.name}.lock")
+    announced = False
+    while True:
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if not announced:
+                        print(f"{dest}: another process ({_lock_owner(lock)}) is downloading it into "
+                              f"{dest.parent}; waiting for it to finish", file=sys.stderr)
+                        announced = True
+                    time.sleep(LOCK_POLL_SECONDS)
+        except OSError as err:
+            os.close(fd)
+            if err.errno not in _NO_LOCKS:
+                raise
+            print(f"{lock}: the file system of {dest.parent} has no file locks ({err.strerror}); downloading "
+                  f"unlocked: do not let two workers share this folder", file=sys.stderr)
+            fd = None
+            break
+        try:
+            current = os.stat(lock).st_ino
+        except FileNotFoundError:
+            current = None
+        if current == os.fstat(fd).st_ino:
+            break
+        os.close(fd)                    # its holder deleted that file: lock the one there now
+    if fd is None:
+        yield
+        return
+    try:
+        owner = {"host": socket.gethostname(), "machine": machine_id(), "pid": os.getpid()}
+        os.ftruncate(fd, 0)
+        os.write(fd, json.dumps(owner).encode())
+        yield
+    finally:
+        lock.unlink(missing_ok=True)
+        os.close(fd)
+
+
+def _lock_owner(lock: Path) -> str:
+    """Who holds the lock, as it wrote itself into the file (host and pid), for the message."""
+    try:
+        owner = json.loads(lock.read_text())
+        return f"host {owner['host']}, pid {owner['pid']}"
+    except (OSError, ValueError, KeyError, TypeError):
+        return "owner not yet written"
 
 
 def _fetch(url: str, part: Path, size: int | None, retry: Retry, progress: bool) -> None:

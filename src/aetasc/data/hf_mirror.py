@@ -24,7 +24,6 @@ disk.
 from __future__ import annotations
 
 import csv
-import hashlib
 import os
 import posixpath
 import re
@@ -35,7 +34,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from aetasc.io import write_json
+from aetasc.io import partial_path, remove_dead_partials_in, write_json
 from aetasc.errors import AetascError
 
 SPLIT_FOLDERS = {"balanced_train": "bal_train", "unbalanced_train": "unbal_train", "eval": "eval"}
@@ -238,21 +237,6 @@ def fetch_requests(shards: int, row_groups: int) -> int:
     return shards + row_groups
 
 
-def _tag(mirror: Mirror) -> str:
-    return hashlib.sha256(mirror.name.encode()).hexdigest()[:16]
-
-
-def index_path(download_dir: str | Path, mirror: Mirror) -> Path:
-    """The folder of this mirror's (and revision's) index: one file per shard."""
-    return Path(download_dir).expanduser() / "audioset" / "hf_index" / _tag(mirror)
-
-
-def clips_folder(download_dir: str | Path, mirror: Mirror) -> Path:
-    """Where the clips written from this mirror (and revision) are kept: one folder each,
-    so that switching mirrors never takes another mirror's bytes for a clip."""
-    return Path(download_dir).expanduser() / "audioset" / "hf_clips" / _tag(mirror)
-
-
 def _part(folder: Path, shard: str, version: str) -> Path:
     """A shard's part of the index, named by the shard's version: a shard copied later or
     rewritten has a part of another name, and is indexed anew."""
@@ -277,10 +261,12 @@ def load_index(mirror: Mirror, folder: Path, progress: bool = True) -> MirrorInd
         pace = f", paced to {mirror.pace.limit:,} per {mirror.pace.window / 60:g} min" if mirror.pace else ""
         print(f"indexing {len(todo):,} of {len(shards):,} shards of {mirror.name} (each its footer and one "
               f"video_id chunk per row group: ~20 requests a shard on agkphysics/AudioSet{pace})", file=sys.stderr)
+    for part_folder in {parts[shard].parent for shard in todo}:
+        remove_dead_partials_in(part_folder)
     for shard in bar(todo, desc="index shards", disable=not progress, leave=False):
         rows = _index_shard(mirror, shards[shard][0], shard)
         parts[shard].parent.mkdir(parents=True, exist_ok=True)
-        tmp = parts[shard].with_name(f"{parts[shard].name}.{os.getpid()}.partial")
+        tmp = partial_path(parts[shard])            # another worker may index the same shard
         with tmp.open("w", newline="") as f:
             w = csv.writer(f, lineterminator="\n")
             w.writerow(INDEX_HEADER)
@@ -400,6 +386,7 @@ def write_clips(mirror: Mirror, index: MirrorIndex, wanted: set[str], folder: Pa
     for shard, groups in bar(sorted(by_shard.items()), desc="mirror shards", disable=not progress):
         out = folder / f"{shard}@{index.versions[shard]}"
         out.mkdir(parents=True, exist_ok=True)
+        remove_dead_partials_in(out)
         with _reading(mirror, shard), mirror.open(shard) as f:
             pf = pq.ParquetFile(f)
             _check_schema(pf, mirror, shard)        # rewritten since the index was built?
@@ -418,7 +405,7 @@ def write_clips(mirror: Mirror, index: MirrorIndex, wanted: set[str], folder: Pa
                         continue
                     suffix = Path(audio.get("path") or "").suffix.lower() or ".flac"
                     path = out / f"{ytid}{suffix}"
-                    tmp = path.with_name(f"{path.name}.{os.getpid()}.partial")
+                    tmp = partial_path(path)        # another worker may write the same clip
                     tmp.write_bytes(audio["bytes"])
                     os.replace(tmp, path)
                     written[ytid] = path

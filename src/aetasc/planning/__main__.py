@@ -18,8 +18,8 @@ import time
 from pathlib import Path
 
 from aetasc.config import Params, load_params
-from aetasc.data.hf_mirror import (Mirror, MirrorIndex, estimate_lines, index_path, load_index, open_mirror,
-                                   plan_lines)
+from aetasc.data.hf_cache import index_path
+from aetasc.data.hf_mirror import Mirror, MirrorIndex, estimate_lines, load_index, open_mirror, plan_lines
 from aetasc.errors import AetascError
 from aetasc.io import write_json
 from aetasc.planning.cost import paper_world_cost, projection_lines, target_line
