@@ -294,7 +294,8 @@ def test_6_a_finished_runs_kept_checkpoint_cut_short_is_set_aside_and_retrained(
 
 def _flip_a_bit_in_tensor_data(path: Path) -> None:
     with zipfile.ZipFile(path) as zf:
-        info = max(zf.infolist(), key=lambda i: i.file_size)        # the largest tensor
+        # the largest tensor storage (archive/data/<n>; not the pickle, archive/data.pkl)
+        info = max((i for i in zf.infolist() if "/data/" in i.filename), key=lambda i: i.file_size)
     blob = bytearray(path.read_bytes())
     name_len = int.from_bytes(blob[info.header_offset + 26:info.header_offset + 28], "little")
     extra_len = int.from_bytes(blob[info.header_offset + 28:info.header_offset + 30], "little")
