@@ -33,6 +33,7 @@ from aetasc.experiments.runner import execute
 from aetasc.io import round_floats, write_json
 from aetasc.progress import bar as progress_bar
 from aetasc.stats import eq3_alpha, mean_test
+from aetasc.training.store import read_result
 
 KINDS = ("asc", "aet", "joint eq3", "joint alpha=0.9", "pretrain+finetune")
 
@@ -125,7 +126,6 @@ def main() -> None:
 
 def _results(runs, paths) -> dict:
     """kind -> budget -> [(seed, result at that budget)], from the store."""
-    from aetasc.training.store import read_result
     out = defaultdict(lambda: defaultdict(list))
     for run in runs:
         result = read_result(paths.runs / run.dir_name, run.spec)

@@ -10,7 +10,8 @@ repeats. The model of the last epoch is the result: no early stopping, so the ev
 split never picks a model.
 
 A run survives being killed: a checkpoint at the end of an epoch (every CHECKPOINT_SECONDS
-of training) holds everything the next epoch depends on, and all randomness is drawn from streams seeded by (seed, epoch), so a
+of training) holds everything the next epoch depends on, and all randomness is drawn from
+streams seeded by (seed, epoch), so a
 resumed run ends with the same numbers as an uninterrupted one (on the CPU).
 """
 from __future__ import annotations
@@ -45,8 +46,9 @@ MONITOR_CLIPS = 256       # evaluation clips (per task) scored per epoch for the
 # the compile time and per-step saving measured in BENCHMARKS.md.
 COMPILE_MIN_STEPS = 2000
 # A checkpoint is written when an epoch ends at least this long after the last one (and at
-# the end, when it is kept): a killed run loses at most this much training, and short runs write none on the
-# way (a checkpoint every epoch cost ~11 % of the synthetic record's training time).
+# the end, when it is kept): a killed run loses at most this much training, and short runs
+# write none on the way (a write every epoch: an estimated ~11 % of the synthetic record's
+# training time, docs/design.md).
 CHECKPOINT_SECONDS = 60.0
 
 
