@@ -20,12 +20,8 @@ from pathlib import Path
 
 from aetasc.config import load_params
 from aetasc.io import read_json
-from aetasc.planning.cost import planned_runs
+from aetasc.planning.cost import _kind as kind, planned_runs
 from aetasc.training.trainer import branch_starts
-
-
-def kind(alpha: float) -> str:
-    return {0.0: "asc", 1.0: "aet"}.get(alpha, "joint")
 
 
 def measured_rates(store: Path) -> dict[str, float]:
